@@ -1,0 +1,66 @@
+#include "shim/core/driver_api.h"
+
+#include <dlfcn.h>
+
+#include <string>
+
+namespace egm {
+namespace {
+
+template <typename Fn>
+bool resolve(void* library, const char* name, Fn& out, std::string& missing) {
+  out = reinterpret_cast<Fn>(dlsym(library, name));
+  if (out == nullptr) missing += std::string(missing.empty() ? "" : ", ") + name;
+  return out != nullptr;
+}
+
+struct LoadedDriver {
+  DriverApi api;
+  std::string failure;  // empty when loaded
+};
+
+LoadedDriver load_driver() {
+  LoadedDriver loaded;
+  void* library = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
+  if (library == nullptr) {
+    const char* error = dlerror();
+    loaded.failure = std::string("cannot load libcuda.so.1: ") + (error ? error : "unknown");
+    return loaded;
+  }
+  DriverApi& api = loaded.api;
+  std::string missing;
+  resolve(library, "cuDeviceGet", api.device_get, missing);
+  resolve(library, "cuDeviceGetAttribute", api.device_get_attribute, missing);
+  resolve(library, "cuGetErrorName", api.get_error_name, missing);
+  resolve(library, "cuMemGetAllocationGranularity", api.mem_get_allocation_granularity, missing);
+  resolve(library, "cuMemCreate", api.mem_create, missing);
+  resolve(library, "cuMemRelease", api.mem_release, missing);
+  resolve(library, "cuMemAddressReserve", api.mem_address_reserve, missing);
+  resolve(library, "cuMemAddressFree", api.mem_address_free, missing);
+  resolve(library, "cuMemMap", api.mem_map, missing);
+  resolve(library, "cuMemUnmap", api.mem_unmap, missing);
+  resolve(library, "cuMemSetAccess", api.mem_set_access, missing);
+  if (!missing.empty()) loaded.failure = "libcuda.so.1 lacks " + missing;
+  return loaded;
+}
+
+}  // namespace
+
+const char* DriverApi::error_name(CUresult result) const {
+  const char* name = nullptr;
+  if (get_error_name == nullptr || get_error_name(result, &name) != CUDA_SUCCESS || !name) {
+    return "CUDA_ERROR_UNKNOWN_CODE";
+  }
+  return name;
+}
+
+const DriverApi* driver_api(const char** why) {
+  static const LoadedDriver* loaded = new LoadedDriver(load_driver());  // thread-safe once
+  if (!loaded->failure.empty()) {
+    if (why != nullptr) *why = loaded->failure.c_str();
+    return nullptr;
+  }
+  return &loaded->api;
+}
+
+}  // namespace egm

@@ -1,0 +1,80 @@
+#include "shim/core/egm_allocator.h"
+
+namespace egm {
+namespace {
+
+CUmemAllocationProp host_numa_properties(int node) {
+  CUmemAllocationProp properties = {};
+  properties.type = CU_MEM_ALLOCATION_TYPE_PINNED;
+  properties.location.type = CU_MEM_LOCATION_TYPE_HOST_NUMA;
+  properties.location.id = node;
+  properties.requestedHandleTypes = CU_MEM_HANDLE_TYPE_NONE;
+  return properties;
+}
+
+CUmemAccessDesc read_write_for(CUmemLocationType type, int id) {
+  CUmemAccessDesc access = {};
+  access.location.type = type;
+  access.location.id = id;
+  access.flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
+  return access;
+}
+
+}  // namespace
+
+size_t round_up(size_t size, size_t granularity) {
+  return (size + granularity - 1) / granularity * granularity;
+}
+
+std::variant<EgmMapping, EgmFailure> EgmAllocator::map(const EgmRequest& request) const {
+  const CUmemAllocationProp properties = host_numa_properties(request.node);
+  size_t granularity = 0;
+  CUresult result = driver_.mem_get_allocation_granularity(&granularity, &properties,
+                                                           CU_MEM_ALLOC_GRANULARITY_MINIMUM);
+  if (result != CUDA_SUCCESS) return EgmFailure{"cuMemGetAllocationGranularity", result};
+  if (granularity == 0 || request.size > SIZE_MAX - granularity) {
+    return EgmFailure{"cuMemGetAllocationGranularity", CUDA_ERROR_INVALID_VALUE};
+  }
+
+  EgmMapping mapping;
+  mapping.mapped_size = round_up(request.size, granularity);
+  result = driver_.mem_create(&mapping.handle, mapping.mapped_size, &properties, 0);
+  if (result != CUDA_SUCCESS) return EgmFailure{"cuMemCreate", result};
+
+  result = driver_.mem_address_reserve(&mapping.address, mapping.mapped_size, granularity, 0, 0);
+  if (result != CUDA_SUCCESS) {
+    driver_.mem_release(mapping.handle);
+    return EgmFailure{"cuMemAddressReserve", result};
+  }
+
+  result = driver_.mem_map(mapping.address, mapping.mapped_size, 0, mapping.handle, 0);
+  if (result != CUDA_SUCCESS) {
+    driver_.mem_address_free(mapping.address, mapping.mapped_size);
+    driver_.mem_release(mapping.handle);
+    return EgmFailure{"cuMemMap", result};
+  }
+
+  // Access must cover the whole mapped (padded) range, not just the request.
+  CUmemAccessDesc access[2] = {read_write_for(CU_MEM_LOCATION_TYPE_DEVICE, request.device),
+                               read_write_for(CU_MEM_LOCATION_TYPE_HOST_NUMA, request.node)};
+  result = driver_.mem_set_access(mapping.address, mapping.mapped_size, access,
+                                  request.host_access ? 2 : 1);
+  if (result != CUDA_SUCCESS) {
+    unmap(mapping);
+    return EgmFailure{"cuMemSetAccess", result};
+  }
+  return mapping;
+}
+
+std::optional<EgmFailure> EgmAllocator::unmap(const EgmMapping& mapping) const {
+  std::optional<EgmFailure> first_failure;
+  auto note = [&first_failure](const char* step, CUresult result) {
+    if (result != CUDA_SUCCESS && !first_failure) first_failure = EgmFailure{step, result};
+  };
+  note("cuMemUnmap", driver_.mem_unmap(mapping.address, mapping.mapped_size));
+  note("cuMemRelease", driver_.mem_release(mapping.handle));
+  note("cuMemAddressFree", driver_.mem_address_free(mapping.address, mapping.mapped_size));
+  return first_failure;
+}
+
+}  // namespace egm

@@ -1,0 +1,49 @@
+// The EGM sequence: host-NUMA physical memory mapped into the GPU's virtual
+// address space, and its exact reverse. Each failure undoes what was done.
+#pragma once
+
+#include <cuda.h>
+
+#include <cstddef>
+#include <optional>
+#include <variant>
+
+#include "shim/core/driver_api.h"
+
+namespace egm {
+
+struct EgmRequest {
+  size_t size = 0;          // bytes asked for
+  int node = 0;             // host NUMA node for the physical memory
+  int device = 0;           // the GPU that gets read-write access
+  bool host_access = true;  // the CPU may load/store through the address
+};
+
+struct EgmMapping {
+  CUdeviceptr address = 0;
+  size_t mapped_size = 0;  // the request rounded up to the granularity
+  CUmemGenericAllocationHandle handle = 0;
+};
+
+struct EgmFailure {
+  const char* step;  // the driver call that failed, e.g. "cuMemCreate"
+  CUresult error;
+};
+
+class EgmAllocator {
+ public:
+  explicit EgmAllocator(const DriverApi& driver) : driver_(driver) {}
+
+  std::variant<EgmMapping, EgmFailure> map(const EgmRequest& request) const;
+
+  // Unmap, release, free the address range. All three are attempted; the
+  // first failure is returned.
+  std::optional<EgmFailure> unmap(const EgmMapping& mapping) const;
+
+ private:
+  const DriverApi& driver_;
+};
+
+size_t round_up(size_t size, size_t granularity);
+
+}  // namespace egm

@@ -1,0 +1,77 @@
+#include "shim/core/mapping_table.h"
+
+#include <algorithm>
+
+namespace egm {
+
+const char* api_name(Api api) {
+  switch (api) {
+    case Api::kCudaMalloc: return "cudaMalloc";
+    case Api::kCudaMallocManaged: return "cudaMallocManaged";
+  }
+  return "unknown";
+}
+
+uint64_t MappingTable::insert(Mapping mapping) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  mapping.id = next_id_++;
+  NodeUsage& usage = usage_[mapping.node];
+  usage.current_bytes += mapping.mapped;
+  usage.peak_bytes = std::max(usage.peak_bytes, usage.current_bytes);
+  ++usage.maps;
+  // The bounds only grow: a stale wide range just costs a locked lookup.
+  if (mapping.address < lowest_.load(std::memory_order_relaxed)) {
+    lowest_.store(mapping.address, std::memory_order_relaxed);
+  }
+  if (mapping.address > highest_.load(std::memory_order_relaxed)) {
+    highest_.store(mapping.address, std::memory_order_relaxed);
+  }
+  by_address_.emplace(mapping.address, mapping);
+  live_count_.store(by_address_.size(), std::memory_order_release);
+  return mapping.id;
+}
+
+std::optional<Mapping> MappingTable::remove(uintptr_t address) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto found = by_address_.find(address);
+  if (found == by_address_.end()) return std::nullopt;
+  Mapping mapping = found->second;
+  by_address_.erase(found);
+  usage_[mapping.node].current_bytes -= mapping.mapped;
+  ++removed_;
+  live_count_.store(by_address_.size(), std::memory_order_release);
+  return mapping;
+}
+
+bool MappingTable::may_contain(uintptr_t address) const {
+  return live_count_.load(std::memory_order_acquire) != 0 &&
+         address >= lowest_.load(std::memory_order_relaxed) &&
+         address <= highest_.load(std::memory_order_relaxed);
+}
+
+std::vector<Mapping> MappingTable::live() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<Mapping> mappings;
+  mappings.reserve(by_address_.size());
+  for (const auto& entry : by_address_) mappings.push_back(entry.second);
+  std::sort(mappings.begin(), mappings.end(),
+            [](const Mapping& a, const Mapping& b) { return a.id < b.id; });
+  return mappings;
+}
+
+std::map<int, NodeUsage> MappingTable::usage_by_node() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return usage_;
+}
+
+uint64_t MappingTable::total_inserted() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return next_id_ - 1;
+}
+
+uint64_t MappingTable::total_removed() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return removed_;
+}
+
+}  // namespace egm

@@ -1,0 +1,67 @@
+// Every live host-placed mapping, keyed by the address handed to the program,
+// with per-node byte counters for the exit summary.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+namespace egm {
+
+enum class Api { kCudaMalloc, kCudaMallocManaged };
+const char* api_name(Api api);
+
+struct Mapping {
+  uint64_t id = 0;  // assigned by insert()
+  uintptr_t address = 0;
+  size_t requested = 0;
+  size_t mapped = 0;
+  int node = 0;
+  int device = 0;
+  Api api = Api::kCudaMalloc;
+  uint64_t handle = 0;     // CUmemGenericAllocationHandle
+  pid_t thread = 0;        // the thread that allocated
+  int64_t created_us = 0;  // wall clock, microseconds since the epoch
+};
+
+struct NodeUsage {
+  size_t current_bytes = 0;
+  size_t peak_bytes = 0;
+  uint64_t maps = 0;
+};
+
+class MappingTable {
+ public:
+  // Returns the mapping's id.
+  uint64_t insert(Mapping mapping);
+  // Takes the mapping that starts at `address` out of the table.
+  std::optional<Mapping> remove(uintptr_t address);
+
+  // False means `address` is certainly not in the table. Lock-free, so that
+  // frees of memory the shim never mapped stay cheap.
+  bool may_contain(uintptr_t address) const;
+
+  std::vector<Mapping> live() const;  // ordered by id
+  std::map<int, NodeUsage> usage_by_node() const;
+  uint64_t total_inserted() const;
+  uint64_t total_removed() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::unordered_map<uintptr_t, Mapping> by_address_;
+  std::map<int, NodeUsage> usage_;
+  uint64_t next_id_ = 1;
+  uint64_t removed_ = 0;
+  std::atomic<size_t> live_count_{0};
+  std::atomic<uintptr_t> lowest_{UINTPTR_MAX};
+  std::atomic<uintptr_t> highest_{0};
+};
+
+}  // namespace egm

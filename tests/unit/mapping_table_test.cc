@@ -1,0 +1,81 @@
+#include "shim/core/mapping_table.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+#include <vector>
+
+namespace egm {
+namespace {
+
+Mapping mapping_at(uintptr_t address, size_t mapped, int node) {
+  Mapping mapping;
+  mapping.address = address;
+  mapping.requested = mapped - 1;
+  mapping.mapped = mapped;
+  mapping.node = node;
+  return mapping;
+}
+
+TEST(MappingTableTest, InsertAssignsIdsAndRemoveTakesTheEntryOut) {
+  MappingTable table;
+  EXPECT_EQ(table.insert(mapping_at(0x1000, 4096, 0)), 1u);
+  EXPECT_EQ(table.insert(mapping_at(0x9000, 8192, 1)), 2u);
+  std::optional<Mapping> removed = table.remove(0x1000);
+  ASSERT_TRUE(removed.has_value());
+  EXPECT_EQ(removed->id, 1u);
+  EXPECT_FALSE(table.remove(0x1000).has_value()) << "double remove";
+  EXPECT_FALSE(table.remove(0x9001).has_value()) << "interior pointer";
+  ASSERT_EQ(table.live().size(), 1u);
+  EXPECT_EQ(table.live()[0].address, 0x9000u);
+  EXPECT_EQ(table.total_inserted(), 2u);
+  EXPECT_EQ(table.total_removed(), 1u);
+}
+
+TEST(MappingTableTest, TracksCurrentAndPeakBytesPerNode) {
+  MappingTable table;
+  table.insert(mapping_at(0x1000, 100, 0));
+  table.insert(mapping_at(0x2000, 50, 0));
+  table.remove(0x1000);
+  table.insert(mapping_at(0x3000, 10, 1));
+  auto usage = table.usage_by_node();
+  EXPECT_EQ(usage[0].current_bytes, 50u);
+  EXPECT_EQ(usage[0].peak_bytes, 150u);
+  EXPECT_EQ(usage[0].maps, 2u);
+  EXPECT_EQ(usage[1].current_bytes, 10u);
+}
+
+TEST(MappingTableTest, MayContainIsFalseOutsideEveryMapping) {
+  MappingTable table;
+  EXPECT_FALSE(table.may_contain(0x5000)) << "empty table";
+  table.insert(mapping_at(0x5000, 4096, 0));
+  EXPECT_TRUE(table.may_contain(0x5000));
+  EXPECT_FALSE(table.may_contain(0x4000));
+  EXPECT_FALSE(table.may_contain(0x6000));
+  table.remove(0x5000);
+  EXPECT_FALSE(table.may_contain(0x5000)) << "nothing live";
+}
+
+TEST(MappingTableTest, ConcurrentInsertAndRemoveKeepCountsConsistent) {
+  MappingTable table;
+  constexpr int kThreads = 8, kPerThread = 2000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&table, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        uintptr_t address = (static_cast<uintptr_t>(t) << 32) + (static_cast<uintptr_t>(i) << 12);
+        table.insert(mapping_at(address, 4096, t % 2));
+        if (i % 2 == 0) {
+          ASSERT_TRUE(table.remove(address).has_value());
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(table.live().size(), static_cast<size_t>(kThreads * kPerThread / 2));
+  auto usage = table.usage_by_node();
+  EXPECT_EQ(usage[0].current_bytes + usage[1].current_bytes, kThreads * kPerThread / 2 * 4096u);
+}
+
+}  // namespace
+}  // namespace egm
