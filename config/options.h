@@ -7,36 +7,72 @@
 
 namespace egm {
 
-enum class OptionType { kBool, kNode, kPathTemplate, kLogLevel };
-
 struct OptionSpec {
   std::string_view name;
-  OptionType type;
+  std::string_view type;           // bool, enum, size, list, policy, path
   std::string_view default_value;  // as a user would write it; "" = unset
   std::string_view accepted;       // the accepted form, quoted in errors
   std::string_view doc;            // one line
 };
 
-inline constexpr std::array<OptionSpec, 5> kOptions = {{
-    {"EGM_ENABLE", OptionType::kBool, "1", "0 or 1",
+inline constexpr std::array<OptionSpec, 18> kOptions = {{
+    {"EGM_CONFIG", "path", "", "a readable file of VARIABLE=value lines",
+     "Read options from this file first; the environment overrides it. '#' starts a comment."},
+    {"EGM_ENABLE", "bool", "1", "0 or 1",
      "Master switch: 0 leaves every call to the real CUDA runtime."},
-    {"EGM_NUMA_NODE", OptionType::kNode, "", "a host NUMA node number, or empty",
-     "Host NUMA node for every redirected allocation; empty = the GPU's "
-     "nearest node (CU_DEVICE_ATTRIBUTE_HOST_NUMA_ID), else node 0."},
-    {"EGM_LOG_FILE", OptionType::kPathTemplate, "", "a file path; %p is replaced by the process id",
-     "Write the log (every map/unmap, the exit summary) to this file. "
-     "Empty = warnings and errors to stderr only."},
-    {"EGM_LOG_LEVEL", OptionType::kLogLevel, "info", "trace, debug, info, warn, error or off",
-     "Lowest level written to EGM_LOG_FILE (to stderr when no file is set, "
-     "where the default is warn)."},
-    {"EGM_STRICT", OptionType::kBool, "0", "0 or 1",
-     "1: bad configuration stops the process at load (exit status 1) instead "
-     "of switching redirection off."},
+    {"EGM_MODE", "enum", "always", "always, spill or off",
+     "always: every matching request goes to host memory. spill: device memory first; host "
+     "memory once the device's free memory minus the request would fall under "
+     "EGM_DEVICE_RESERVE, or when the real allocation runs out of memory. off: none."},
+    {"EGM_NUMA_POLICY", "policy", "nearest",
+     "nearest, bind:NODES, preferred:NODE, interleave:NODES, weighted:NODE=W[,NODE=W...] or "
+     "most-free (NODES as numactl writes them: 0-3,5 or all)",
+     "Which host NUMA node serves a request: the GPU's nearest node; one of NODES; NODE first, "
+     "then the others by distance; NODES round-robin per allocation; round-robin in proportion "
+     "to the weights; the node with the most free memory."},
+    {"EGM_APIS", "list", "all",
+     "all or a comma-separated list of cudaMalloc, cudaMallocManaged, cudaMallocAsync, "
+     "cudaMallocPitch, cuMemAlloc, cuMemAllocManaged, cuMemAllocPitch",
+     "Which intercepted calls are redirected; the others go to the real runtime."},
+    {"EGM_MIN_SIZE", "size", "0", "bytes, with an optional K, M, G, T or KiB, MiB, GiB, TiB suffix",
+     "Requests smaller than this stay on the device."},
+    {"EGM_MAX_SIZE", "size", "", "bytes, with an optional K, M, G, T or KiB, MiB, GiB, TiB suffix",
+     "Requests larger than this stay on the device; unset = no limit."},
+    {"EGM_DEVICES", "list", "all", "all or GPU ordinals as numactl writes lists: 0-3,5",
+     "Which GPUs' requests are redirected (ordinals as the program sees them)."},
+    {"EGM_NODE_LIMIT", "list", "", "NODE:SIZE[,NODE:SIZE...], e.g. 0:64G,1:32G",
+     "Cap on the bytes the shim maps on each listed node; a request over the cap takes "
+     "EGM_FALLBACK."},
+    {"EGM_FALLBACK", "enum", "device", "device, next-node or error",
+     "When host placement fails or a cap is reached: the real call (device memory); the next "
+     "allowed node by distance, then the device; or cudaErrorMemoryAllocation."},
+    {"EGM_DEVICE_RESERVE", "size", "1G",
+     "bytes, with an optional K, M, G, T or KiB, MiB, GiB, TiB suffix",
+     "spill mode: device memory kept free; requests that would eat into it go to host memory."},
+    {"EGM_MEMINFO", "enum", "device", "device or device+host",
+     "What cudaMemGetInfo/cuMemGetInfo report: the device's memory, or that plus the host "
+     "memory the policy may use (so frameworks that size pools from free memory see it)."},
+    {"EGM_HOOK_DRIVER", "bool", "1", "0 or 1",
+     "Also intercept driver-API allocations (cuMemAlloc...), including those reached through "
+     "cuGetProcAddress and dlsym on libcuda, as statically linked runtimes do. 0 = runtime "
+     "calls only."},
+    {"EGM_HOST_ACCESS", "bool", "1", "0 or 1",
+     "Grant the CPU read-write access to redirected cudaMalloc memory (managed memory always "
+     "gets it)."},
+    {"EGM_GRANULARITY", "enum", "minimum", "minimum or recommended",
+     "Which allocation granularity of the driver sizes are rounded up to."},
+    {"EGM_LOG_FILE", "path", "", "a file path; %p is replaced by the process id",
+     "Write the log (decisions, every map/unmap, the exit summary) to this file. Empty = "
+     "warnings and errors to stderr only."},
+    {"EGM_LOG_LEVEL", "enum", "info", "trace, debug, info, warn, error or off",
+     "Lowest level written to EGM_LOG_FILE (to stderr when no file is set, where the default "
+     "is warn). debug adds one line per decision, with its reason."},
+    {"EGM_STRICT", "bool", "0", "0 or 1",
+     "1: bad configuration stops the process at load (exit status 1) instead of switching "
+     "redirection off."},
 }};
 
 // The spec for `name`, or nullptr.
 const OptionSpec* find_option(std::string_view name);
-
-std::string_view option_type_name(OptionType type);
 
 }  // namespace egm

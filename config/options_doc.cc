@@ -14,8 +14,8 @@ std::string or_unset(std::string_view value) {
 std::string options_markdown_table() {
   std::string table = "| variable | type | default | accepted | meaning |\n|---|---|---|---|---|\n";
   for (const OptionSpec& spec : kOptions) {
-    table += "| `" + std::string(spec.name) + "` | " + std::string(option_type_name(spec.type)) +
-             " | " + or_unset(spec.default_value) + " | " + std::string(spec.accepted) + " | " +
+    table += "| `" + std::string(spec.name) + "` | " + std::string(spec.type) + " | " +
+             or_unset(spec.default_value) + " | " + std::string(spec.accepted) + " | " +
              std::string(spec.doc) + " |\n";
   }
   return table;

@@ -2,9 +2,12 @@
 // caller turns that into an error naming the variable and accepted form.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace egm {
 
@@ -15,5 +18,18 @@ std::optional<bool> parse_bool(std::string_view text);
 std::optional<int> parse_non_negative_int(std::string_view text);
 std::optional<LogLevel> parse_log_level(std::string_view text);
 std::string_view log_level_name(LogLevel level);
+
+// Bytes: "4096", "64K", "1.5G" is rejected; suffixes K/M/G/T and KiB/MiB/GiB/TiB
+// (both binary, as numactl reads them), optional "B". Overflow is an error.
+std::optional<size_t> parse_size(std::string_view text);
+std::string format_size(size_t bytes);  // "64G", "3M", "4097"
+
+// numactl's node lists: "0-3,5", "all" (= every entry of `all`). Sorted, no
+// duplicates, never empty.
+std::optional<std::vector<int>> parse_int_list(std::string_view text, const std::vector<int>& all);
+std::string format_int_list(const std::vector<int>& values);  // "0-3,5"
+
+// Splits "a,b,c" (no trimming); an empty text gives one empty item.
+std::vector<std::string_view> split(std::string_view text, char separator);
 
 }  // namespace egm

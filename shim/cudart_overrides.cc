@@ -4,6 +4,8 @@
 
 #include "shim/core/shim.h"
 
+#define EGM_EXPORT __attribute__((visibility("default")))
+
 namespace {
 
 // Created at load so that bad configuration is reported (or, with
@@ -12,21 +14,56 @@ __attribute__((constructor)) void egm_load() { egm::Shim::instance(); }
 
 __attribute__((destructor)) void egm_unload() { egm::Shim::instance().write_exit_summary(); }
 
+cudaError_t allocate(const egm::Request& request) {
+  return static_cast<cudaError_t>(egm::Shim::instance().allocate(request));
+}
+
+cudaError_t allocate_async(void** pointer, size_t size, cudaStream_t stream, bool ptsz) {
+  egm::Request request{egm::Api::kCudaMallocAsync, pointer, size};
+  request.stream = stream;
+  request.per_thread_stream = ptsz;
+  return allocate(request);
+}
+
 }  // namespace
 
 extern "C" {
 
-__attribute__((visibility("default"))) cudaError_t cudaMalloc(void** pointer, size_t size) {
-  return egm::Shim::instance().allocate(egm::Api::kCudaMalloc, pointer, size, 0);
+EGM_EXPORT cudaError_t cudaMalloc(void** pointer, size_t size) {
+  return allocate({egm::Api::kCudaMalloc, pointer, size});
 }
 
-__attribute__((visibility("default"))) cudaError_t cudaMallocManaged(void** pointer, size_t size,
-                                                                     unsigned int flags) {
-  return egm::Shim::instance().allocate(egm::Api::kCudaMallocManaged, pointer, size, flags);
+EGM_EXPORT cudaError_t cudaMallocManaged(void** pointer, size_t size, unsigned int flags) {
+  return allocate({egm::Api::kCudaMallocManaged, pointer, size, flags});
 }
 
-__attribute__((visibility("default"))) cudaError_t cudaFree(void* pointer) {
-  return egm::Shim::instance().release(pointer);
+EGM_EXPORT cudaError_t cudaMallocPitch(void** pointer, size_t* pitch, size_t width, size_t height) {
+  return allocate(
+      egm::pitched_request(egm::Api::kCudaMallocPitch, pointer, pitch, width, height, 0));
+}
+
+EGM_EXPORT cudaError_t cudaMallocAsync(void** pointer, size_t size, cudaStream_t stream) {
+  return allocate_async(pointer, size, stream, false);
+}
+
+EGM_EXPORT cudaError_t cudaMallocAsync_ptsz(void** pointer, size_t size, cudaStream_t stream) {
+  return allocate_async(pointer, size, stream, true);
+}
+
+EGM_EXPORT cudaError_t cudaFree(void* pointer) {
+  return egm::Shim::instance().free_runtime(pointer);
+}
+
+EGM_EXPORT cudaError_t cudaFreeAsync(void* pointer, cudaStream_t stream) {
+  return egm::Shim::instance().free_async(pointer, stream, false);
+}
+
+EGM_EXPORT cudaError_t cudaFreeAsync_ptsz(void* pointer, cudaStream_t stream) {
+  return egm::Shim::instance().free_async(pointer, stream, true);
+}
+
+EGM_EXPORT cudaError_t cudaMemGetInfo(size_t* free, size_t* total) {
+  return static_cast<cudaError_t>(egm::Shim::instance().memory_info(false, free, total));
 }
 
 }  // extern "C"

@@ -1,12 +1,17 @@
-// The CUDA driver entry points the EGM sequence needs, taken from
-// libcuda.so.1's own handle so that a call never re-enters the shim.
+// The CUDA driver entry points the shim needs, taken from libcuda.so.1's own
+// handle (with glibc's real dlsym) so that a call never re-enters the shim.
 #pragma once
 
 #include <cuda.h>
 
 namespace egm {
 
+// cuda.h maps the plain names to the current versions (cuMemAlloc ->
+// cuMemAlloc_v2, ...); the v1 cuGetProcAddress needs its own type.
+using GetProcAddressV1 = CUresult (*)(const char*, void**, int, cuuint64_t);
+
 struct DriverApi {
+  // The EGM sequence.
   decltype(&::cuDeviceGet) device_get = nullptr;
   decltype(&::cuDeviceGetAttribute) device_get_attribute = nullptr;
   decltype(&::cuGetErrorName) get_error_name = nullptr;
@@ -18,13 +23,24 @@ struct DriverApi {
   decltype(&::cuMemMap) mem_map = nullptr;
   decltype(&::cuMemUnmap) mem_unmap = nullptr;
   decltype(&::cuMemSetAccess) mem_set_access = nullptr;
+  // Driver-layer requests.
+  decltype(&::cuCtxGetDevice) ctx_get_device = nullptr;
+  decltype(&::cuCtxSynchronize) ctx_synchronize = nullptr;
+  // The real versions of what the shim overrides (nullptr if this driver lacks one).
+  decltype(&::cuMemAlloc_v2) mem_alloc = nullptr;
+  decltype(&::cuMemAllocManaged) mem_alloc_managed = nullptr;
+  decltype(&::cuMemAllocPitch_v2) mem_alloc_pitch = nullptr;
+  decltype(&::cuMemFree_v2) mem_free = nullptr;
+  decltype(&::cuMemGetInfo_v2) mem_get_info = nullptr;
+  decltype(&::cuGetProcAddress_v2) get_proc_address = nullptr;
+  GetProcAddressV1 get_proc_address_v1 = nullptr;
 
   // Name of a CUresult, e.g. "CUDA_ERROR_INVALID_VALUE".
   const char* error_name(CUresult result) const;
 };
 
 // Loaded once, thread-safely, on first use. nullptr (with `why` filled in)
-// when libcuda.so.1 or one of the entry points is missing.
+// when libcuda.so.1 or one of the EGM entry points is missing.
 const DriverApi* driver_api(const char** why);
 
 }  // namespace egm

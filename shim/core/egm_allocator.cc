@@ -23,22 +23,29 @@ CUmemAccessDesc read_write_for(CUmemLocationType type, int id) {
 }  // namespace
 
 size_t round_up(size_t size, size_t granularity) {
+  if (size > SIZE_MAX - granularity) return 0;
   return (size + granularity - 1) / granularity * granularity;
 }
 
-std::variant<EgmMapping, EgmFailure> EgmAllocator::map(const EgmRequest& request) const {
-  const CUmemAllocationProp properties = host_numa_properties(request.node);
+std::variant<size_t, EgmFailure> EgmAllocator::granularity(int node, bool recommended) const {
+  const CUmemAllocationProp properties = host_numa_properties(node);
   size_t granularity = 0;
-  CUresult result = driver_.mem_get_allocation_granularity(&granularity, &properties,
-                                                           CU_MEM_ALLOC_GRANULARITY_MINIMUM);
+  CUresult result = driver_.mem_get_allocation_granularity(
+      &granularity, &properties,
+      recommended ? CU_MEM_ALLOC_GRANULARITY_RECOMMENDED : CU_MEM_ALLOC_GRANULARITY_MINIMUM);
   if (result != CUDA_SUCCESS) return EgmFailure{"cuMemGetAllocationGranularity", result};
-  if (granularity == 0 || request.size > SIZE_MAX - granularity) {
+  if (granularity == 0)
     return EgmFailure{"cuMemGetAllocationGranularity", CUDA_ERROR_INVALID_VALUE};
-  }
+  return granularity;
+}
 
+std::variant<EgmMapping, EgmFailure> EgmAllocator::map(const EgmRequest& request,
+                                                       size_t mapped_size,
+                                                       size_t granularity) const {
+  const CUmemAllocationProp properties = host_numa_properties(request.node);
   EgmMapping mapping;
-  mapping.mapped_size = round_up(request.size, granularity);
-  result = driver_.mem_create(&mapping.handle, mapping.mapped_size, &properties, 0);
+  mapping.mapped_size = mapped_size;
+  CUresult result = driver_.mem_create(&mapping.handle, mapping.mapped_size, &properties, 0);
   if (result != CUDA_SUCCESS) return EgmFailure{"cuMemCreate", result};
 
   result = driver_.mem_address_reserve(&mapping.address, mapping.mapped_size, granularity, 0, 0);

@@ -34,7 +34,12 @@ class EgmAllocator {
  public:
   explicit EgmAllocator(const DriverApi& driver) : driver_(driver) {}
 
-  std::variant<EgmMapping, EgmFailure> map(const EgmRequest& request) const;
+  // The size a request on `node` is rounded up to.
+  std::variant<size_t, EgmFailure> granularity(int node, bool recommended) const;
+
+  // `mapped_size` must be a multiple of `granularity`.
+  std::variant<EgmMapping, EgmFailure> map(const EgmRequest& request, size_t mapped_size,
+                                           size_t granularity) const;
 
   // Unmap, release, free the address range. All three are attempted; the
   // first failure is returned.
@@ -44,6 +49,7 @@ class EgmAllocator {
   const DriverApi& driver_;
 };
 
+// 0 when the result would not fit in size_t.
 size_t round_up(size_t size, size_t granularity);
 
 }  // namespace egm

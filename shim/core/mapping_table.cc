@@ -4,21 +4,25 @@
 
 namespace egm {
 
-const char* api_name(Api api) {
-  switch (api) {
-    case Api::kCudaMalloc: return "cudaMalloc";
-    case Api::kCudaMallocManaged: return "cudaMallocManaged";
-  }
-  return "unknown";
+bool MappingTable::try_charge(int node, size_t bytes, size_t limit) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  NodeUsage& usage = usage_[node];
+  if (bytes > limit || usage.current_bytes > limit - bytes) return false;
+  usage.current_bytes += bytes;  // the peak moves when the mapping exists (insert)
+  return true;
+}
+
+void MappingTable::uncharge(int node, size_t bytes) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  usage_[node].current_bytes -= bytes;
 }
 
 uint64_t MappingTable::insert(Mapping mapping) {
   std::lock_guard<std::mutex> lock(mutex_);
   mapping.id = next_id_++;
   NodeUsage& usage = usage_[mapping.node];
-  usage.current_bytes += mapping.mapped;
-  usage.peak_bytes = std::max(usage.peak_bytes, usage.current_bytes);
   ++usage.maps;
+  usage.peak_bytes = std::max(usage.peak_bytes, usage.current_bytes);
   // The bounds only grow: a stale wide range just costs a locked lookup.
   if (mapping.address < lowest_.load(std::memory_order_relaxed)) {
     lowest_.store(mapping.address, std::memory_order_relaxed);
@@ -29,6 +33,16 @@ uint64_t MappingTable::insert(Mapping mapping) {
   by_address_.emplace(mapping.address, mapping);
   live_count_.store(by_address_.size(), std::memory_order_release);
   return mapping.id;
+}
+
+void MappingTable::restore(const Mapping& mapping) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  NodeUsage& usage = usage_[mapping.node];
+  usage.current_bytes += mapping.mapped;
+  usage.peak_bytes = std::max(usage.peak_bytes, usage.current_bytes);
+  --removed_;
+  by_address_.emplace(mapping.address, mapping);
+  live_count_.store(by_address_.size(), std::memory_order_release);
 }
 
 std::optional<Mapping> MappingTable::remove(uintptr_t address) {

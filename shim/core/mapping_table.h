@@ -13,10 +13,9 @@
 #include <unordered_map>
 #include <vector>
 
-namespace egm {
+#include "config/apis.h"
 
-enum class Api { kCudaMalloc, kCudaMallocManaged };
-const char* api_name(Api api);
+namespace egm {
 
 struct Mapping {
   uint64_t id = 0;  // assigned by insert()
@@ -39,9 +38,18 @@ struct NodeUsage {
 
 class MappingTable {
  public:
-  // Returns the mapping's id.
+  // Counts `bytes` against `node` unless that would pass `limit`. Called
+  // before mapping, so that concurrent requests cannot overshoot a cap.
+  bool try_charge(int node, size_t bytes, size_t limit);
+  // Gives back a charge whose mapping failed.
+  void uncharge(int node, size_t bytes);
+
+  // Records a mapping whose bytes were charged; returns its id.
   uint64_t insert(Mapping mapping);
-  // Takes the mapping that starts at `address` out of the table.
+  // Puts back a mapping that remove() took out (same id, bytes charged again).
+  void restore(const Mapping& mapping);
+  // Takes the mapping that starts at `address` out of the table and
+  // uncharges its bytes.
   std::optional<Mapping> remove(uintptr_t address);
 
   // False means `address` is certainly not in the table. Lock-free, so that

@@ -5,6 +5,8 @@
 
 #include <cstring>
 
+#include "shim/core/real_dlsym.h"
+
 namespace egm {
 namespace {
 
@@ -28,12 +30,12 @@ const char* loaded_runtime_path() {
 }  // namespace
 
 void* find_real_runtime_symbol(const char* name) {
-  if (void* symbol = dlsym(RTLD_NEXT, name)) return symbol;
+  if (void* symbol = real_dlsym()(RTLD_NEXT, name)) return symbol;
   const char* path = loaded_runtime_path();
   if (path == nullptr) return nullptr;
   void* handle = dlopen(path, RTLD_LAZY | RTLD_NOLOAD);
   if (handle == nullptr) return nullptr;
-  void* symbol = dlsym(handle, name);
+  void* symbol = real_dlsym()(handle, name);
   dlclose(handle);  // NOLOAD took a reference; the library stays loaded
   return symbol;
 }

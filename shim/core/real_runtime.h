@@ -40,6 +40,19 @@ struct RealRuntime {
   RealFunction<cudaError_t (*)(void*)> free{"cudaFree"};
   RealFunction<cudaError_t (*)(int*)> get_device{"cudaGetDevice"};
   RealFunction<cudaError_t (*)()> device_synchronize{"cudaDeviceSynchronize"};
+  RealFunction<cudaError_t (*)(size_t*, size_t*)> mem_get_info{"cudaMemGetInfo"};
+  RealFunction<cudaError_t (*)()> get_last_error{"cudaGetLastError"};
+  RealFunction<cudaError_t (*)(void**, size_t, cudaStream_t)> malloc_async{"cudaMallocAsync"};
+  RealFunction<cudaError_t (*)(void**, size_t, cudaStream_t)> malloc_async_ptsz{
+      "cudaMallocAsync_ptsz"};
+  RealFunction<cudaError_t (*)(void*, cudaStream_t)> free_async{"cudaFreeAsync"};
+  RealFunction<cudaError_t (*)(void*, cudaStream_t)> free_async_ptsz{"cudaFreeAsync_ptsz"};
+  RealFunction<cudaError_t (*)(void**, size_t*, size_t, size_t)> malloc_pitch{"cudaMallocPitch"};
+  RealFunction<cudaError_t (*)(cudaEvent_t*, unsigned)> event_create_with_flags{
+      "cudaEventCreateWithFlags"};
+  RealFunction<cudaError_t (*)(cudaEvent_t, cudaStream_t)> event_record{"cudaEventRecord"};
+  RealFunction<cudaError_t (*)(cudaEvent_t)> event_query{"cudaEventQuery"};
+  RealFunction<cudaError_t (*)(cudaEvent_t)> event_destroy{"cudaEventDestroy"};
 };
 
 RealRuntime& real_runtime();

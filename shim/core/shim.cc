@@ -1,37 +1,19 @@
+// Construction and the allocation path of egm::Shim.
 #include "shim/core/shim.h"
 
 #include <fmt/format.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
-#include <chrono>
-#include <cstdio>
 #include <cstdlib>
 #include <string>
 
-#include "config/options.h"
-#include "shim/core/driver_api.h"
+#include "shim/core/clock.h"
 #include "shim/core/host_topology.h"
-#include "shim/core/placement.h"
 #include "shim/core/process_inspection.h"
 #include "shim/core/real_runtime.h"
+#include "shim/core/runtime_guard.h"
 
 namespace egm {
 namespace {
-
-constexpr const char* kVersion = "0.1.0";
-
-int64_t wall_clock_us() {
-  using namespace std::chrono;
-  return duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
-}
-
-int64_t steady_us() {
-  using namespace std::chrono;
-  return duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
-}
-
-pid_t current_thread_id() { return static_cast<pid_t>(::syscall(SYS_gettid)); }
 
 LogSettings log_settings_for(const Config& config) {
   LogSettings settings;
@@ -42,17 +24,6 @@ LogSettings log_settings_for(const Config& config) {
     settings.stderr_level = config.log_level;
   }
   return settings;
-}
-
-// The CUDA runtime error a real cudaFree would report for a driver failure.
-cudaError_t runtime_error_for(CUresult result) {
-  switch (result) {
-    case CUDA_SUCCESS: return cudaSuccess;
-    case CUDA_ERROR_DEINITIALIZED: return cudaErrorCudartUnloading;
-    case CUDA_ERROR_INVALID_VALUE: return cudaErrorInvalidValue;
-    case CUDA_ERROR_INVALID_CONTEXT: return cudaErrorDeviceUninitialized;
-    default: return cudaErrorUnknown;
-  }
 }
 
 bool valid_managed_flags(unsigned flags) {
@@ -71,17 +42,50 @@ int nearest_node_of(const DriverApi& driver, int device) {
   return node;
 }
 
-}  // namespace
-
-cudaError_t call_real_allocation(Api api, void** pointer, size_t size, unsigned flags) {
-  RealRuntime& real = real_runtime();
-  if (api == Api::kCudaMallocManaged) {
-    auto fn = real.malloc_managed.get();
-    return fn ? fn(pointer, size, flags) : cudaErrorInitializationError;
-  }
-  auto fn = real.malloc.get();
-  return fn ? fn(pointer, size) : cudaErrorInitializationError;
+size_t node_limit(const Config& config, int node) {
+  auto found = config.node_limits.find(node);
+  return found == config.node_limits.end() ? SIZE_MAX : found->second;
 }
+
+// The device the request is for: the runtime's current device, or the
+// device of the driver's current context.
+bool current_device(const Request& request, int& device) {
+  if (is_driver_api(request.api)) {
+    const DriverApi* driver = driver_api(nullptr);
+    CUdevice handle = 0;
+    if (driver == nullptr || driver->ctx_get_device == nullptr ||
+        driver->ctx_get_device(&handle) != CUDA_SUCCESS) {
+      return false;
+    }
+    device = static_cast<int>(handle);
+    return true;
+  }
+  RuntimeCallScope scope;
+  auto get_device = real_runtime().get_device.get();
+  return get_device != nullptr && get_device(&device) == cudaSuccess;
+}
+
+// Free device memory for the request's layer; false when unknown.
+bool device_free_memory(const Request& request, size_t& free) {
+  size_t total = 0;
+  if (is_driver_api(request.api)) {
+    const DriverApi* driver = driver_api(nullptr);
+    return driver && driver->mem_get_info && driver->mem_get_info(&free, &total) == CUDA_SUCCESS;
+  }
+  RuntimeCallScope scope;
+  auto mem_get_info = real_runtime().mem_get_info.get();
+  return mem_get_info != nullptr && mem_get_info(&free, &total) == cudaSuccess;
+}
+
+// Runtime requests: make the runtime's context current (its own idiom), as
+// the real call would, before the driver's VMM calls.
+void make_runtime_context_current(const Request& request) {
+  if (is_driver_api(request.api)) return;
+  RuntimeCallScope scope;
+  if (auto real_free = real_runtime().free.get()) real_free(nullptr);
+}
+
+}  // namespace
 
 Shim& Shim::instance() {
   static Shim* shim = new Shim();  // never destroyed: frees can arrive during exit
@@ -89,176 +93,168 @@ Shim& Shim::instance() {
 }
 
 Shim::Shim()
-    : parsed_(parse_config(egm_variables_of_process(), read_host_topology())),
-      redirecting_(parsed_.config.enable && parsed_.errors.empty()),
-      log_(log_settings_for(parsed_.config)) {
+    : parsed_(load_config(egm_variables_of_process(), read_host_topology())),
+      config_(parsed_.config),
+      topology_(read_host_topology()),
+      redirecting_(config_.enable && config_.mode != Mode::kOff && parsed_.errors.empty()),
+      log_(log_settings_for(config_)),
+      placement_(std::make_unique<PlacementPolicy>(config_, topology_, free_bytes_of_node)) {
+  report_configuration();
+}
+
+void Shim::report_configuration() {
   for (const std::string& warning : parsed_.warnings) {
     log_.write(LogLevel::kWarn, "notice", "message=" + logfmt_value(warning));
   }
   for (const ConfigError& error : parsed_.errors) {
+    std::string outcome = config_.strict ? "; EGM_STRICT=1: exiting" : "; redirection is off";
     log_.write(LogLevel::kError, "config-error",
                fmt::format("variable={} value={} accepted={} message={}", error.variable,
                            logfmt_value(error.value), logfmt_value(error.accepted),
-                           logfmt_value(error.to_string() + (parsed_.config.strict
-                                                                 ? "; EGM_STRICT=1: exiting"
-                                                                 : "; redirection is off"))));
+                           logfmt_value(error.to_string() + outcome)));
   }
-  if (!parsed_.errors.empty() && parsed_.config.strict) std::_Exit(1);
-  if (redirecting_ && !dynamic_runtime_loaded() && executable_has_cuda_code()) {
+  if (!parsed_.errors.empty() && config_.strict) std::_Exit(1);
+  if (redirecting_ && !config_.hook_driver && !dynamic_runtime_loaded() &&
+      executable_has_cuda_code()) {
     log_.write(
         LogLevel::kWarn, "notice",
-        "message=" +
-            logfmt_value("this program links the CUDA runtime statically (no libcudart.so is "
-                         "loaded and the executable carries CUDA code): its allocations cannot be "
-                         "redirected; rebuild it with 'nvcc -cudart shared'"));
+        "message=" + logfmt_value("this program links the CUDA runtime statically and "
+                                  "EGM_HOOK_DRIVER=0: its allocations cannot be redirected"));
   }
 }
 
-bool Shim::should_redirect(Api api, void** pointer, size_t size, unsigned flags) const {
-  if (!redirecting_ || pointer == nullptr || size == 0) return false;
-  return api != Api::kCudaMallocManaged || valid_managed_flags(flags);
+bool Shim::wants(const Request& request) const {
+  if (!redirecting_ || request.pointer == nullptr || request.size == 0) return false;
+  if (is_managed(request.api) && !valid_managed_flags(request.flags)) return false;
+  return config_.api_selected(request.api) && request.size >= config_.min_size &&
+         request.size <= config_.max_size;
 }
 
-cudaError_t Shim::allocate(Api api, void** pointer, size_t size, unsigned flags) {
-  if (should_redirect(api, pointer, size, flags) && try_redirect(api, pointer, size)) {
-    return cudaSuccess;
+int Shim::allocate(const Request& request) {
+  if (!wants(request)) {
+    if (redirecting_ && log_.enabled(LogLevel::kDebug)) {
+      log_decision(request, -1, "device", "filter");
+    }
+    return call_real_allocation(request);
   }
-  return call_real_allocation(api, pointer, size, flags);
+  int device = 0;
+  if (!current_device(request, device)) {
+    return call_real_allocation(request);  // the real call reports the runtime's state
+  }
+  if (!config_.device_selected(device)) {
+    log_decision(request, device, "device", "device-filter");
+    return call_real_allocation(request);
+  }
+  return place(request, device);
 }
 
-bool Shim::try_redirect(Api api, void** pointer, size_t size) {
+int Shim::place(const Request& request, int device) {
   log_start_once();
+  drain_pending_frees(/*wait=*/false);
+  const char* trigger = "always";
+  if (config_.mode == Mode::kSpill) {
+    if (std::optional<int> result = try_device_first(request, trigger)) return *result;
+  }
+  bool device_failed = std::string_view(trigger) == "spill-oom";
   const char* why = nullptr;
   const DriverApi* driver = driver_api(&why);
   if (driver == nullptr) {
-    log_fallback(api, size, -1, -1, "load-driver", why);
-    return false;
+    log_fallback(request, -1, device, "load-driver", why, final_action(device_failed));
+    return fall_back(request, device_failed);
   }
-  RealRuntime& real = real_runtime();
-  int device = 0;
-  auto get_device = real.get_device.get();
-  if (get_device == nullptr || get_device(&device) != cudaSuccess) {
-    log_fallback(api, size, -1, -1, "cudaGetDevice", "no current device");
-    return false;
-  }
-  real.free.get()(nullptr);  // the runtime's idiom to make its context current
+  make_runtime_context_current(request);
+  if (try_host(request, device, *driver, trigger, device_failed)) return kSuccess;
+  return fall_back(request, device_failed);
+}
 
-  NodeChoice choice = choose_node(parsed_.config, nearest_node_of(*driver, device));
-  EgmAllocator allocator(*driver);
+// spill mode: device memory while it lasts. nullopt = go to host memory.
+std::optional<int> Shim::try_device_first(const Request& request, const char*& trigger) {
+  size_t free = 0;
+  bool room = device_free_memory(request, free) && free >= request.size &&
+              free - request.size >= config_.device_reserve;
+  if (!room) {
+    trigger = "spill-threshold";
+    return std::nullopt;
+  }
+  int result = call_real_allocation(request);
+  if (result != kOutOfMemory) {
+    log_decision(request, -1, "device", "spill-room");
+    return result;
+  }
+  if (!is_driver_api(request.api)) {
+    RuntimeCallScope scope;
+    if (auto get_last_error = real_runtime().get_last_error.get()) get_last_error();  // recovered
+  }
+  trigger = "spill-oom";
+  return std::nullopt;
+}
+
+bool Shim::try_host(const Request& request, int device, const DriverApi& driver,
+                    const char* trigger, bool device_failed) {
+  NodeOrder order = placement_->order(nearest_node_of(driver, device));
+  bool next_node = config_.fallback == Fallback::kNextNode ||
+                   config_.numa_policy.kind == NumaPolicyKind::kPreferred;
+  size_t tries = next_node ? order.nodes.size() : 1;
+  for (size_t i = 0; i < tries; ++i) {
+    std::string reason = fmt::format("{} trigger={}", i == 0 ? order.reason : "next-node", trigger);
+    const char* action = i + 1 < tries ? "next-node" : final_action(device_failed);
+    if (try_node(request, device, order.nodes[i], driver, reason, action)) return true;
+  }
+  return false;
+}
+
+bool Shim::try_node(const Request& request, int device, int node, const DriverApi& driver,
+                    const std::string& reason, const char* action) {
+  EgmAllocator allocator(driver);
+  auto granularity = allocator.granularity(node, config_.granularity == Granularity::kRecommended);
+  if (const EgmFailure* failure = std::get_if<EgmFailure>(&granularity)) {
+    log_fallback(request, node, device, failure->step, driver.error_name(failure->error), action);
+    return false;
+  }
+  size_t mapped = round_up(request.size, std::get<size_t>(granularity));
+  if (mapped == 0) {
+    log_fallback(request, node, device, "round-up", "size does not fit", action);
+    return false;
+  }
+  if (!table_.try_charge(node, mapped, node_limit(config_, node))) {
+    log_fallback(request, node, device, "node-limit", "EGM_NODE_LIMIT reached", action);
+    return false;
+  }
+  bool host_access = config_.host_access || is_managed(request.api);
   int64_t start = steady_us();
-  auto outcome = allocator.map({size, choice.node, device, /*host_access=*/true});
+  auto outcome = allocator.map({request.size, node, device, host_access}, mapped,
+                               std::get<size_t>(granularity));
   if (const EgmFailure* failure = std::get_if<EgmFailure>(&outcome)) {
-    log_fallback(api, size, choice.node, device, failure->step, driver->error_name(failure->error));
+    table_.uncharge(node, mapped);
+    log_fallback(request, node, device, failure->step, driver.error_name(failure->error), action);
     return false;
   }
   const EgmMapping& egm = std::get<EgmMapping>(outcome);
   Mapping mapping;
   mapping.address = static_cast<uintptr_t>(egm.address);
-  mapping.requested = size;
+  mapping.requested = request.size;
   mapping.mapped = egm.mapped_size;
-  mapping.node = choice.node;
+  mapping.node = node;
   mapping.device = device;
-  mapping.api = api;
+  mapping.api = request.api;
   mapping.handle = egm.handle;
   mapping.thread = current_thread_id();
   mapping.created_us = wall_clock_us();
   mapping.id = table_.insert(mapping);
-  log_map(mapping, steady_us() - start, choice.reason);
-  *pointer = reinterpret_cast<void*>(egm.address);
+  log_map(mapping, steady_us() - start, reason);
+  *request.pointer = reinterpret_cast<void*>(egm.address);
+  if (request.pitch != nullptr) *request.pitch = round_up(request.width, kPitchAlignment);
   return true;
 }
 
-cudaError_t Shim::release(void* pointer) {
-  auto real_free = real_runtime().free.get();
-  uintptr_t address = reinterpret_cast<uintptr_t>(pointer);
-  if (pointer == nullptr || !table_.may_contain(address)) {
-    return real_free ? real_free(pointer) : cudaErrorInitializationError;
-  }
-  std::optional<Mapping> mapping = table_.remove(address);
-  if (!mapping) return real_free ? real_free(pointer) : cudaErrorInitializationError;
-  const DriverApi* driver = driver_api(nullptr);  // loaded: it mapped this pointer
-  return finish_release(*mapping, EgmAllocator(*driver));
+// What happens once host placement has failed everywhere it may be tried.
+const char* Shim::final_action(bool device_failed) const {
+  return config_.fallback == Fallback::kError || device_failed ? "error" : "real-call";
 }
 
-cudaError_t Shim::finish_release(const Mapping& mapping, const EgmAllocator& allocator) {
-  // cudaFree waits for the device before freeing; so must we.
-  auto synchronize = real_runtime().device_synchronize.get();
-  cudaError_t sync_error = synchronize ? synchronize() : cudaSuccess;
-  int64_t start = steady_us();
-  std::optional<EgmFailure> failure =
-      allocator.unmap({static_cast<CUdeviceptr>(mapping.address), mapping.mapped, mapping.handle});
-  if (failure && failure->error == CUDA_ERROR_DEINITIALIZED) {
-    // The driver is already torn down (exit): it took the memory with it.
-    return cudaErrorCudartUnloading;
-  }
-  if (failure) {
-    log_.write(LogLevel::kError, "free-error",
-               fmt::format("id={} addr={:#x} step={} error={}", mapping.id, mapping.address,
-                           failure->step, driver_api(nullptr)->error_name(failure->error)));
-    return runtime_error_for(failure->error);
-  }
-  log_unmap(mapping, steady_us() - start);
-  return sync_error;
-}
-
-void Shim::log_start_once() {
-  if (start_logged_.exchange(true, std::memory_order_relaxed)) return;
-  const Config& config = parsed_.config;
-  log_.write(LogLevel::kInfo, "start",
-             fmt::format("version={} numa_node={} log_level={}", kVersion,
-                         config.numa_node ? std::to_string(*config.numa_node) : "nearest",
-                         log_level_name(config.log_level)));
-}
-
-void Shim::log_fallback(Api api, size_t size, int node, int device, const char* step,
-                        const char* error) {
-  fallbacks_.fetch_add(1, std::memory_order_relaxed);
-  log_.write(LogLevel::kWarn, "fallback",
-             fmt::format("api={} requested={} node={} device={} step={} error={} action=real-call",
-                         api_name(api), size, node, device, step, logfmt_value(error)));
-}
-
-void Shim::log_map(const Mapping& mapping, int64_t map_us, const char* node_reason) {
-  log_.write(LogLevel::kInfo, "map",
-             fmt::format("id={} api={} addr={:#x} requested={} mapped={} node={} device={} "
-                         "handle={:#x} map_us={} reason={}",
-                         mapping.id, api_name(mapping.api), mapping.address, mapping.requested,
-                         mapping.mapped, mapping.node, mapping.device, mapping.handle, map_us,
-                         node_reason));
-}
-
-void Shim::log_unmap(const Mapping& mapping, int64_t unmap_us) {
-  log_.write(LogLevel::kInfo, "unmap",
-             fmt::format("id={} api={} addr={:#x} requested={} mapped={} node={} device={} "
-                         "lifetime_us={} unmap_us={}",
-                         mapping.id, api_name(mapping.api), mapping.address, mapping.requested,
-                         mapping.mapped, mapping.node, mapping.device,
-                         wall_clock_us() - mapping.created_us, unmap_us));
-}
-
-void Shim::write_exit_summary() {
-  uint64_t maps = table_.total_inserted();
-  uint64_t fallbacks = fallbacks_.load(std::memory_order_relaxed);
-  if (maps == 0 && fallbacks == 0) return;  // the process never asked: leave no trace
-  std::vector<Mapping> live = table_.live();
-  size_t live_bytes = 0;
-  for (const Mapping& mapping : live) live_bytes += mapping.mapped;
-  log_.write(LogLevel::kInfo, "summary",
-             fmt::format("maps={} unmaps={} fallbacks={} live={} live_bytes={}", maps,
-                         table_.total_removed(), fallbacks, live.size(), live_bytes));
-  for (const auto& [node, usage] : table_.usage_by_node()) {
-    log_.write(LogLevel::kInfo, "node-summary",
-               fmt::format("node={} current_bytes={} peak_bytes={} maps={}", node,
-                           usage.current_bytes, usage.peak_bytes, usage.maps));
-  }
-  int64_t now = wall_clock_us();
-  for (const Mapping& mapping : live) {
-    log_.write(LogLevel::kInfo, "leak",
-               fmt::format("id={} api={} addr={:#x} requested={} mapped={} node={} device={} "
-                           "age_us={}",
-                           mapping.id, api_name(mapping.api), mapping.address, mapping.requested,
-                           mapping.mapped, mapping.node, mapping.device, now - mapping.created_us));
-  }
+int Shim::fall_back(const Request& request, bool device_failed) {
+  if (config_.fallback == Fallback::kError || device_failed) return kOutOfMemory;
+  return call_real_allocation(request);
 }
 
 }  // namespace egm

@@ -1,17 +1,25 @@
-// The process-wide state of egm-shim and the two operations the overrides
-// call. Created on first use (or at load) and never destroyed, so that
-// frees arriving during exit still find it.
+// The process-wide state of egm-shim and the operations the overrides call.
+// Created at load and never destroyed, so that frees arriving during exit
+// still find it.
 #pragma once
 
 #include <cuda_runtime_api.h>
 
 #include <atomic>
 #include <cstddef>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <utility>
+#include <vector>
 
 #include "config/config.h"
+#include "shim/core/driver_api.h"
 #include "shim/core/egm_allocator.h"
 #include "shim/core/log.h"
 #include "shim/core/mapping_table.h"
+#include "shim/core/placement.h"
+#include "shim/core/request.h"
 
 namespace egm {
 
@@ -19,33 +27,68 @@ class Shim {
  public:
   static Shim& instance();
 
-  // cudaMalloc / cudaMallocManaged: host memory when policy says so and the
-  // EGM sequence succeeds, otherwise the real call's result.
-  cudaError_t allocate(Api api, void** pointer, size_t size, unsigned flags);
-  // cudaFree: unmaps the shim's own pointers, forwards every other one.
-  cudaError_t release(void* pointer);
+  // Any allocation call: host memory where the policy says so and the EGM
+  // sequence succeeds; otherwise as EGM_FALLBACK says. Returns the
+  // cudaError_t or CUresult value the caller gets.
+  int allocate(const Request& request);
+
+  // cudaFree / cuMemFree: unmaps the shim's own pointers, forwards the rest.
+  cudaError_t free_runtime(void* pointer);
+  CUresult free_driver(CUdeviceptr pointer);
+  // cudaFreeAsync: the unmap waits until the stream's earlier work is done.
+  cudaError_t free_async(void* pointer, cudaStream_t stream, bool per_thread_stream);
+
+  // cudaMemGetInfo / cuMemGetInfo, plus the host budget with EGM_MEMINFO=device+host.
+  int memory_info(bool driver_layer, size_t* free, size_t* total);
+
+  // Whether driver-layer calls are the shim's to handle (not the runtime's own).
+  bool hooks_driver() const { return config_.hook_driver; }
 
   void write_exit_summary();
 
  private:
+  struct PendingFree {
+    Mapping mapping;
+    cudaEvent_t event;
+  };
+
   Shim();
-  bool should_redirect(Api api, void** pointer, size_t size, unsigned flags) const;
-  bool try_redirect(Api api, void** pointer, size_t size);
+  void report_configuration();
+  // Cheap checks that need no CUDA call: the hot path of requests that stay.
+  bool wants(const Request& request) const;
+  int place(const Request& request, int device);
+  std::optional<int> try_device_first(const Request& request, const char*& trigger);
+  bool try_host(const Request& request, int device, const DriverApi& driver, const char* trigger,
+                bool device_failed);
+  bool try_node(const Request& request, int device, int node, const DriverApi& driver,
+                const std::string& reason, const char* action_on_failure);
+  int fall_back(const Request& request, bool device_failed);
+
+  std::optional<Mapping> take_mapping(uintptr_t address);
+  int unmap_now(const Mapping& mapping);
+  void drain_pending_frees(bool wait);
+  std::pair<size_t, size_t> host_budget() const;
+
   void log_start_once();
-  void log_fallback(Api api, size_t size, int node, int device, const char* step,
-                    const char* error);
-  void log_map(const Mapping& mapping, int64_t map_us, const char* node_reason);
-  void log_unmap(const Mapping& mapping, int64_t unmap_us);
-  cudaError_t finish_release(const Mapping& mapping, const EgmAllocator& allocator);
+  void log_decision(const Request& request, int device, const char* placement, const char* reason);
+  void log_fallback(const Request& request, int node, int device, const char* step,
+                    const char* error, const char* action);
+  const char* final_action(bool device_failed) const;
+  void log_map(const Mapping& mapping, int64_t map_us, const std::string& reason);
+  void log_unmap(const Mapping& mapping, int64_t unmap_us, const char* how);
 
   ParsedConfig parsed_;
+  const Config& config_;
+  HostTopology topology_;
   bool redirecting_ = false;
   EventLog log_;
   MappingTable table_;
+  std::unique_ptr<PlacementPolicy> placement_;
   std::atomic<uint64_t> fallbacks_{0};
   std::atomic<bool> start_logged_{false};
+  std::mutex pending_mutex_;
+  std::vector<PendingFree> pending_;
+  std::atomic<size_t> pending_count_{0};
 };
-
-cudaError_t call_real_allocation(Api api, void** pointer, size_t size, unsigned flags);
 
 }  // namespace egm

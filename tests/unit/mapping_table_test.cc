@@ -32,17 +32,37 @@ TEST(MappingTableTest, InsertAssignsIdsAndRemoveTakesTheEntryOut) {
   EXPECT_EQ(table.total_removed(), 1u);
 }
 
+// What the shim does: charge the bytes, then record the mapping.
+void charge_and_insert(MappingTable& table, const Mapping& mapping) {
+  ASSERT_TRUE(table.try_charge(mapping.node, mapping.mapped, SIZE_MAX));
+  table.insert(mapping);
+}
+
 TEST(MappingTableTest, TracksCurrentAndPeakBytesPerNode) {
   MappingTable table;
-  table.insert(mapping_at(0x1000, 100, 0));
-  table.insert(mapping_at(0x2000, 50, 0));
+  charge_and_insert(table, mapping_at(0x1000, 100, 0));
+  charge_and_insert(table, mapping_at(0x2000, 50, 0));
   table.remove(0x1000);
-  table.insert(mapping_at(0x3000, 10, 1));
+  charge_and_insert(table, mapping_at(0x3000, 10, 1));
   auto usage = table.usage_by_node();
   EXPECT_EQ(usage[0].current_bytes, 50u);
   EXPECT_EQ(usage[0].peak_bytes, 150u);
   EXPECT_EQ(usage[0].maps, 2u);
   EXPECT_EQ(usage[1].current_bytes, 10u);
+}
+
+TEST(MappingTableTest, ChargesNeverPassTheLimit) {
+  MappingTable table;
+  EXPECT_TRUE(table.try_charge(0, 60, 100));
+  EXPECT_FALSE(table.try_charge(0, 41, 100));
+  EXPECT_TRUE(table.try_charge(0, 40, 100));
+  EXPECT_FALSE(table.try_charge(0, 1, 100));
+  EXPECT_FALSE(table.try_charge(1, SIZE_MAX, 100)) << "no overflow";
+  table.uncharge(0, 40);
+  EXPECT_EQ(table.usage_by_node()[0].peak_bytes, 0u) << "charges alone are no mappings";
+  EXPECT_TRUE(table.try_charge(0, 40, 100));
+  table.insert(mapping_at(0x1000, 40, 0));
+  EXPECT_EQ(table.usage_by_node()[0].peak_bytes, 100u);
 }
 
 TEST(MappingTableTest, MayContainIsFalseOutsideEveryMapping) {
@@ -64,7 +84,7 @@ TEST(MappingTableTest, ConcurrentInsertAndRemoveKeepCountsConsistent) {
     threads.emplace_back([&table, t] {
       for (int i = 0; i < kPerThread; ++i) {
         uintptr_t address = (static_cast<uintptr_t>(t) << 32) + (static_cast<uintptr_t>(i) << 12);
-        table.insert(mapping_at(address, 4096, t % 2));
+        charge_and_insert(table, mapping_at(address, 4096, t % 2));
         if (i % 2 == 0) {
           ASSERT_TRUE(table.remove(address).has_value());
         }

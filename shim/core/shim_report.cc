@@ -1,0 +1,84 @@
+// What egm::Shim writes to the log: decisions, maps, unmaps, the exit summary.
+#include <fmt/format.h>
+
+#include "shim/core/clock.h"
+#include "shim/core/shim.h"
+
+namespace egm {
+namespace {
+
+constexpr const char* kVersion = "0.3.0";
+
+
+}  // namespace
+
+void Shim::log_start_once() {
+  if (start_logged_.exchange(true, std::memory_order_relaxed)) return;
+  log_.write(LogLevel::kInfo, "start",
+             fmt::format("version={} {} log_level={}", kVersion, parsed_.summary(),
+                         log_level_name(config_.log_level)));
+}
+
+void Shim::log_decision(const Request& request, int device, const char* placement,
+                        const char* reason) {
+  if (!log_.enabled(LogLevel::kDebug)) return;
+  log_.write(LogLevel::kDebug, "decision",
+             fmt::format("api={} requested={} device={} placement={} reason={}",
+                         api_name(request.api), request.size, device, placement, reason));
+}
+
+void Shim::log_fallback(const Request& request, int node, int device, const char* step,
+                        const char* error, const char* action) {
+  fallbacks_.fetch_add(1, std::memory_order_relaxed);
+  log_.write(LogLevel::kWarn, "fallback",
+             fmt::format("api={} requested={} node={} device={} step={} error={} action={}",
+                         api_name(request.api), request.size, node, device, step,
+                         logfmt_value(error ? error : "unknown"), action));
+}
+
+void Shim::log_map(const Mapping& mapping, int64_t map_us, const std::string& reason) {
+  log_.write(
+      LogLevel::kInfo, "map",
+      fmt::format("id={} api={} addr={:#x} requested={} mapped={} node={} device={} "
+                  "handle={:#x} map_us={} reason={}",
+                  mapping.id, api_name(mapping.api), mapping.address, mapping.requested,
+                  mapping.mapped, mapping.node, mapping.device, mapping.handle, map_us, reason));
+}
+
+void Shim::log_unmap(const Mapping& mapping, int64_t unmap_us, const char* how) {
+  log_.write(LogLevel::kInfo, "unmap",
+             fmt::format("id={} api={} addr={:#x} requested={} mapped={} node={} device={} "
+                         "lifetime_us={} unmap_us={} via={}",
+                         mapping.id, api_name(mapping.api), mapping.address, mapping.requested,
+                         mapping.mapped, mapping.node, mapping.device,
+                         wall_clock_us() - mapping.created_us, unmap_us, how));
+}
+
+void Shim::write_exit_summary() {
+  drain_pending_frees(/*wait=*/false);
+  uint64_t maps = table_.total_inserted();
+  uint64_t fallbacks = fallbacks_.load(std::memory_order_relaxed);
+  if (maps == 0 && fallbacks == 0) return;  // the process never asked: leave no trace
+  std::vector<Mapping> live = table_.live();
+  size_t live_bytes = 0;
+  for (const Mapping& mapping : live) live_bytes += mapping.mapped;
+  log_.write(LogLevel::kInfo, "summary",
+             fmt::format("maps={} unmaps={} fallbacks={} live={} live_bytes={} pending_frees={}",
+                         maps, table_.total_removed(), fallbacks, live.size(), live_bytes,
+                         pending_count_.load()));
+  for (const auto& [node, usage] : table_.usage_by_node()) {
+    log_.write(LogLevel::kInfo, "node-summary",
+               fmt::format("node={} current_bytes={} peak_bytes={} maps={}", node,
+                           usage.current_bytes, usage.peak_bytes, usage.maps));
+  }
+  int64_t now = wall_clock_us();
+  for (const Mapping& mapping : live) {
+    log_.write(LogLevel::kInfo, "leak",
+               fmt::format("id={} api={} addr={:#x} requested={} mapped={} node={} device={} "
+                           "age_us={}",
+                           mapping.id, api_name(mapping.api), mapping.address, mapping.requested,
+                           mapping.mapped, mapping.node, mapping.device, now - mapping.created_us));
+  }
+}
+
+}  // namespace egm

@@ -1,0 +1,160 @@
+// The CUDA driver entry points egm-shim overrides, and the two ways programs
+// reach driver functions without the dynamic linker: cuGetProcAddress and
+// dlsym on a libcuda handle (statically linked runtimes use both). Calls the
+// runtime makes on the shim's behalf pass straight through.
+#include <cuda.h>
+#include <dlfcn.h>
+
+#include <cstring>
+
+#include "shim/core/driver_api.h"
+#include "shim/core/real_dlsym.h"
+#include "shim/core/runtime_guard.h"
+#include "shim/core/shim.h"
+
+#define EGM_EXPORT __attribute__((visibility("default")))
+
+#undef cuGetProcAddress  // cuda.h maps it to _v2; the v1 symbol is exported too
+
+namespace {
+
+// Pass-through when the runtime is calling on the shim's behalf, or when
+// EGM_HOOK_DRIVER=0.
+bool driver_layer_is_ours() {
+  return !egm::inside_runtime_call() && egm::Shim::instance().hooks_driver();
+}
+
+const egm::DriverApi* driver() { return egm::driver_api(nullptr); }
+
+CUresult allocate(const egm::Request& request) {
+  return static_cast<CUresult>(egm::Shim::instance().allocate(request));
+}
+
+}  // namespace
+
+extern "C" {
+
+EGM_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr* pointer, size_t size) {
+  if (!driver_layer_is_ours()) {
+    return driver() && driver()->mem_alloc ? driver()->mem_alloc(pointer, size)
+                                           : CUDA_ERROR_NOT_INITIALIZED;
+  }
+  return allocate({egm::Api::kCuMemAlloc, reinterpret_cast<void**>(pointer), size});
+}
+
+EGM_EXPORT CUresult cuMemAllocManaged(CUdeviceptr* pointer, size_t size, unsigned int flags) {
+  if (!driver_layer_is_ours()) {
+    return driver() && driver()->mem_alloc_managed
+               ? driver()->mem_alloc_managed(pointer, size, flags)
+               : CUDA_ERROR_NOT_INITIALIZED;
+  }
+  return allocate({egm::Api::kCuMemAllocManaged, reinterpret_cast<void**>(pointer), size, flags});
+}
+
+EGM_EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr* pointer, size_t* pitch, size_t width,
+                                       size_t height, unsigned int element_size) {
+  if (!driver_layer_is_ours()) {
+    return driver() && driver()->mem_alloc_pitch
+               ? driver()->mem_alloc_pitch(pointer, pitch, width, height, element_size)
+               : CUDA_ERROR_NOT_INITIALIZED;
+  }
+  return allocate(egm::pitched_request(egm::Api::kCuMemAllocPitch,
+                                       reinterpret_cast<void**>(pointer), pitch, width, height,
+                                       element_size));
+}
+
+EGM_EXPORT CUresult cuMemFree_v2(CUdeviceptr pointer) {
+  if (!driver_layer_is_ours()) {
+    return driver() && driver()->mem_free ? driver()->mem_free(pointer)
+                                          : CUDA_ERROR_NOT_INITIALIZED;
+  }
+  return egm::Shim::instance().free_driver(pointer);
+}
+
+EGM_EXPORT CUresult cuMemGetInfo_v2(size_t* free, size_t* total) {
+  if (!driver_layer_is_ours()) {
+    return driver() && driver()->mem_get_info ? driver()->mem_get_info(free, total)
+                                              : CUDA_ERROR_NOT_INITIALIZED;
+  }
+  return static_cast<CUresult>(egm::Shim::instance().memory_info(true, free, total));
+}
+
+CUresult cuGetProcAddress_v2(const char*, void**, int, cuuint64_t, CUdriverProcAddressQueryResult*);
+CUresult cuGetProcAddress(const char*, void**, int, cuuint64_t);
+
+}  // extern "C"
+
+namespace {
+
+// The shim's override for a real driver function, or `real` itself. By
+// address, so that only the exact versions the shim wraps are replaced.
+void* override_for(void* real) {
+  if (real == nullptr || !egm::Shim::instance().hooks_driver()) return real;
+  const egm::DriverApi* api = driver();
+  if (api == nullptr) return real;
+  const std::pair<void*, void*> overrides[] = {
+      {reinterpret_cast<void*>(api->mem_alloc), reinterpret_cast<void*>(&cuMemAlloc_v2)},
+      {reinterpret_cast<void*>(api->mem_alloc_managed),
+       reinterpret_cast<void*>(&cuMemAllocManaged)},
+      {reinterpret_cast<void*>(api->mem_alloc_pitch), reinterpret_cast<void*>(&cuMemAllocPitch_v2)},
+      {reinterpret_cast<void*>(api->mem_free), reinterpret_cast<void*>(&cuMemFree_v2)},
+      {reinterpret_cast<void*>(api->mem_get_info), reinterpret_cast<void*>(&cuMemGetInfo_v2)},
+      {reinterpret_cast<void*>(api->get_proc_address),
+       reinterpret_cast<void*>(&cuGetProcAddress_v2)},
+      {reinterpret_cast<void*>(api->get_proc_address_v1),
+       reinterpret_cast<void*>(&cuGetProcAddress)},
+  };
+  for (const auto& [original, replacement] : overrides) {
+    if (original == real) return replacement;
+  }
+  return real;
+}
+
+// Cheap pre-filter for dlsym: only names of functions the shim may wrap.
+bool may_be_wrapped(const char* symbol) {
+  return symbol != nullptr && std::strncmp(symbol, "cu", 2) == 0 &&
+         (std::strncmp(symbol, "cuMem", 5) == 0 ||
+          std::strncmp(symbol, "cuGetProcAddress", 16) == 0);
+}
+
+}  // namespace
+
+extern "C" {
+
+EGM_EXPORT CUresult cuGetProcAddress_v2(const char* symbol, void** function, int version,
+                                        cuuint64_t flags, CUdriverProcAddressQueryResult* status) {
+  const egm::DriverApi* api = driver();
+  if (api == nullptr || api->get_proc_address == nullptr) return CUDA_ERROR_NOT_INITIALIZED;
+  CUresult result = api->get_proc_address(symbol, function, version, flags, status);
+  if (result == CUDA_SUCCESS && function != nullptr) *function = override_for(*function);
+  return result;
+}
+
+EGM_EXPORT CUresult cuGetProcAddress(const char* symbol, void** function, int version,
+                                     cuuint64_t flags) {
+  const egm::DriverApi* api = driver();
+  if (api == nullptr || api->get_proc_address_v1 == nullptr) return CUDA_ERROR_NOT_INITIALIZED;
+  CUresult result = api->get_proc_address_v1(symbol, function, version, flags);
+  if (result == CUDA_SUCCESS && function != nullptr) *function = override_for(*function);
+  return result;
+}
+
+// RTLD_NEXT and RTLD_DEFAULT lookups are a tail call, so glibc still sees the
+// caller's return address (RTLD_NEXT depends on it); the shim's exports
+// already win those. Lookups on a handle (dlopen'ed libcuda) get the shim's
+// override in place of the libcuda function it wraps.
+EGM_EXPORT void* dlsym(void* handle, const char* symbol) {
+  if (handle == RTLD_NEXT || handle == RTLD_DEFAULT || !may_be_wrapped(symbol)) {
+    return egm::real_dlsym()(handle, symbol);
+  }
+  void* found = egm::real_dlsym()(handle, symbol);
+  Dl_info origin;
+  // Only functions of a loaded libcuda: never load the driver for a lookup.
+  if (found == nullptr || dladdr(found, &origin) == 0 || origin.dli_fname == nullptr ||
+      std::strstr(origin.dli_fname, "libcuda.so") == nullptr) {
+    return found;
+  }
+  return override_for(found);
+}
+
+}  // extern "C"

@@ -1,0 +1,569 @@
+// Fake libcuda.so.1 for CPU-only tests.
+//
+// The virtual memory management (VMM) calls behave like the real driver's on
+// host memory: cuMemCreate backs a handle with a memfd, cuMemAddressReserve
+// reserves PROT_NONE address space, cuMemMap maps the memfd there still
+// PROT_NONE, and only cuMemSetAccess makes it readable and writable. So a
+// caller that forgets (part of) cuMemSetAccess gets a real SIGSEGV, and one
+// that forgets an unmap/release/free shows up in the live counts.
+//
+// Settings (read on every call): FAKE_CUDA_GRANULARITY (bytes, default
+// 2 MiB), FAKE_CUDA_NUMA_NODES (default 1), FAKE_CUDA_HOST_NUMA_ID (default
+// 0), FAKE_CUDA_DEVICE_COUNT (default 1), FAKE_CUDA_FAIL (fail_injection.h).
+#include <cuda.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <string_view>
+#include <vector>
+
+#include "tests/doubles/fail_injection.h"
+#include "tests/doubles/fake_control.h"
+#include "tests/doubles/fake_env.h"
+
+namespace {
+
+constexpr long kDefaultGranularity = 2L << 20;
+constexpr int kDriverVersion = 13000;
+constexpr const char* kDeviceName = "Fake CUDA Device (CPU test double)";
+
+struct MemoryObject {
+  int fd = -1;
+  size_t size = 0;
+  bool released = false;  // cuMemRelease'd; the memory lives on while mapped
+  int mappings = 0;
+};
+
+struct Mapping {
+  size_t size = 0;
+  CUmemGenericAllocationHandle handle = 0;
+  bool host_read_write = false;
+  bool device_read_write = false;
+};
+
+struct DriverState {
+  std::mutex mutex;
+  std::map<CUmemGenericAllocationHandle, MemoryObject> objects;
+  std::map<uintptr_t, size_t> reservations;  // start -> size
+  std::map<uintptr_t, Mapping> mappings;     // start -> mapping
+  CUmemGenericAllocationHandle next_handle = 0xfa4e0001;
+};
+
+// Never destroyed: the shim may free memory while the process exits.
+DriverState& state() {
+  static DriverState* driver = new DriverState();
+  return *driver;
+}
+
+fake::FailureInjector& injector() {
+  static fake::FailureInjector* failures =
+      new fake::FailureInjector("FAKE_CUDA_FAIL", CUDA_ERROR_OUT_OF_MEMORY);
+  return *failures;
+}
+
+// Counts the call; the injected failure code, or CUDA_SUCCESS to go on.
+CUresult injected_failure(std::string_view function) {
+  return static_cast<CUresult>(injector().on_call(function));
+}
+
+size_t granularity() {
+  return static_cast<size_t>(fake::env_number("FAKE_CUDA_GRANULARITY", kDefaultGranularity));
+}
+
+int device_count() { return static_cast<int>(fake::env_number("FAKE_CUDA_DEVICE_COUNT", 1)); }
+
+int host_numa_node_count() {
+  return static_cast<int>(fake::env_number("FAKE_CUDA_NUMA_NODES", 1));
+}
+
+bool is_multiple_of(size_t value, size_t unit) { return unit != 0 && value % unit == 0; }
+
+bool is_valid_device(int ordinal) { return ordinal >= 0 && ordinal < device_count(); }
+
+// Where cuMemCreate may place memory: a device or a host NUMA node.
+bool is_valid_allocation_location(const CUmemLocation& location) {
+  switch (location.type) {
+    case CU_MEM_LOCATION_TYPE_DEVICE: return is_valid_device(location.id);
+    case CU_MEM_LOCATION_TYPE_HOST_NUMA:
+      return location.id >= 0 && location.id < host_numa_node_count();
+    default: return false;
+  }
+}
+
+bool is_valid_allocation_prop(const CUmemAllocationProp* prop) {
+  return prop != nullptr && prop->type == CU_MEM_ALLOCATION_TYPE_PINNED &&
+         is_valid_allocation_location(prop->location);
+}
+
+bool is_host_location(CUmemLocationType type) {
+  return type == CU_MEM_LOCATION_TYPE_HOST || type == CU_MEM_LOCATION_TYPE_HOST_NUMA ||
+         type == CU_MEM_LOCATION_TYPE_HOST_NUMA_CURRENT;
+}
+
+bool is_valid_access_location(const CUmemLocation& location) {
+  if (location.type == CU_MEM_LOCATION_TYPE_DEVICE) return is_valid_device(location.id);
+  if (location.type == CU_MEM_LOCATION_TYPE_HOST_NUMA) {
+    return location.id >= 0 && location.id < host_numa_node_count();
+  }
+  return is_host_location(location.type);
+}
+
+bool is_valid_access_flags(CUmemAccess_flags flags) {
+  return flags == CU_MEM_ACCESS_FLAGS_PROT_NONE || flags == CU_MEM_ACCESS_FLAGS_PROT_READ ||
+         flags == CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
+}
+
+// The reservation that wholly contains [start, start + size), if any.
+bool lies_in_one_reservation(const DriverState& driver, uintptr_t start, size_t size) {
+  auto it = driver.reservations.upper_bound(start);
+  if (it == driver.reservations.begin()) return false;
+  --it;
+  return start >= it->first && start + size <= it->first + it->second;
+}
+
+bool overlaps_a_mapping(const DriverState& driver, uintptr_t start, size_t size) {
+  auto it = driver.mappings.lower_bound(start + size);  // first mapping starting after the range
+  if (it == driver.mappings.begin()) return false;
+  --it;  // the last mapping starting before the range's end
+  return it->first + it->second.size > start;
+}
+
+bool has_mapping_inside(const DriverState& driver, uintptr_t start, size_t size) {
+  auto it = driver.mappings.lower_bound(start);
+  return it != driver.mappings.end() && it->first < start + size;
+}
+
+using MappingIterator = std::map<uintptr_t, Mapping>::iterator;
+
+// The mappings that exactly tile [start, start + size) with no gap and none
+// sticking out; empty if the range is not tiled that way.
+std::vector<MappingIterator> mappings_tiling(DriverState& driver, uintptr_t start, size_t size) {
+  std::vector<MappingIterator> tiles;
+  uintptr_t next = start;
+  for (auto it = driver.mappings.find(start); it != driver.mappings.end() && it->first == next;
+       ++it) {
+    tiles.push_back(it);
+    next += it->second.size;
+    if (next >= start + size) break;
+  }
+  if (next != start + size) tiles.clear();
+  return tiles;
+}
+
+// The mapping holding addr, or end().
+MappingIterator mapping_holding(DriverState& driver, uintptr_t addr) {
+  auto it = driver.mappings.upper_bound(addr);
+  if (it == driver.mappings.begin()) return driver.mappings.end();
+  --it;
+  return addr < it->first + it->second.size ? it : driver.mappings.end();
+}
+
+void destroy_if_unused(DriverState& driver, CUmemGenericAllocationHandle handle) {
+  auto it = driver.objects.find(handle);
+  if (it == driver.objects.end() || !it->second.released || it->second.mappings > 0) return;
+  close(it->second.fd);
+  driver.objects.erase(it);
+}
+
+// Reserves `size` bytes aligned to `alignment` (a power of two): reserves
+// more, then trims the unaligned head and the tail.
+void* reserve_aligned(size_t size, size_t alignment) {
+  size_t padded = size + alignment;
+  void* raw = mmap(nullptr, padded, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (raw == MAP_FAILED) return nullptr;
+  uintptr_t begin = reinterpret_cast<uintptr_t>(raw);
+  uintptr_t aligned = (begin + alignment - 1) & ~(uintptr_t{alignment} - 1);
+  if (aligned > begin) munmap(raw, aligned - begin);
+  uintptr_t tail = aligned + size;
+  if (begin + padded > tail) munmap(reinterpret_cast<void*>(tail), begin + padded - tail);
+  return reinterpret_cast<void*>(aligned);
+}
+
+// Puts inaccessible anonymous memory back over [start, start + size), so an
+// unmapped range stays reserved (and faults) as on a GPU.
+bool make_inaccessible_placeholder(uintptr_t start, size_t size) {
+  void* placeholder = mmap(reinterpret_cast<void*>(start), size, PROT_NONE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+  return placeholder != MAP_FAILED;
+}
+
+struct GrantedAccess {
+  bool host_read_write = false;
+  bool device_read_write = false;
+  int protection = PROT_NONE;
+};
+
+GrantedAccess access_granted_by(const CUmemAccessDesc* desc, size_t count) {
+  GrantedAccess granted;
+  for (size_t i = 0; i < count; ++i) {
+    bool read_write = desc[i].flags == CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
+    if (read_write) granted.protection = PROT_READ | PROT_WRITE;
+    if (desc[i].flags == CU_MEM_ACCESS_FLAGS_PROT_READ && granted.protection == PROT_NONE) {
+      granted.protection = PROT_READ;
+    }
+    if (is_host_location(desc[i].location.type)) granted.host_read_write |= read_write;
+    if (desc[i].location.type == CU_MEM_LOCATION_TYPE_DEVICE) {
+      granted.device_read_write |= read_write;
+    }
+  }
+  return granted;
+}
+
+struct ErrorText {
+  CUresult code;
+  const char* name;
+  const char* text;
+};
+
+constexpr ErrorText kErrors[] = {
+    {CUDA_SUCCESS, "CUDA_SUCCESS", "no error"},
+    {CUDA_ERROR_INVALID_VALUE, "CUDA_ERROR_INVALID_VALUE", "invalid argument"},
+    {CUDA_ERROR_OUT_OF_MEMORY, "CUDA_ERROR_OUT_OF_MEMORY", "out of memory"},
+    {CUDA_ERROR_NOT_INITIALIZED, "CUDA_ERROR_NOT_INITIALIZED", "initialization error"},
+    {CUDA_ERROR_DEINITIALIZED, "CUDA_ERROR_DEINITIALIZED", "driver shutting down"},
+    {CUDA_ERROR_NO_DEVICE, "CUDA_ERROR_NO_DEVICE", "no CUDA-capable device is detected"},
+    {CUDA_ERROR_INVALID_DEVICE, "CUDA_ERROR_INVALID_DEVICE", "invalid device ordinal"},
+    {CUDA_ERROR_INVALID_CONTEXT, "CUDA_ERROR_INVALID_CONTEXT", "invalid device context"},
+    {CUDA_ERROR_ALREADY_MAPPED, "CUDA_ERROR_ALREADY_MAPPED", "resource already mapped"},
+    {CUDA_ERROR_NOT_MAPPED, "CUDA_ERROR_NOT_MAPPED", "resource not mapped"},
+    {CUDA_ERROR_OPERATING_SYSTEM, "CUDA_ERROR_OPERATING_SYSTEM", "OS call failed"},
+    {CUDA_ERROR_INVALID_HANDLE, "CUDA_ERROR_INVALID_HANDLE", "invalid resource handle"},
+    {CUDA_ERROR_NOT_FOUND, "CUDA_ERROR_NOT_FOUND", "named symbol not found"},
+    {CUDA_ERROR_ILLEGAL_ADDRESS, "CUDA_ERROR_ILLEGAL_ADDRESS", "an illegal memory access was encountered"},
+    {CUDA_ERROR_NOT_PERMITTED, "CUDA_ERROR_NOT_PERMITTED", "operation not permitted"},
+    {CUDA_ERROR_NOT_SUPPORTED, "CUDA_ERROR_NOT_SUPPORTED", "operation not supported"},
+    {CUDA_ERROR_UNKNOWN, "CUDA_ERROR_UNKNOWN", "unknown error"},
+};
+
+const ErrorText* find_error(CUresult code) {
+  for (const ErrorText& error : kErrors) {
+    if (error.code == code) return &error;
+  }
+  return nullptr;
+}
+
+int access_granted(const void* addr, bool Mapping::*which) {
+  DriverState& driver = state();
+  std::lock_guard<std::mutex> lock(driver.mutex);
+  auto it = mapping_holding(driver, reinterpret_cast<uintptr_t>(addr));
+  if (it == driver.mappings.end()) return -1;
+  return it->second.*which ? 1 : 0;
+}
+
+}  // namespace
+
+// Everything below is the library's interface: exported despite
+// -fvisibility=hidden. Names are what cuda.h's macros make of them
+// (cuMemGetAddressRange is cuMemGetAddressRange_v2).
+#pragma GCC visibility push(default)
+extern "C" {
+
+CUresult cuInit(unsigned int flags) {
+  if (CUresult failure = injected_failure("cuInit")) return failure;
+  return flags == 0 ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+}
+
+CUresult cuDriverGetVersion(int* version) {
+  if (CUresult failure = injected_failure("cuDriverGetVersion")) return failure;
+  if (version == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  *version = kDriverVersion;
+  return CUDA_SUCCESS;
+}
+
+CUresult cuDeviceGetCount(int* count) {
+  if (CUresult failure = injected_failure("cuDeviceGetCount")) return failure;
+  if (count == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  *count = device_count();
+  return CUDA_SUCCESS;
+}
+
+CUresult cuDeviceGet(CUdevice* device, int ordinal) {
+  if (CUresult failure = injected_failure("cuDeviceGet")) return failure;
+  if (device == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  if (!is_valid_device(ordinal)) return CUDA_ERROR_INVALID_DEVICE;
+  *device = ordinal;
+  return CUDA_SUCCESS;
+}
+
+CUresult cuDeviceGetAttribute(int* value, CUdevice_attribute attribute, CUdevice device) {
+  if (CUresult failure = injected_failure("cuDeviceGetAttribute")) return failure;
+  if (value == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  if (!is_valid_device(device)) return CUDA_ERROR_INVALID_DEVICE;
+  switch (attribute) {
+    case CU_DEVICE_ATTRIBUTE_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED:
+    case CU_DEVICE_ATTRIBUTE_HOST_NUMA_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED:
+      *value = 1;
+      return CUDA_SUCCESS;
+    case CU_DEVICE_ATTRIBUTE_HOST_NUMA_ID:
+      *value = static_cast<int>(fake::env_number("FAKE_CUDA_HOST_NUMA_ID", 0));
+      return CUDA_SUCCESS;
+    default:
+      if (attribute < 0 || attribute >= CU_DEVICE_ATTRIBUTE_MAX) return CUDA_ERROR_INVALID_VALUE;
+      *value = 0;  // a known attribute the fake does not model
+      return CUDA_SUCCESS;
+  }
+}
+
+CUresult cuDeviceGetName(char* name, int length, CUdevice device) {
+  if (CUresult failure = injected_failure("cuDeviceGetName")) return failure;
+  if (name == nullptr || length <= 0) return CUDA_ERROR_INVALID_VALUE;
+  if (!is_valid_device(device)) return CUDA_ERROR_INVALID_DEVICE;
+  std::strncpy(name, kDeviceName, static_cast<size_t>(length) - 1);
+  name[length - 1] = '\0';
+  return CUDA_SUCCESS;
+}
+
+CUresult cuCtxGetDevice(CUdevice* device) {
+  if (CUresult failure = injected_failure("cuCtxGetDevice")) return failure;
+  if (device == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  *device = 0;
+  return CUDA_SUCCESS;
+}
+
+CUresult cuGetErrorName(CUresult error, const char** name) {
+  if (CUresult failure = injected_failure("cuGetErrorName")) return failure;
+  if (name == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  const ErrorText* known = find_error(error);
+  *name = known ? known->name : nullptr;
+  return known ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+}
+
+CUresult cuGetErrorString(CUresult error, const char** text) {
+  if (CUresult failure = injected_failure("cuGetErrorString")) return failure;
+  if (text == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  const ErrorText* known = find_error(error);
+  *text = known ? known->text : nullptr;
+  return known ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+}
+
+CUresult cuMemGetAllocationGranularity(size_t* result, const CUmemAllocationProp* prop,
+                                       CUmemAllocationGranularity_flags option) {
+  if (CUresult failure = injected_failure("cuMemGetAllocationGranularity")) return failure;
+  bool known_option = option == CU_MEM_ALLOC_GRANULARITY_MINIMUM ||
+                      option == CU_MEM_ALLOC_GRANULARITY_RECOMMENDED;
+  if (result == nullptr || !known_option || !is_valid_allocation_prop(prop)) {
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  *result = granularity();
+  return CUDA_SUCCESS;
+}
+
+CUresult cuMemCreate(CUmemGenericAllocationHandle* handle, size_t size,
+                     const CUmemAllocationProp* prop, unsigned long long flags) {
+  if (CUresult failure = injected_failure("cuMemCreate")) return failure;
+  if (handle == nullptr || flags != 0 || !is_valid_allocation_prop(prop) ||
+      !is_multiple_of(size, granularity()) || size == 0) {
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  int fd = memfd_create("fake-cuda-allocation", MFD_CLOEXEC);
+  if (fd < 0) return CUDA_ERROR_OUT_OF_MEMORY;
+  if (ftruncate(fd, static_cast<off_t>(size)) != 0) {
+    close(fd);
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  }
+  DriverState& driver = state();
+  std::lock_guard<std::mutex> lock(driver.mutex);
+  *handle = driver.next_handle++;
+  driver.objects[*handle] = MemoryObject{fd, size, false, 0};
+  return CUDA_SUCCESS;
+}
+
+CUresult cuMemRelease(CUmemGenericAllocationHandle handle) {
+  if (CUresult failure = injected_failure("cuMemRelease")) return failure;
+  DriverState& driver = state();
+  std::lock_guard<std::mutex> lock(driver.mutex);
+  auto it = driver.objects.find(handle);
+  if (it == driver.objects.end() || it->second.released) return CUDA_ERROR_INVALID_VALUE;
+  it->second.released = true;
+  destroy_if_unused(driver, handle);
+  return CUDA_SUCCESS;
+}
+
+CUresult cuMemAddressReserve(CUdeviceptr* ptr, size_t size, size_t alignment, CUdeviceptr addr,
+                             unsigned long long flags) {
+  if (CUresult failure = injected_failure("cuMemAddressReserve")) return failure;
+  (void)addr;  // only a hint, as in CUDA
+  size_t unit = granularity();
+  if (alignment == 0) alignment = unit;
+  bool power_of_two = (alignment & (alignment - 1)) == 0;
+  if (ptr == nullptr || flags != 0 || size == 0 || !is_multiple_of(size, unit) || !power_of_two) {
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  void* start = reserve_aligned(size, alignment < unit ? unit : alignment);
+  if (start == nullptr) return CUDA_ERROR_OUT_OF_MEMORY;
+  DriverState& driver = state();
+  std::lock_guard<std::mutex> lock(driver.mutex);
+  driver.reservations[reinterpret_cast<uintptr_t>(start)] = size;
+  *ptr = reinterpret_cast<CUdeviceptr>(start);
+  return CUDA_SUCCESS;
+}
+
+CUresult cuMemAddressFree(CUdeviceptr ptr, size_t size) {
+  if (CUresult failure = injected_failure("cuMemAddressFree")) return failure;
+  DriverState& driver = state();
+  std::lock_guard<std::mutex> lock(driver.mutex);
+  auto it = driver.reservations.find(static_cast<uintptr_t>(ptr));
+  if (it == driver.reservations.end() || it->second != size) return CUDA_ERROR_INVALID_VALUE;
+  // Stricter than CUDA documents: freeing address space that is still
+  // mapped is a caller bug worth failing loudly in tests.
+  if (has_mapping_inside(driver, it->first, size)) return CUDA_ERROR_INVALID_VALUE;
+  munmap(reinterpret_cast<void*>(it->first), size);
+  driver.reservations.erase(it);
+  return CUDA_SUCCESS;
+}
+
+CUresult cuMemMap(CUdeviceptr ptr, size_t size, size_t offset, CUmemGenericAllocationHandle handle,
+                  unsigned long long flags) {
+  if (CUresult failure = injected_failure("cuMemMap")) return failure;
+  size_t unit = granularity();
+  uintptr_t start = static_cast<uintptr_t>(ptr);
+  if (flags != 0 || size == 0 || !is_multiple_of(size, unit) || !is_multiple_of(start, unit) ||
+      !is_multiple_of(offset, unit)) {
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  DriverState& driver = state();
+  std::lock_guard<std::mutex> lock(driver.mutex);
+  auto object = driver.objects.find(handle);
+  if (object == driver.objects.end() || object->second.released) return CUDA_ERROR_INVALID_HANDLE;
+  if (offset + size > object->second.size || !lies_in_one_reservation(driver, start, size)) {
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  if (overlaps_a_mapping(driver, start, size)) return CUDA_ERROR_ALREADY_MAPPED;
+  void* mapped = mmap(reinterpret_cast<void*>(start), size, PROT_NONE, MAP_SHARED | MAP_FIXED,
+                      object->second.fd, static_cast<off_t>(offset));
+  if (mapped == MAP_FAILED) return CUDA_ERROR_OUT_OF_MEMORY;
+  driver.mappings[start] = Mapping{size, handle, false, false};
+  ++object->second.mappings;
+  return CUDA_SUCCESS;
+}
+
+CUresult cuMemUnmap(CUdeviceptr ptr, size_t size) {
+  if (CUresult failure = injected_failure("cuMemUnmap")) return failure;
+  DriverState& driver = state();
+  std::lock_guard<std::mutex> lock(driver.mutex);
+  uintptr_t start = static_cast<uintptr_t>(ptr);
+  std::vector<MappingIterator> tiles = mappings_tiling(driver, start, size);
+  if (tiles.empty()) return CUDA_ERROR_INVALID_VALUE;
+  if (!make_inaccessible_placeholder(start, size)) return CUDA_ERROR_OPERATING_SYSTEM;
+  for (MappingIterator tile : tiles) {
+    CUmemGenericAllocationHandle handle = tile->second.handle;
+    driver.mappings.erase(tile);
+    --driver.objects[handle].mappings;
+    destroy_if_unused(driver, handle);
+  }
+  return CUDA_SUCCESS;
+}
+
+CUresult cuMemSetAccess(CUdeviceptr ptr, size_t size, const CUmemAccessDesc* desc, size_t count) {
+  if (CUresult failure = injected_failure("cuMemSetAccess")) return failure;
+  if (desc == nullptr || count == 0 || !is_multiple_of(size, granularity())) {
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  for (size_t i = 0; i < count; ++i) {
+    if (!is_valid_access_location(desc[i].location) || !is_valid_access_flags(desc[i].flags)) {
+      return CUDA_ERROR_INVALID_VALUE;
+    }
+  }
+  DriverState& driver = state();
+  std::lock_guard<std::mutex> lock(driver.mutex);
+  std::vector<MappingIterator> tiles = mappings_tiling(driver, static_cast<uintptr_t>(ptr), size);
+  if (tiles.empty()) return CUDA_ERROR_INVALID_VALUE;
+  GrantedAccess granted = access_granted_by(desc, count);
+  if (mprotect(reinterpret_cast<void*>(ptr), size, granted.protection) != 0) {
+    return CUDA_ERROR_OPERATING_SYSTEM;
+  }
+  for (MappingIterator tile : tiles) {
+    tile->second.host_read_write = granted.host_read_write;
+    tile->second.device_read_write = granted.device_read_write;
+  }
+  return CUDA_SUCCESS;
+}
+
+CUresult cuMemGetAddressRange(CUdeviceptr* base, size_t* size, CUdeviceptr ptr) {
+  if (CUresult failure = injected_failure("cuMemGetAddressRange")) return failure;
+  DriverState& driver = state();
+  std::lock_guard<std::mutex> lock(driver.mutex);
+  auto it = mapping_holding(driver, static_cast<uintptr_t>(ptr));
+  if (it == driver.mappings.end()) return CUDA_ERROR_NOT_FOUND;
+  if (base != nullptr) *base = static_cast<CUdeviceptr>(it->first);
+  if (size != nullptr) *size = it->second.size;
+  return CUDA_SUCCESS;
+}
+
+CUresult cuPointerGetAttribute(void* data, CUpointer_attribute attribute, CUdeviceptr ptr) {
+  if (CUresult failure = injected_failure("cuPointerGetAttribute")) return failure;
+  if (data == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  DriverState& driver = state();
+  std::lock_guard<std::mutex> lock(driver.mutex);
+  auto it = mapping_holding(driver, static_cast<uintptr_t>(ptr));
+  if (it == driver.mappings.end()) return CUDA_ERROR_INVALID_VALUE;
+  switch (attribute) {
+    case CU_POINTER_ATTRIBUTE_RANGE_START_ADDR:
+      *static_cast<CUdeviceptr*>(data) = static_cast<CUdeviceptr>(it->first);
+      return CUDA_SUCCESS;
+    case CU_POINTER_ATTRIBUTE_RANGE_SIZE:
+      *static_cast<size_t*>(data) = it->second.size;
+      return CUDA_SUCCESS;
+    case CU_POINTER_ATTRIBUTE_MAPPED:
+      *static_cast<bool*>(data) = true;
+      return CUDA_SUCCESS;
+    default: return CUDA_ERROR_INVALID_VALUE;
+  }
+}
+
+// ---- inspection (fake_control.h) ----
+
+int fake_cuda_live_handles(void) {
+  DriverState& driver = state();
+  std::lock_guard<std::mutex> lock(driver.mutex);
+  int live = 0;
+  for (const auto& [handle, object] : driver.objects) live += object.released ? 0 : 1;
+  return live;
+}
+
+int fake_cuda_live_memory_objects(void) {
+  DriverState& driver = state();
+  std::lock_guard<std::mutex> lock(driver.mutex);
+  return static_cast<int>(driver.objects.size());
+}
+
+int fake_cuda_live_reservations(void) {
+  DriverState& driver = state();
+  std::lock_guard<std::mutex> lock(driver.mutex);
+  return static_cast<int>(driver.reservations.size());
+}
+
+int fake_cuda_live_mappings(void) {
+  DriverState& driver = state();
+  std::lock_guard<std::mutex> lock(driver.mutex);
+  return static_cast<int>(driver.mappings.size());
+}
+
+long fake_cuda_call_count(const char* function) {
+  return function == nullptr ? 0 : injector().call_count(function);
+}
+
+int fake_cuda_host_access_granted(const void* addr) {
+  return access_granted(addr, &Mapping::host_read_write);
+}
+
+int fake_cuda_device_access_granted(const void* addr) {
+  return access_granted(addr, &Mapping::device_read_write);
+}
+
+int fake_cuda_mapping_of(const void* addr, uintptr_t* base, size_t* size) {
+  DriverState& driver = state();
+  std::lock_guard<std::mutex> lock(driver.mutex);
+  auto it = mapping_holding(driver, reinterpret_cast<uintptr_t>(addr));
+  if (it == driver.mappings.end()) return 0;
+  if (base != nullptr) *base = it->first;
+  if (size != nullptr) *size = it->second.size;
+  return 1;
+}
+
+}  // extern "C"
+#pragma GCC visibility pop

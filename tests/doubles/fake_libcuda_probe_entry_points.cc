@@ -1,0 +1,170 @@
+// More entry points of the fake libcuda.so.1, for egm-probe (tools/probe):
+// device PCI ids, primary contexts, the current context, and host<->device
+// copies. Meant to be linked into //tests/doubles:libcuda.so.1 next to
+// fake_cuda.cc; it reaches the fake's mappings only through the inspection
+// functions fake_cuda.cc exports (fake_control.h).
+//
+// Copies are plain memcpy on the fake's host-memory "device" addresses, and
+// fail as the driver would: CUDA_ERROR_INVALID_CONTEXT without a current
+// context, CUDA_ERROR_INVALID_VALUE on an address range that is not wholly
+// mapped, CUDA_ERROR_ILLEGAL_ADDRESS where the device was not granted access.
+// FAKE_CUDA_FAIL rules apply to these functions too (counted here, so
+// fake_cuda_call_count does not see them).
+#include <cuda.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <string_view>
+
+#include "tests/doubles/fail_injection.h"
+#include "tests/doubles/fake_control.h"
+#include "tests/doubles/fake_env.h"
+
+namespace {
+
+constexpr uintptr_t kContextBase = 0xc0de0000;  // context handle of device d: base + d + 1
+
+struct ContextState {
+  std::mutex mutex;
+  std::map<int, int> primary_references;  // device -> cuDevicePrimaryCtxRetain count
+};
+
+// Never destroyed: a context may be released while the process exits.
+ContextState& contexts() {
+  static ContextState* state = new ContextState();
+  return *state;
+}
+
+thread_local CUcontext current_context = nullptr;
+
+fake::FailureInjector& injector() {
+  static fake::FailureInjector* failures =
+      new fake::FailureInjector("FAKE_CUDA_FAIL", CUDA_ERROR_OUT_OF_MEMORY);
+  return *failures;
+}
+
+CUresult injected_failure(std::string_view function) {
+  return static_cast<CUresult>(injector().on_call(function));
+}
+
+bool is_valid_device(CUdevice device) {
+  return device >= 0 && device < fake::env_number("FAKE_CUDA_DEVICE_COUNT", 1);
+}
+
+CUcontext primary_context_of(CUdevice device) {
+  return reinterpret_cast<CUcontext>(kContextBase + static_cast<uintptr_t>(device) + 1);
+}
+
+// The device whose primary context `context` is, or -1.
+int device_of_context(CUcontext context) {
+  uintptr_t value = reinterpret_cast<uintptr_t>(context);
+  if (value <= kContextBase) return -1;
+  int device = static_cast<int>(value - kContextBase - 1);
+  return is_valid_device(device) ? device : -1;
+}
+
+bool is_active(CUcontext context) {
+  ContextState& state = contexts();
+  std::lock_guard<std::mutex> lock(state.mutex);
+  auto it = state.primary_references.find(device_of_context(context));
+  return it != state.primary_references.end() && it->second > 0;
+}
+
+// Whether the device may touch all of [address, address + size): every byte
+// mapped (else INVALID_VALUE) and granted to the device (else ILLEGAL_ADDRESS).
+CUresult device_range_check(CUdeviceptr address, size_t size) {
+  if (current_context == nullptr || !is_active(current_context)) return CUDA_ERROR_INVALID_CONTEXT;
+  uintptr_t next = static_cast<uintptr_t>(address);
+  uintptr_t end = next + size;
+  while (next < end) {
+    uintptr_t base = 0;
+    size_t length = 0;
+    const void* at = reinterpret_cast<const void*>(next);
+    if (fake_cuda_mapping_of(at, &base, &length) == 0) return CUDA_ERROR_INVALID_VALUE;
+    if (fake_cuda_device_access_granted(at) != 1) return CUDA_ERROR_ILLEGAL_ADDRESS;
+    next = base + length;
+  }
+  return CUDA_SUCCESS;
+}
+
+}  // namespace
+
+#pragma GCC visibility push(default)
+extern "C" {
+
+CUresult cuDeviceGetPCIBusId(char* bus_id, int length, CUdevice device) {
+  if (CUresult failure = injected_failure("cuDeviceGetPCIBusId")) return failure;
+  if (bus_id == nullptr || length <= 0) return CUDA_ERROR_INVALID_VALUE;
+  if (!is_valid_device(device)) return CUDA_ERROR_INVALID_DEVICE;
+  std::snprintf(bus_id, static_cast<size_t>(length), "0000:%02x:00.0", 0x10 + device);
+  return CUDA_SUCCESS;
+}
+
+CUresult cuDevicePrimaryCtxRetain(CUcontext* context, CUdevice device) {
+  if (CUresult failure = injected_failure("cuDevicePrimaryCtxRetain")) return failure;
+  if (context == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  if (!is_valid_device(device)) return CUDA_ERROR_INVALID_DEVICE;
+  ContextState& state = contexts();
+  std::lock_guard<std::mutex> lock(state.mutex);
+  ++state.primary_references[device];
+  *context = primary_context_of(device);
+  return CUDA_SUCCESS;
+}
+
+CUresult cuDevicePrimaryCtxRelease_v2(CUdevice device) {
+  if (CUresult failure = injected_failure("cuDevicePrimaryCtxRelease")) return failure;
+  if (!is_valid_device(device)) return CUDA_ERROR_INVALID_DEVICE;
+  ContextState& state = contexts();
+  std::lock_guard<std::mutex> lock(state.mutex);
+  int& references = state.primary_references[device];
+  if (references == 0) return CUDA_ERROR_INVALID_CONTEXT;
+  --references;
+  return CUDA_SUCCESS;
+}
+
+CUresult cuCtxSetCurrent(CUcontext context) {
+  if (CUresult failure = injected_failure("cuCtxSetCurrent")) return failure;
+  if (context != nullptr && !is_active(context)) return CUDA_ERROR_INVALID_CONTEXT;
+  current_context = context;
+  return CUDA_SUCCESS;
+}
+
+CUresult cuCtxGetCurrent(CUcontext* context) {
+  if (CUresult failure = injected_failure("cuCtxGetCurrent")) return failure;
+  if (context == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  *context = current_context;
+  return CUDA_SUCCESS;
+}
+
+CUresult cuMemcpyHtoD_v2(CUdeviceptr destination, const void* source, size_t size) {
+  if (CUresult failure = injected_failure("cuMemcpyHtoD")) return failure;
+  if (source == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  if (CUresult problem = device_range_check(destination, size)) return problem;
+  std::memcpy(reinterpret_cast<void*>(static_cast<uintptr_t>(destination)), source, size);
+  return CUDA_SUCCESS;
+}
+
+CUresult cuMemcpyDtoH_v2(void* destination, CUdeviceptr source, size_t size) {
+  if (CUresult failure = injected_failure("cuMemcpyDtoH")) return failure;
+  if (destination == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  if (CUresult problem = device_range_check(source, size)) return problem;
+  std::memcpy(destination, reinterpret_cast<const void*>(static_cast<uintptr_t>(source)), size);
+  return CUDA_SUCCESS;
+}
+
+// ---- inspection (to be declared in fake_control.h) ----
+
+// cuDevicePrimaryCtxRetain calls not yet released, over all devices.
+int fake_cuda_live_primary_context_references(void) {
+  ContextState& state = contexts();
+  std::lock_guard<std::mutex> lock(state.mutex);
+  int references = 0;
+  for (const auto& [device, count] : state.primary_references) references += count;
+  return references;
+}
+
+}  // extern "C"
+#pragma GCC visibility pop

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Builds what run_on_gpu.sh needs and copies it into .device/gpu (git-ignored),
+# the folder that travels to the GPU machine, where no Bazel is.
+#
+#   tests/gpu/stage.sh [BAZEL_BUILD_FLAGS...]     e.g. tests/gpu/stage.sh -c opt
+#
+# Then, on the GPU machine, from the repository root:
+#   bash .device/gpu/run_on_gpu.sh .device/gpu
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+DEST=$REPO/.device/gpu
+CUDA_ROOT=${CUDA_PATH:-/usr/local/cuda}
+TARGETS=(//shim:libegm.so //tests/gpu:gpu_alloc_test)
+
+build_targets() {
+  bazel build "$@" "${TARGETS[@]}"
+}
+
+copy_artifacts() {
+  local bin
+  bin=$(bazel info "$@" bazel-bin 2>/dev/null)
+  rm -rf "$DEST"
+  mkdir -p "$DEST/fallback-libs"
+  install -m 0755 "$bin/shim/libegm.so" "$bin/tests/gpu/gpu_alloc_test" "$DEST/"
+  install -m 0755 tests/gpu/run_on_gpu.sh tests/gpu/torch_check.py tests/gpu/torch_spill.py "$DEST/"
+}
+
+# Used on the GPU machine only where its own copies are missing:
+# libcudart.so.13 through gpu_alloc_test's $ORIGIN runpath (after
+# /usr/local/cuda/lib64), libnuma.so.1 through LD_LIBRARY_PATH, set by
+# run_on_gpu.sh when ldd cannot find it for libegm.so.
+copy_fallback_libraries() {
+  cp -L "$CUDA_ROOT/lib64/libcudart.so.13" "$DEST/"
+  local numa
+  numa=$(ldd "$DEST/libegm.so" | awk '/libnuma\.so\.1 => \// {print $3}')
+  if [[ -n $numa ]]; then cp -L "$numa" "$DEST/fallback-libs/"; fi
+}
+
+# The test binary must need nothing from Bazel's output tree.
+check_self_contained() {
+  if ldd "$DEST/gpu_alloc_test" | grep -E 'not found|_solib'; then
+    echo "stage.sh: gpu_alloc_test depends on files that do not travel" >&2
+    return 1
+  fi
+  ldd "$DEST/gpu_alloc_test" | grep -q 'libcudart\.so\.13' || {
+    echo "stage.sh: gpu_alloc_test does not link libcudart.so.13 dynamically" >&2
+    return 1
+  }
+}
+
+main() {
+  cd "$REPO"
+  build_targets "$@"
+  copy_artifacts "$@"
+  copy_fallback_libraries
+  check_self_contained
+  (cd "$DEST" && ls -l --time-style=+ . fallback-libs)
+  echo
+  echo "Staged in $DEST. On the GPU machine (carry .device/gpu), from the repository root:"
+  echo "  bash .device/gpu/run_on_gpu.sh .device/gpu"
+}
+
+main "$@"
