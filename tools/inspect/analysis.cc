@@ -1,0 +1,417 @@
+#include "tools/inspect/analysis.h"
+
+#include <algorithm>
+#include <set>
+#include <tuple>
+#include <utility>
+
+namespace egm_inspect {
+namespace {
+
+// Ids restart in every process, so a mapping is known by (pid, id).
+using MappingKey = std::pair<int64_t, uint64_t>;
+
+constexpr int64_t kMicrosPerSecond = 1'000'000;
+constexpr size_t kMaxFractionDigits = 6;  // the log's own precision
+
+constexpr uint64_t floor_power_of_two(uint64_t value) {
+  uint64_t power = 1;
+  while (power <= value / 2) power *= 2;
+  return value == 0 ? 0 : power;
+}
+static_assert(floor_power_of_two(1) == 1 && floor_power_of_two(3) == 2 &&
+              floor_power_of_two(4096) == 4096 && floor_power_of_two(0) == 0);
+
+constexpr uint64_t next_bucket(uint64_t lower_bytes) {
+  return lower_bytes == 0 ? 1 : lower_bytes * 2;
+}
+
+MappingKey key_of(const Mapping& mapping) { return {mapping.pid, mapping.id}; }
+
+// Typed reads of one line's fields. The first problem is kept, so a handler
+// reads everything it needs and checks once.
+class FieldReader {
+ public:
+  explicit FieldReader(const LogLine& line) : line_(line) {}
+
+  bool has(const char* key) const { return line_.fields.count(key) != 0; }
+  bool ok() const { return error_.empty(); }
+  const std::string& error() const { return error_; }
+
+  std::string text(const char* key) {
+    const std::string* value = find(key);
+    return value ? *value : std::string();
+  }
+
+  uint64_t unsigned_value(const char* key) {
+    return checked(key, [](const std::string& text) { return parse_unsigned(text); });
+  }
+
+  int64_t signed_value(const char* key) {
+    return checked(key, [](const std::string& text) { return parse_signed(text); });
+  }
+
+ private:
+  const std::string* find(const char* key) {
+    auto found = line_.fields.find(key);
+    if (found != line_.fields.end()) return &found->second;
+    fail(std::string("missing key '") + key + "'");
+    return nullptr;
+  }
+
+  template <typename Parse>
+  auto checked(const char* key, Parse parse) ->
+      typename decltype(parse(std::string()))::value_type {
+    const std::string* value = find(key);
+    if (!value) return {};
+    auto number = parse(*value);
+    if (!number) fail(std::string("bad number for '") + key + "': '" + *value + "'");
+    return number.value_or(0);
+  }
+
+  void fail(std::string message) {
+    if (error_.empty()) error_ = std::move(message);
+  }
+
+  const LogLine& line_;
+  std::string error_;
+};
+
+// The keys map, unmap and leak lines share.
+Mapping read_mapping(FieldReader& fields, const LogLine& line) {
+  Mapping mapping;
+  mapping.pid = line.pid;
+  mapping.id = fields.unsigned_value("id");
+  mapping.api = fields.text("api");
+  mapping.addr = fields.unsigned_value("addr");
+  mapping.requested = fields.unsigned_value("requested");
+  mapping.mapped = fields.unsigned_value("mapped");
+  mapping.node = fields.signed_value("node");
+  mapping.device = fields.signed_value("device");
+  mapping.mapped_at_us = line.timestamp_us;
+  mapping.where = line.where;
+  return mapping;
+}
+
+bool earlier_mapped(const Mapping& a, const Mapping& b) {
+  return std::tie(a.mapped_at_us, a.pid, a.id) < std::tie(b.mapped_at_us, b.pid, b.id);
+}
+
+// Walks the merged lines once, in time order.
+class Replay {
+ public:
+  Replay(const LogSet& logs, const AnalysisOptions& options) : logs_(logs), options_(options) {
+    report_.files = logs.files;
+    report_.events = logs.lines.size();
+    report_.lines_skipped = logs.lines_skipped;
+    report_.warnings = logs.warnings;
+    if (!logs.lines.empty()) {
+      report_.first_us = logs.lines.front().timestamp_us;
+      report_.last_us = logs.lines.back().timestamp_us;
+    }
+    report_.snapshot_is_end = !options.snapshot_us;
+    report_.snapshot_us = options.snapshot_us.value_or(report_.last_us);
+  }
+
+  Report run() {
+    for (const LogLine& line : logs_.lines) {
+      if (!snapshot_taken_ && line.timestamp_us > report_.snapshot_us) take_snapshot();
+      note_process(line);
+      handle(line);
+    }
+    if (!snapshot_taken_) take_snapshot();
+    collect_leaks();
+    collect_processes();
+    collect_histogram();
+    collect_slowest();
+    collect_fallbacks();
+    sort_warnings();
+    return std::move(report_);
+  }
+
+ private:
+  void handle(const LogLine& line) {
+    if (line.event == "map") on_map(line);
+    else if (line.event == "unmap") on_unmap(line);
+    else if (line.event == "fallback") on_fallback(line);
+    else if (line.event == "summary") on_summary(line);
+    else if (line.event == "leak") on_leak(line);
+    // start, notice, config-error, free-error, node-summary and events newer
+    // than this tool change no mapping: nothing to replay.
+  }
+
+  void on_map(const LogLine& line) {
+    FieldReader fields(line);
+    Mapping mapping = read_mapping(fields, line);
+    mapping.map_us = fields.signed_value("map_us");
+    if (!fields.ok()) return skip(line, fields.error());
+    if (live_.count(key_of(mapping))) {
+      return skip(line, "id " + std::to_string(mapping.id) +
+                            " mapped again while still live (same log given twice?)");
+    }
+    ++process(line).maps;
+    add_bytes(mapping, line.timestamp_us);
+    note_size(mapping.requested);
+    all_maps_.push_back(mapping);
+    live_.emplace(key_of(mapping), std::move(mapping));
+  }
+
+  void on_unmap(const LogLine& line) {
+    FieldReader fields(line);
+    uint64_t id = fields.unsigned_value("id");
+    uint64_t addr = fields.unsigned_value("addr");
+    if (!fields.ok()) return skip(line, fields.error());
+    auto found = find_live(line.pid, id, addr);
+    if (found == live_.end()) {
+      return skip(line, "unmap of id " + std::to_string(id) + " without a map line before it");
+    }
+    ++process(line).unmaps;
+    remove_bytes(found->second, line.timestamp_us);
+    unmapped_.insert(found->first);
+    live_.erase(found);
+  }
+
+  void on_fallback(const LogLine& line) {
+    FieldReader fields(line);
+    std::string step = fields.text("step");
+    std::string error = fields.text("error");
+    uint64_t requested = fields.has("requested") ? fields.unsigned_value("requested") : 0;
+    if (!fields.ok()) return skip(line, fields.error());
+    ++process(line).fallbacks;
+    FallbackCount& count = fallbacks_[{step, error}];
+    count.step = std::move(step);
+    count.error = std::move(error);
+    ++count.count;
+    count.requested_bytes += requested;
+  }
+
+  // Cross-checks the shim's own count: a difference means lines are missing.
+  void on_summary(const LogLine& line) {
+    process(line).exit_summary_seen = true;
+    FieldReader fields(line);
+    if (!fields.has("live")) return;
+    uint64_t reported = fields.unsigned_value("live");
+    if (!fields.ok()) return warn(line, fields.error());
+    uint64_t replayed = live_count(line.pid);
+    if (reported != replayed) {
+      warn(line, "summary says live=" + std::to_string(reported) + " but the replay has " +
+                     std::to_string(replayed) + " live mappings (map/unmap lines missing?)");
+    }
+  }
+
+  void on_leak(const LogLine& line) {
+    FieldReader fields(line);
+    Mapping mapping = read_mapping(fields, line);
+    int64_t age_us = fields.has("age_us") ? fields.signed_value("age_us") : 0;
+    if (!fields.ok()) return skip(line, fields.error());
+    MappingKey key = key_of(mapping);
+    if (live_.count(key)) {
+      reported_leaks_.insert(key);
+    } else if (unmapped_.count(key)) {
+      warn(line, "leak line for id " + std::to_string(mapping.id) + ", which was unmapped before");
+    } else {
+      mapping.mapped_at_us = line.timestamp_us - age_us;  // its map line is not in the log
+      leaks_without_map_.emplace(key, std::move(mapping));
+    }
+  }
+
+  std::map<MappingKey, Mapping>::iterator find_live(int64_t pid, uint64_t id, uint64_t addr) {
+    auto found = live_.find({pid, id});
+    if (found != live_.end()) return found;
+    // A damaged id: the address is unique among one process's live mappings.
+    return std::find_if(live_.begin(), live_.end(), [&](const auto& entry) {
+      return entry.first.first == pid && entry.second.addr == addr;
+    });
+  }
+
+  uint64_t live_count(int64_t pid) const {
+    return static_cast<uint64_t>(std::count_if(
+        live_.begin(), live_.end(), [pid](const auto& entry) { return entry.first.first == pid; }));
+  }
+
+  void add_bytes(const Mapping& mapping, int64_t time_us) {
+    change_usage(report_.nodes[mapping.node], node_bytes_[mapping.node], +1, mapping.mapped);
+    change_usage(report_.devices[mapping.device], device_bytes_[mapping.device], +1,
+                 mapping.mapped);
+    record_sample(mapping.node, time_us);
+  }
+
+  void remove_bytes(const Mapping& mapping, int64_t time_us) {
+    change_usage(report_.nodes[mapping.node], node_bytes_[mapping.node], -1, mapping.mapped);
+    change_usage(report_.devices[mapping.device], device_bytes_[mapping.device], -1,
+                 mapping.mapped);
+    record_sample(mapping.node, time_us);
+  }
+
+  // `running` is the live total; usage.current_bytes waits for the snapshot.
+  static void change_usage(ByteUsage& usage, uint64_t& running, int direction, uint64_t bytes) {
+    if (direction > 0) {
+      running += bytes;
+      ++usage.maps;
+    } else {
+      running -= std::min(running, bytes);
+    }
+    usage.peak_bytes = std::max(usage.peak_bytes, running);
+  }
+
+  // Several changes in one microsecond make one step, not a spike.
+  void record_sample(int64_t node, int64_t time_us) {
+    std::vector<UsageSample>& samples = report_.node_timeline[node];
+    if (!samples.empty() && samples.back().time_us == time_us) samples.pop_back();
+    samples.push_back({time_us, node_bytes_[node]});
+  }
+
+  void note_size(uint64_t requested) {
+    SizeBucket& bucket = size_buckets_[floor_power_of_two(requested)];
+    bucket.lower_bytes = floor_power_of_two(requested);
+    ++bucket.count;
+    bucket.bytes += requested;
+  }
+
+  void take_snapshot() {
+    snapshot_taken_ = true;
+    for (const auto& [key, mapping] : live_) report_.live.push_back(mapping);
+    std::sort(report_.live.begin(), report_.live.end(), earlier_mapped);
+    for (const auto& [node, bytes] : node_bytes_) report_.nodes[node].current_bytes = bytes;
+    for (const auto& [device, bytes] : device_bytes_) {
+      report_.devices[device].current_bytes = bytes;
+    }
+  }
+
+  void collect_leaks() {
+    for (const auto& [key, mapping] : live_) {
+      report_.leaks.push_back({mapping, reported_leaks_.count(key) != 0, true});
+    }
+    for (const auto& [key, mapping] : leaks_without_map_) {
+      report_.leaks.push_back({mapping, true, false});
+    }
+    std::sort(report_.leaks.begin(), report_.leaks.end(),
+              [](const Leak& a, const Leak& b) { return earlier_mapped(a.mapping, b.mapping); });
+    for (const Leak& leak : report_.leaks) ++processes_[leak.mapping.pid].leaks;
+  }
+
+  void collect_processes() {
+    for (auto& [pid, summary] : processes_) {
+      for (const std::string& file : logs_.files) {
+        if (files_of_pid_[pid].count(file)) summary.files.push_back(file);
+      }
+      report_.processes.push_back(summary);
+    }
+  }
+
+  // Empty buckets between the smallest and largest stay, so the shape shows.
+  void collect_histogram() {
+    if (size_buckets_.empty()) return;
+    uint64_t last = size_buckets_.rbegin()->first;
+    for (uint64_t lower = size_buckets_.begin()->first;; lower = next_bucket(lower)) {
+      auto found = size_buckets_.find(lower);
+      report_.size_histogram.push_back(found != size_buckets_.end() ? found->second
+                                                                    : SizeBucket{lower, 0, 0});
+      if (lower == last) break;
+    }
+  }
+
+  void collect_slowest() {
+    // Stable: equal times keep log order, so output does not depend on sort internals.
+    std::stable_sort(all_maps_.begin(), all_maps_.end(), [](const Mapping& a, const Mapping& b) {
+      return a.map_us.value_or(0) > b.map_us.value_or(0);
+    });
+    size_t count = std::min(options_.top_n, all_maps_.size());
+    report_.slowest.assign(all_maps_.begin(), all_maps_.begin() + static_cast<ptrdiff_t>(count));
+  }
+
+  void collect_fallbacks() {
+    for (auto& [key, count] : fallbacks_) report_.fallbacks.push_back(std::move(count));
+    std::stable_sort(report_.fallbacks.begin(), report_.fallbacks.end(),
+                     [](const FallbackCount& a, const FallbackCount& b) {
+                       return a.count > b.count;
+                     });
+  }
+
+  // Reader and replay warnings interleaved as in the files, to read top-down.
+  void sort_warnings() {
+    auto file_index = [this](const std::string& file) {
+      return std::find(logs_.files.begin(), logs_.files.end(), file) - logs_.files.begin();
+    };
+    std::stable_sort(report_.warnings.begin(), report_.warnings.end(),
+                     [&](const Warning& a, const Warning& b) {
+                       return std::make_pair(file_index(a.where.file), a.where.line) <
+                              std::make_pair(file_index(b.where.file), b.where.line);
+                     });
+  }
+
+  void note_process(const LogLine& line) {
+    ProcessSummary& summary = process(line);
+    summary.last_us = line.timestamp_us;
+    files_of_pid_[line.pid].insert(line.where.file);
+  }
+
+  ProcessSummary& process(const LogLine& line) {
+    auto [entry, inserted] = processes_.try_emplace(line.pid);
+    if (inserted) {
+      entry->second.pid = line.pid;
+      entry->second.first_us = line.timestamp_us;
+    }
+    return entry->second;
+  }
+
+  void warn(const LogLine& line, std::string message) {
+    report_.warnings.push_back({line.where, "event=" + line.event + ": " + std::move(message)});
+  }
+
+  void skip(const LogLine& line, const std::string& message) { warn(line, message + "; skipped"); }
+
+  const LogSet& logs_;
+  const AnalysisOptions& options_;
+  Report report_;
+  bool snapshot_taken_ = false;
+  std::map<MappingKey, Mapping> live_;
+  std::set<MappingKey> unmapped_;
+  std::set<MappingKey> reported_leaks_;
+  std::map<MappingKey, Mapping> leaks_without_map_;
+  std::map<int64_t, uint64_t> node_bytes_;
+  std::map<int64_t, uint64_t> device_bytes_;
+  std::map<uint64_t, SizeBucket> size_buckets_;
+  std::vector<Mapping> all_maps_;
+  std::map<std::pair<std::string, std::string>, FallbackCount> fallbacks_;
+  std::map<int64_t, ProcessSummary> processes_;
+  std::map<int64_t, std::set<std::string>> files_of_pid_;
+};
+
+// "12.5" as microseconds: digits, optionally a point and up to six more.
+std::optional<int64_t> parse_seconds_us(std::string_view text) {
+  size_t point = text.find('.');
+  std::string_view whole = text.substr(0, point);
+  std::string_view fraction = point == std::string_view::npos ? "" : text.substr(point + 1);
+  if (point != std::string_view::npos && fraction.empty()) return std::nullopt;
+  if (fraction.size() > kMaxFractionDigits || whole.size() > 12) return std::nullopt;
+  std::optional<int64_t> seconds = parse_signed(whole);
+  std::string padded(fraction);
+  padded.append(kMaxFractionDigits - fraction.size(), '0');
+  std::optional<int64_t> micros = parse_signed(padded);
+  if (!seconds || *seconds < 0 || !micros || *micros < 0 || whole[0] == '-') return std::nullopt;
+  return *seconds * kMicrosPerSecond + *micros;
+}
+
+}  // namespace
+
+std::optional<TimeSpec> parse_time_spec(std::string_view text) {
+  if (!text.empty() && text.back() == 's') {
+    std::optional<int64_t> offset_us = parse_seconds_us(text.substr(0, text.size() - 1));
+    if (!offset_us) return std::nullopt;
+    return TimeSpec{true, *offset_us};
+  }
+  std::optional<int64_t> absolute_us = parse_timestamp(text);
+  if (!absolute_us) return std::nullopt;
+  return TimeSpec{false, *absolute_us};
+}
+
+int64_t resolve(const TimeSpec& spec, int64_t first_event_us) {
+  return spec.relative ? first_event_us + spec.us : spec.us;
+}
+
+Report analyze(const LogSet& logs, const AnalysisOptions& options) {
+  return Replay(logs, options).run();
+}
+
+}  // namespace egm_inspect

@@ -1,0 +1,118 @@
+// Replays the map/unmap events of egm-shim logs into the numbers a person
+// asks after a run: what is still mapped, what leaked, how much each NUMA
+// node and device held, how sizes and map times were spread, what fell back.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tools/inspect/log_reader.h"
+
+namespace egm_inspect {
+
+// A `--at` value before it is tied to a log: an absolute time, or seconds
+// after the log's first event.
+struct TimeSpec {
+  bool relative = false;
+  int64_t us = 0;  // since the epoch, or since the first event when relative
+};
+
+// "2024-05-01T10:00:05.250000Z" or "12.5s"; nullopt for anything else.
+std::optional<TimeSpec> parse_time_spec(std::string_view text);
+int64_t resolve(const TimeSpec& spec, int64_t first_event_us);
+
+struct AnalysisOptions {
+  std::optional<int64_t> snapshot_us;  // the state at this time; unset: end of log
+  size_t top_n = 10;
+};
+
+// One EGM mapping, as its map line (or, if that line is missing, its leak
+// line) described it.
+struct Mapping {
+  int64_t pid = 0;
+  uint64_t id = 0;
+  std::string api;
+  uint64_t addr = 0;
+  uint64_t requested = 0;
+  uint64_t mapped = 0;
+  int64_t node = 0;
+  int64_t device = 0;
+  std::optional<int64_t> map_us;  // absent when known only from a leak line
+  int64_t mapped_at_us = 0;
+  SourceLocation where;
+};
+
+// A mapping that was never unmapped in the log.
+struct Leak {
+  Mapping mapping;
+  bool reported_by_shim = false;  // an event=leak line at exit named it
+  bool map_seen = true;           // false: known only from the leak line
+};
+
+// Bytes are `mapped` (what the node really gave, granularity included).
+struct ByteUsage {
+  uint64_t current_bytes = 0;  // at the snapshot
+  uint64_t peak_bytes = 0;     // over the whole log
+  uint64_t maps = 0;           // over the whole log
+};
+
+// Requested sizes in [lower_bytes, 2 * lower_bytes); lower_bytes 0 holds 0.
+struct SizeBucket {
+  uint64_t lower_bytes = 0;
+  uint64_t count = 0;
+  uint64_t bytes = 0;
+};
+
+struct FallbackCount {
+  std::string step;
+  std::string error;
+  uint64_t count = 0;
+  uint64_t requested_bytes = 0;
+};
+
+struct ProcessSummary {
+  int64_t pid = 0;
+  std::vector<std::string> files;  // where its lines were, in command-line order
+  int64_t first_us = 0;
+  int64_t last_us = 0;
+  uint64_t maps = 0;
+  uint64_t unmaps = 0;
+  uint64_t fallbacks = 0;
+  uint64_t leaks = 0;
+  bool exit_summary_seen = false;  // false: killed, or still running
+};
+
+// One point of a step line: from time_us on, the node held `bytes`.
+struct UsageSample {
+  int64_t time_us = 0;
+  uint64_t bytes = 0;
+};
+
+struct Report {
+  std::vector<std::string> files;
+  size_t events = 0;  // lines read
+  size_t lines_skipped = 0;
+  int64_t first_us = 0;
+  int64_t last_us = 0;
+  int64_t snapshot_us = 0;
+  bool snapshot_is_end = true;
+  std::vector<ProcessSummary> processes;  // by pid
+  std::map<int64_t, ByteUsage> nodes;
+  std::map<int64_t, ByteUsage> devices;
+  std::vector<Mapping> live;  // at the snapshot, by time mapped
+  std::vector<Leak> leaks;    // by time mapped
+  std::vector<SizeBucket> size_histogram;  // contiguous, smallest first
+  std::vector<Mapping> slowest;            // by map_us, slowest first
+  std::vector<FallbackCount> fallbacks;    // most frequent first
+  std::map<int64_t, std::vector<UsageSample>> node_timeline;
+  std::vector<Warning> warnings;  // the reader's, then the replay's
+};
+
+// `logs.lines` must be merged by timestamp (read_log_files does that).
+Report analyze(const LogSet& logs, const AnalysisOptions& options);
+
+}  // namespace egm_inspect

@@ -1,0 +1,142 @@
+// egm-inspect LOG...: what egm-shim did in a run, from its event logs.
+// Exit status: 0 report written, 1 an input or output file failed, 2 bad usage.
+
+#include <CLI/CLI.hpp>
+
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "tools/inspect/analysis.h"
+#include "tools/inspect/log_reader.h"
+#include "tools/inspect/report.h"
+
+namespace egm_inspect {
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFileError = 1;
+constexpr int kExitUsage = 2;
+constexpr int kMaxTop = 1'000'000;
+
+struct CommandLine {
+  std::vector<std::string> logs;
+  std::optional<TimeSpec> at;
+  int top_n = 10;
+  bool json = false;
+  std::string svg_path;
+};
+
+constexpr const char* kDescription =
+    "Reads egm-shim event logs (EGM_LOG_FILE) and reports live mappings, leaks, bytes per NUMA\n"
+    "node and device, requested sizes, the slowest mappings and fallbacks. Several logs (several\n"
+    "processes) are merged by timestamp. Damaged lines are skipped with a warning on stderr.";
+
+constexpr const char* kFooter =
+    "Examples:\n"
+    "  egm-inspect /tmp/egm-1234.log\n"
+    "  egm-inspect --at 12.5s --top 5 /tmp/egm-*.log\n"
+    "  egm-inspect --json --svg nodes.svg run.log > report.json\n"
+    "Exit status: 0 report written, 1 a file could not be read or written, 2 bad usage.";
+
+// Checks --at's form now, so a typo is a usage error before any file is read.
+std::string check_time_spec(const std::string& text) {
+  if (parse_time_spec(text)) return {};
+  return "expected a log timestamp like 2024-05-01T10:00:05.000000Z or seconds after the "
+         "first event like 12.5s, got '" + text + "'";
+}
+
+std::string check_count(const std::string& text) {
+  std::optional<int64_t> count = parse_signed(text);
+  if (count && *count >= 0 && *count <= kMaxTop) return {};
+  return "expected a whole number from 0 to " + std::to_string(kMaxTop) + ", got '" + text + "'";
+}
+
+void define_options(CLI::App& app, CommandLine& command_line, std::string& at_text) {
+  app.add_option("LOG", command_line.logs, "egm-shim log files")->required()->type_name("");
+  app.add_option("--at", at_text,
+                 "show live mappings and current bytes at TIME: a timestamp as in the log\n"
+                 "(2024-05-01T10:00:05.000000Z) or seconds after the first event (12.5s)")
+      ->type_name("TIME")
+      ->check(check_time_spec);
+  app.add_option("--top", command_line.top_n, "how many slowest mappings to list")
+      ->type_name("N")
+      ->capture_default_str()
+      ->check(check_count);
+  app.add_flag("--json", command_line.json, "write the report as JSON instead of text");
+  app.add_option("--svg", command_line.svg_path,
+                 "also write an SVG plot of mapped bytes per NUMA node over time")
+      ->type_name("FILE");
+}
+
+// The parsed command line, or the exit status when there is nothing to run.
+std::variant<CommandLine, int> parse_command_line(int argc, char** argv) {
+  CLI::App app(kDescription, "egm-inspect");
+  app.footer(kFooter);
+  CommandLine command_line;
+  std::string at_text;
+  define_options(app, command_line, at_text);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& help) {
+    return app.exit(help);  // prints the help to stdout, status 0
+  } catch (const CLI::ParseError& error) {
+    std::cerr << "egm-inspect: " << error.what() << "\nTry 'egm-inspect --help'.\n";
+    return kExitUsage;
+  }
+  if (!at_text.empty()) command_line.at = parse_time_spec(at_text);
+  return command_line;
+}
+
+void write_file(const std::string& path, const std::string& content) {
+  std::ofstream file(path, std::ios::binary | std::ios::trunc);
+  file << content;
+  file.close();
+  if (!file) throw std::runtime_error("cannot write '" + path + "'");
+}
+
+// Not an error (the answer is still right), but likely a mistyped time.
+void warn_if_outside_log(const Report& report) {
+  if (report.snapshot_is_end || report.events == 0) return;
+  if (report.snapshot_us >= report.first_us && report.snapshot_us <= report.last_us) return;
+  std::cerr << "egm-inspect: warning: --at " << format_timestamp(report.snapshot_us)
+            << " is outside the log (" << format_timestamp(report.first_us) << " to "
+            << format_timestamp(report.last_us) << ")\n";
+}
+
+int inspect(const CommandLine& command_line) {
+  LogSet logs = read_log_files(command_line.logs);
+  AnalysisOptions options;
+  options.top_n = static_cast<size_t>(command_line.top_n);
+  if (command_line.at) {
+    int64_t first = logs.lines.empty() ? 0 : logs.lines.front().timestamp_us;
+    options.snapshot_us = resolve(*command_line.at, first);
+  }
+  Report report = analyze(logs, options);
+  warn_if_outside_log(report);
+  for (const Warning& warning : report.warnings) {
+    std::cerr << "egm-inspect: warning: " << describe(warning) << "\n";
+  }
+  if (!command_line.svg_path.empty()) write_file(command_line.svg_path, svg_plot(report));
+  std::cout << (command_line.json ? json_report(report) : text_report(report));
+  return kExitOk;
+}
+
+}  // namespace
+}  // namespace egm_inspect
+
+int main(int argc, char** argv) {
+  using namespace egm_inspect;
+  std::variant<CommandLine, int> parsed = parse_command_line(argc, argv);
+  if (const int* status = std::get_if<int>(&parsed)) return *status;
+  try {
+    return inspect(std::get<CommandLine>(parsed));
+  } catch (const std::exception& error) {
+    std::cerr << "egm-inspect: " << error.what() << "\n";
+    return kExitFileError;
+  }
+}
