@@ -19,7 +19,7 @@ enum class Api {
 };
 
 inline constexpr std::array<std::string_view, 7> kApiNames = {
-    "cudaMalloc",  "cudaMallocManaged", "cudaMallocAsync",  "cudaMallocPitch",
+    "cudaMalloc", "cudaMallocManaged", "cudaMallocAsync", "cudaMallocPitch",
     "cuMemAlloc", "cuMemAllocManaged", "cuMemAllocPitch"};
 
 constexpr const char* api_name(Api api) { return kApiNames[static_cast<size_t>(api)].data(); }

@@ -212,11 +212,14 @@ const std::map<std::string_view, Setter>& setters() {
        [](auto v, auto&, Config& c, auto&) { return set_enum(v, kFallbackNames, c.fallback); }},
       {"EGM_DEVICE_RESERVE",
        [](auto v, auto&, Config& c, auto&) { return set_size(v, c.device_reserve); }},
-      {"EGM_MEMINFO",
-       [](auto v, auto&, Config& c, auto&) {
-         return set_enum(v, kMeminfoNames, c.meminfo_includes_host);
-       }},
-      {"EGM_HOOK_DRIVER", [](auto v, auto&, Config& c, auto&) { return set_bool(v, c.hook_driver); }},
+      {"EGM_MEMINFO", [](auto v, auto&, Config& c,
+                         auto&) { return set_enum(v, kMeminfoNames, c.meminfo_includes_host); }},
+      {"EGM_POOL_LIMIT", [](auto v, auto&, Config& c, auto&) { return set_size(v, c.pool_limit); }},
+      {"EGM_POOL_PREALLOC",
+       [](auto v, auto&, Config& c, auto&) { return set_size(v, c.pool_prealloc); }},
+      {"EGM_SUBALLOC", [](auto v, auto&, Config& c, auto&) { return set_bool(v, c.suballocate); }},
+      {"EGM_HOOK_DRIVER",
+       [](auto v, auto&, Config& c, auto&) { return set_bool(v, c.hook_driver); }},
       {"EGM_HOST_ACCESS",
        [](auto v, auto&, Config& c, auto&) { return set_bool(v, c.host_access); }},
       {"EGM_GRANULARITY", [](auto v, auto&, Config& c,
@@ -390,6 +393,9 @@ std::string ParsedConfig::summary() const {
          " host_access=" + (c.host_access ? "1" : "0") +
          " meminfo=" + (c.meminfo_includes_host ? "device+host" : "device") +
          " hook_driver=" + (c.hook_driver ? "1" : "0") +
+         " pool_limit=" + std::to_string(c.pool_limit) +
+         " pool_prealloc=" + std::to_string(c.pool_prealloc) +
+         " suballoc=" + (c.suballocate ? "1" : "0") +
          " granularity=" + std::string(kGranularityNames[static_cast<size_t>(c.granularity)]);
 }
 

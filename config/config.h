@@ -60,6 +60,9 @@ struct Config {
   size_t device_reserve = size_t{1} << 30;
   bool host_access = true;
   bool meminfo_includes_host = false;
+  size_t pool_limit = size_t{1} << 30;
+  size_t pool_prealloc = 0;
+  bool suballocate = true;
   bool hook_driver = true;
   Granularity granularity = Granularity::kMinimum;
   std::string log_file_template;

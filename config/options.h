@@ -15,7 +15,7 @@ struct OptionSpec {
   std::string_view doc;            // one line
 };
 
-inline constexpr std::array<OptionSpec, 18> kOptions = {{
+inline constexpr std::array<OptionSpec, 21> kOptions = {{
     {"EGM_CONFIG", "path", "", "a readable file of VARIABLE=value lines",
      "Read options from this file first; the environment overrides it. '#' starts a comment."},
     {"EGM_ENABLE", "bool", "1", "0 or 1",
@@ -56,6 +56,17 @@ inline constexpr std::array<OptionSpec, 18> kOptions = {{
      "Also intercept driver-API allocations (cuMemAlloc...), including those reached through "
      "cuGetProcAddress and dlsym on libcuda, as statically linked runtimes do. 0 = runtime "
      "calls only."},
+    {"EGM_POOL_LIMIT", "size", "1G",
+     "bytes, with an optional K, M, G, T or KiB, MiB, GiB, TiB suffix",
+     "Host memory the shim keeps mapped after frees, for reuse (per process; 0 = unmap at "
+     "once). Oldest chunks are unmapped first when it is full."},
+    {"EGM_POOL_PREALLOC", "size", "0",
+     "bytes, with an optional K, M, G, T or KiB, MiB, GiB, TiB suffix",
+     "At the first redirected allocation, map this much (in granule-sized chunks, up to "
+     "EGM_POOL_LIMIT) in the background, so that early small allocations find it ready."},
+    {"EGM_SUBALLOC", "bool", "1", "0 or 1",
+     "Serve requests smaller than the granule (2 MiB) as blocks of shared chunks instead of a "
+     "whole granule each."},
     {"EGM_HOST_ACCESS", "bool", "1", "0 or 1",
      "Grant the CPU read-write access to redirected cudaMalloc memory (managed memory always "
      "gets it)."},

@@ -40,6 +40,8 @@ void resolve_egm_sequence(void* library, DriverApi& api, std::string& missing) {
 void resolve_overridden(void* library, DriverApi& api) {
   resolve(library, "cuCtxGetDevice", api.ctx_get_device, nullptr);
   resolve(library, "cuCtxSynchronize", api.ctx_synchronize, nullptr);
+  resolve(library, "cuCtxGetCurrent", api.ctx_get_current, nullptr);
+  resolve(library, "cuCtxSetCurrent", api.ctx_set_current, nullptr);
   resolve(library, "cuMemAlloc_v2", api.mem_alloc, nullptr);
   resolve(library, "cuMemAllocManaged", api.mem_alloc_managed, nullptr);
   resolve(library, "cuMemAllocPitch_v2", api.mem_alloc_pitch, nullptr);

@@ -26,6 +26,8 @@ struct DriverApi {
   // Driver-layer requests.
   decltype(&::cuCtxGetDevice) ctx_get_device = nullptr;
   decltype(&::cuCtxSynchronize) ctx_synchronize = nullptr;
+  decltype(&::cuCtxGetCurrent) ctx_get_current = nullptr;
+  decltype(&::cuCtxSetCurrent) ctx_set_current = nullptr;
   // The real versions of what the shim overrides (nullptr if this driver lacks one).
   decltype(&::cuMemAlloc_v2) mem_alloc = nullptr;
   decltype(&::cuMemAllocManaged) mem_alloc_managed = nullptr;

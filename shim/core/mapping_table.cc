@@ -8,7 +8,7 @@ bool MappingTable::try_charge(int node, size_t bytes, size_t limit) {
   std::lock_guard<std::mutex> lock(mutex_);
   NodeUsage& usage = usage_[node];
   if (bytes > limit || usage.current_bytes > limit - bytes) return false;
-  usage.current_bytes += bytes;  // the peak moves when the mapping exists (insert)
+  usage.current_bytes += bytes;  // the peak moves once the chunk exists (note_peak)
   return true;
 }
 
@@ -20,9 +20,7 @@ void MappingTable::uncharge(int node, size_t bytes) {
 uint64_t MappingTable::insert(Mapping mapping) {
   std::lock_guard<std::mutex> lock(mutex_);
   mapping.id = next_id_++;
-  NodeUsage& usage = usage_[mapping.node];
-  ++usage.maps;
-  usage.peak_bytes = std::max(usage.peak_bytes, usage.current_bytes);
+  ++usage_[mapping.node].maps;
   // The bounds only grow: a stale wide range just costs a locked lookup.
   if (mapping.address < lowest_.load(std::memory_order_relaxed)) {
     lowest_.store(mapping.address, std::memory_order_relaxed);
@@ -35,11 +33,14 @@ uint64_t MappingTable::insert(Mapping mapping) {
   return mapping.id;
 }
 
+void MappingTable::note_peak(int node) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  NodeUsage& usage = usage_[node];
+  usage.peak_bytes = std::max(usage.peak_bytes, usage.current_bytes);
+}
+
 void MappingTable::restore(const Mapping& mapping) {
   std::lock_guard<std::mutex> lock(mutex_);
-  NodeUsage& usage = usage_[mapping.node];
-  usage.current_bytes += mapping.mapped;
-  usage.peak_bytes = std::max(usage.peak_bytes, usage.current_bytes);
   --removed_;
   by_address_.emplace(mapping.address, mapping);
   live_count_.store(by_address_.size(), std::memory_order_release);
@@ -51,7 +52,6 @@ std::optional<Mapping> MappingTable::remove(uintptr_t address) {
   if (found == by_address_.end()) return std::nullopt;
   Mapping mapping = found->second;
   by_address_.erase(found);
-  usage_[mapping.node].current_bytes -= mapping.mapped;
   ++removed_;
   live_count_.store(by_address_.size(), std::memory_order_release);
   return mapping;

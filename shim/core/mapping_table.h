@@ -25,15 +25,19 @@ struct Mapping {
   int node = 0;
   int device = 0;
   Api api = Api::kCudaMalloc;
-  uint64_t handle = 0;     // CUmemGenericAllocationHandle
+  uint64_t handle = 0;     // CUmemGenericAllocationHandle of the backing chunk
+  uint64_t chunk_id = 0;   // the backing chunk (pool)
+  uintptr_t chunk_address = 0;
+  bool in_block = false;   // a block carved from a shared chunk
+  bool host_access = true;
   pid_t thread = 0;        // the thread that allocated
   int64_t created_us = 0;  // wall clock, microseconds since the epoch
 };
 
 struct NodeUsage {
-  size_t current_bytes = 0;
+  size_t current_bytes = 0;  // pinned: chunks mapped (in use or cached)
   size_t peak_bytes = 0;
-  uint64_t maps = 0;
+  uint64_t maps = 0;  // user allocations placed on the node
 };
 
 class MappingTable {
@@ -41,15 +45,18 @@ class MappingTable {
   // Counts `bytes` against `node` unless that would pass `limit`. Called
   // before mapping, so that concurrent requests cannot overshoot a cap.
   bool try_charge(int node, size_t bytes, size_t limit);
-  // Gives back a charge whose mapping failed.
+  // Gives back a charge (its mapping failed, or was unmapped).
   void uncharge(int node, size_t bytes);
+  // Records the node's current charge as a peak candidate: called once the
+  // charged chunk really exists, so failed attempts never show as peaks.
+  void note_peak(int node);
 
-  // Records a mapping whose bytes were charged; returns its id.
+  // Records a user allocation; returns its id. Bytes are charged per
+  // chunk (by the pool), not per allocation.
   uint64_t insert(Mapping mapping);
-  // Puts back a mapping that remove() took out (same id, bytes charged again).
+  // Puts back a mapping that remove() took out (same id).
   void restore(const Mapping& mapping);
-  // Takes the mapping that starts at `address` out of the table and
-  // uncharges its bytes.
+  // Takes the allocation that starts at `address` out of the table.
   std::optional<Mapping> remove(uintptr_t address);
 
   // False means `address` is certainly not in the table. Lock-free, so that

@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <string>
+#include <thread>
 
 #include "shim/core/clock.h"
 #include "shim/core/host_topology.h"
@@ -98,7 +99,12 @@ Shim::Shim()
       topology_(read_host_topology()),
       redirecting_(config_.enable && config_.mode != Mode::kOff && parsed_.errors.empty()),
       log_(log_settings_for(config_)),
-      placement_(std::make_unique<PlacementPolicy>(config_, topology_, free_bytes_of_node)) {
+      placement_(std::make_unique<PlacementPolicy>(config_, topology_, free_bytes_of_node)),
+      pool_(std::make_unique<HostPool>(
+          PoolSettings{config_.pool_limit, config_.suballocate}, table_,
+          [this](const char* event, const Chunk& chunk, const char* reason, int64_t micros) {
+            log_chunk(event, chunk, reason, micros);
+          })) {
   report_configuration();
 }
 
@@ -211,40 +217,53 @@ bool Shim::try_node(const Request& request, int device, int node, const DriverAp
     log_fallback(request, node, device, failure->step, driver.error_name(failure->error), action);
     return false;
   }
-  size_t mapped = round_up(request.size, std::get<size_t>(granularity));
-  if (mapped == 0) {
-    log_fallback(request, node, device, "round-up", "size does not fit", action);
-    return false;
-  }
-  if (!table_.try_charge(node, mapped, node_limit(config_, node))) {
-    log_fallback(request, node, device, "node-limit", "EGM_NODE_LIMIT reached", action);
-    return false;
-  }
-  bool host_access = config_.host_access || is_managed(request.api);
+  size_t granule = std::get<size_t>(granularity);
+  ChunkKey key{node, device, config_.host_access || is_managed(request.api)};
   int64_t start = steady_us();
-  auto outcome = allocator.map({request.size, node, device, host_access}, mapped,
-                               std::get<size_t>(granularity));
-  if (const EgmFailure* failure = std::get_if<EgmFailure>(&outcome)) {
-    table_.uncharge(node, mapped);
-    log_fallback(request, node, device, failure->step, driver.error_name(failure->error), action);
+  auto placed = pool_->acquire(driver, key, request.size, granule, node_limit(config_, node));
+  if (const EgmFailure* failure = std::get_if<EgmFailure>(&placed)) {
+    const char* error = std::string_view(failure->step) == "node-limit"
+                            ? "EGM_NODE_LIMIT reached"
+                            : driver.error_name(failure->error);
+    log_fallback(request, node, device, failure->step, error, action);
     return false;
   }
-  const EgmMapping& egm = std::get<EgmMapping>(outcome);
+  const Placement& placement = std::get<Placement>(placed);
   Mapping mapping;
-  mapping.address = static_cast<uintptr_t>(egm.address);
+  mapping.address = placement.address;
   mapping.requested = request.size;
-  mapping.mapped = egm.mapped_size;
+  mapping.mapped = placement.size;
   mapping.node = node;
   mapping.device = device;
   mapping.api = request.api;
-  mapping.handle = egm.handle;
+  mapping.handle = placement.chunk.mapping.handle;
+  mapping.chunk_id = placement.chunk.id;
+  mapping.chunk_address = static_cast<uintptr_t>(placement.chunk.mapping.address);
+  mapping.in_block = std::string_view(placement.source) == "slab";
+  mapping.host_access = key.host_access;
   mapping.thread = current_thread_id();
   mapping.created_us = wall_clock_us();
   mapping.id = table_.insert(mapping);
-  log_map(mapping, steady_us() - start, reason);
-  *request.pointer = reinterpret_cast<void*>(egm.address);
+  log_map(mapping, steady_us() - start, reason, placement.source);
+  *request.pointer = reinterpret_cast<void*>(placement.address);
   if (request.pitch != nullptr) *request.pitch = round_up(request.width, kPitchAlignment);
+  start_prefill_once(driver, key, granule);
   return true;
+}
+
+// EGM_POOL_PREALLOC: fill the cache from a background thread, on the
+// caller's context, once the program has shown which device it uses.
+void Shim::start_prefill_once(const DriverApi& driver, const ChunkKey& key, size_t granularity) {
+  if (config_.pool_prealloc == 0 || prefill_started_.exchange(true)) return;
+  CUcontext context = nullptr;
+  if (!driver.ctx_get_current || !driver.ctx_set_current ||
+      driver.ctx_get_current(&context) != CUDA_SUCCESS || context == nullptr) {
+    return;
+  }
+  std::thread([this, &driver, key, granularity, context] {
+    driver.ctx_set_current(context);
+    pool_->prefill(driver, key, granularity, config_.pool_prealloc);
+  }).detach();
 }
 
 // What happens once host placement has failed everywhere it may be tried.

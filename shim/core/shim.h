@@ -16,6 +16,7 @@
 #include "config/config.h"
 #include "shim/core/driver_api.h"
 #include "shim/core/egm_allocator.h"
+#include "shim/core/host_pool.h"
 #include "shim/core/log.h"
 #include "shim/core/mapping_table.h"
 #include "shim/core/placement.h"
@@ -74,7 +75,10 @@ class Shim {
   void log_fallback(const Request& request, int node, int device, const char* step,
                     const char* error, const char* action);
   const char* final_action(bool device_failed) const;
-  void log_map(const Mapping& mapping, int64_t map_us, const std::string& reason);
+  void log_map(const Mapping& mapping, int64_t map_us, const std::string& reason,
+               const char* source);
+  void log_chunk(const char* event, const Chunk& chunk, const char* reason, int64_t micros);
+  void start_prefill_once(const DriverApi& driver, const ChunkKey& key, size_t granularity);
   void log_unmap(const Mapping& mapping, int64_t unmap_us, const char* how);
 
   ParsedConfig parsed_;
@@ -84,6 +88,8 @@ class Shim {
   EventLog log_;
   MappingTable table_;
   std::unique_ptr<PlacementPolicy> placement_;
+  std::unique_ptr<HostPool> pool_;
+  std::atomic<bool> prefill_started_{false};
   std::atomic<uint64_t> fallbacks_{0};
   std::atomic<bool> start_logged_{false};
   std::mutex pending_mutex_;

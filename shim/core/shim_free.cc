@@ -92,8 +92,7 @@ cudaError_t Shim::free_async(void* pointer, cudaStream_t stream, bool per_thread
 int Shim::unmap_now(const Mapping& mapping) {
   const DriverApi* driver = driver_api(nullptr);  // loaded: it mapped this pointer
   int64_t start = steady_us();
-  std::optional<EgmFailure> failure = EgmAllocator(*driver).unmap(
-      {static_cast<CUdeviceptr>(mapping.address), mapping.mapped, mapping.handle});
+  std::optional<EgmFailure> failure = pool_->release(*driver, mapping);
   if (failure && failure->error == CUDA_ERROR_DEINITIALIZED) {
     return cudaErrorCudartUnloading;  // the driver is torn down (exit) and took the memory along
   }
@@ -103,7 +102,7 @@ int Shim::unmap_now(const Mapping& mapping) {
                            failure->step, driver->error_name(failure->error)));
     return free_error_for(failure->error);
   }
-  log_unmap(mapping, steady_us() - start, "free");
+  log_unmap(mapping, steady_us() - start, mapping.in_block ? "slab" : "pool");
   return kSuccess;
 }
 

@@ -9,7 +9,6 @@ namespace {
 
 constexpr const char* kVersion = "0.3.0";
 
-
 }  // namespace
 
 void Shim::log_start_once() {
@@ -36,13 +35,26 @@ void Shim::log_fallback(const Request& request, int node, int device, const char
                          logfmt_value(error ? error : "unknown"), action));
 }
 
-void Shim::log_map(const Mapping& mapping, int64_t map_us, const std::string& reason) {
+void Shim::log_map(const Mapping& mapping, int64_t map_us, const std::string& reason,
+                   const char* source) {
+  log_.write(LogLevel::kInfo, "map",
+             fmt::format("id={} api={} addr={:#x} requested={} mapped={} node={} device={} "
+                         "handle={:#x} chunk={} source={} map_us={} reason={}",
+                         mapping.id, api_name(mapping.api), mapping.address, mapping.requested,
+                         mapping.mapped, mapping.node, mapping.device, mapping.handle,
+                         mapping.chunk_id, source, map_us, reason));
+}
+
+// Chunks are the pinned memory behind user allocations: mapped once, reused
+// through the pool, unmapped when evicted or trimmed.
+void Shim::log_chunk(const char* event, const Chunk& chunk, const char* reason, int64_t micros) {
+  bool map = std::string_view(event) == "map";
   log_.write(
-      LogLevel::kInfo, "map",
-      fmt::format("id={} api={} addr={:#x} requested={} mapped={} node={} device={} "
-                  "handle={:#x} map_us={} reason={}",
-                  mapping.id, api_name(mapping.api), mapping.address, mapping.requested,
-                  mapping.mapped, mapping.node, mapping.device, mapping.handle, map_us, reason));
+      LogLevel::kInfo, map ? "chunk-map" : "chunk-unmap",
+      fmt::format("chunk={} addr={:#x} bytes={} node={} device={} handle={:#x} {}={} "
+                  "reason={}",
+                  chunk.id, chunk.mapping.address, chunk.mapping.mapped_size, chunk.node,
+                  chunk.device, chunk.mapping.handle, map ? "map_us" : "unmap_us", micros, reason));
 }
 
 void Shim::log_unmap(const Mapping& mapping, int64_t unmap_us, const char* how) {
@@ -63,9 +75,10 @@ void Shim::write_exit_summary() {
   size_t live_bytes = 0;
   for (const Mapping& mapping : live) live_bytes += mapping.mapped;
   log_.write(LogLevel::kInfo, "summary",
-             fmt::format("maps={} unmaps={} fallbacks={} live={} live_bytes={} pending_frees={}",
+             fmt::format("maps={} unmaps={} fallbacks={} live={} live_bytes={} pending_frees={} "
+                         "pool_cached_bytes={}",
                          maps, table_.total_removed(), fallbacks, live.size(), live_bytes,
-                         pending_count_.load()));
+                         pending_count_.load(), pool_->cached_bytes()));
   for (const auto& [node, usage] : table_.usage_by_node()) {
     log_.write(LogLevel::kInfo, "node-summary",
                fmt::format("node={} current_bytes={} peak_bytes={} maps={}", node,

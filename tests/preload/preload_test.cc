@@ -187,6 +187,9 @@ std::map<std::string, std::string> environment_for(const RunOptions& options,
   if (options.preload) {
     env["LD_PRELOAD"] = shim_path();
     env["EGM_LOG_LEVEL"] = "debug";
+    // One mapping per allocation, unmapped at free: the pool's tests opt in.
+    env["EGM_POOL_LIMIT"] = "0";
+    env["EGM_SUBALLOC"] = "0";
   }
   if (options.preload && options.log_file) env["EGM_LOG_FILE"] = dir + "/egm-%p.log";
   for (const auto& [key, value] : options.env) env[key] = value;

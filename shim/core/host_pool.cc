@@ -1,0 +1,120 @@
+#include "shim/core/host_pool.h"
+
+#include "shim/core/clock.h"
+
+namespace egm {
+
+HostPool::HostPool(PoolSettings settings, MappingTable& table, ChunkObserver observer)
+    : settings_(settings),
+      table_(table),
+      observer_(std::move(observer)),
+      cache_(settings.cache_limit) {}
+
+std::variant<Placement, EgmFailure> HostPool::acquire(const DriverApi& driver, const ChunkKey& key,
+                                                      size_t size, size_t granularity, size_t cap) {
+  size_t block_size = settings_.suballocate ? block_size_for(size, granularity) : 0;
+  if (block_size != 0) {
+    if (std::optional<Block> block = slabs_.allocate(key, block_size)) {
+      Chunk chunk{block->chunk_id, {}, key.node, key.device, key.host_access};
+      chunk.mapping.address = static_cast<CUdeviceptr>(block->chunk_address);
+      return Placement{block->address, block->size, chunk, "slab"};
+    }
+  }
+  size_t chunk_size = block_size != 0 ? granularity : round_up(size, granularity);
+  if (chunk_size == 0) return EgmFailure{"round-up", CUDA_ERROR_INVALID_VALUE};
+  const char* source = "fresh";
+  auto chunk = chunk_for(driver, key, chunk_size, granularity, cap, source);
+  if (const EgmFailure* failure = std::get_if<EgmFailure>(&chunk)) return *failure;
+  const Chunk& got = std::get<Chunk>(chunk);
+  if (block_size != 0) {
+    Block block = slabs_.add_slab(key, block_size, got);
+    return Placement{block.address, block.size, got, "slab"};
+  }
+  return Placement{static_cast<uintptr_t>(got.mapping.address), got.mapping.mapped_size, got,
+                   source};
+}
+
+// A cached chunk if one fits, else a fresh one; on failure the cache is
+// emptied (pinned memory handed back to the system) and it is tried again.
+std::variant<Chunk, EgmFailure> HostPool::chunk_for(const DriverApi& driver, const ChunkKey& key,
+                                                    size_t size, size_t granularity, size_t cap,
+                                                    const char*& source) {
+  if (std::optional<Chunk> cached = cache_.take(key, size)) {
+    source = "pool";
+    return *cached;
+  }
+  source = "fresh";
+  auto chunk = fresh_chunk(driver, key, size, granularity, cap);
+  if (std::holds_alternative<EgmFailure>(chunk) && cache_.cached_bytes() > 0) {
+    trim(driver, "pressure");
+    chunk = fresh_chunk(driver, key, size, granularity, cap);
+  }
+  return chunk;
+}
+
+std::variant<Chunk, EgmFailure> HostPool::fresh_chunk(const DriverApi& driver, const ChunkKey& key,
+                                                      size_t size, size_t granularity, size_t cap) {
+  if (!table_.try_charge(key.node, size, cap))
+    return EgmFailure{"node-limit", CUDA_ERROR_OUT_OF_MEMORY};
+  int64_t start = steady_us();
+  auto mapped =
+      EgmAllocator(driver).map({size, key.node, key.device, key.host_access}, size, granularity);
+  if (const EgmFailure* failure = std::get_if<EgmFailure>(&mapped)) {
+    table_.uncharge(key.node, size);
+    return *failure;
+  }
+  table_.note_peak(key.node);
+  Chunk chunk{next_chunk_id_.fetch_add(1, std::memory_order_relaxed), std::get<EgmMapping>(mapped),
+              key.node, key.device, key.host_access};
+  observer_("map", chunk, "fresh", steady_us() - start);
+  return chunk;
+}
+
+std::optional<EgmFailure> HostPool::release(const DriverApi& driver, const Mapping& mapping) {
+  if (mapping.in_block) {
+    std::optional<Chunk> emptied =
+        slabs_.free({mapping.address, mapping.mapped, mapping.chunk_id, mapping.chunk_address});
+    return emptied ? give_back(driver, *emptied) : std::nullopt;
+  }
+  Chunk chunk{mapping.chunk_id,
+              {static_cast<CUdeviceptr>(mapping.address), mapping.mapped, mapping.handle},
+              mapping.node,
+              mapping.device,
+              mapping.host_access};
+  return give_back(driver, chunk);
+}
+
+std::optional<EgmFailure> HostPool::give_back(const DriverApi& driver, const Chunk& chunk) {
+  return unmap_chunks(driver, cache_.put(chunk), "evict");
+}
+
+void HostPool::trim(const DriverApi& driver, const char* reason) {
+  unmap_chunks(driver, cache_.trim_to(0), reason);
+}
+
+void HostPool::prefill(const DriverApi& driver, const ChunkKey& key, size_t granularity,
+                       size_t bytes) {
+  for (size_t filled = 0;
+       filled + granularity <= bytes && cache_.cached_bytes() + granularity <= cache_.limit();
+       filled += granularity) {
+    auto chunk = fresh_chunk(driver, key, granularity, granularity, SIZE_MAX);
+    if (std::holds_alternative<EgmFailure>(chunk)) return;
+    unmap_chunks(driver, cache_.put(std::get<Chunk>(chunk)), "evict");
+  }
+}
+
+std::optional<EgmFailure> HostPool::unmap_chunks(const DriverApi& driver,
+                                                 const std::vector<Chunk>& chunks,
+                                                 const char* reason) {
+  std::optional<EgmFailure> first_failure;
+  for (const Chunk& chunk : chunks) {
+    int64_t start = steady_us();
+    std::optional<EgmFailure> failure = EgmAllocator(driver).unmap(chunk.mapping);
+    table_.uncharge(chunk.node, chunk.mapping.mapped_size);
+    observer_("unmap", chunk, failure ? failure->step : reason, steady_us() - start);
+    if (failure && !first_failure) first_failure = failure;
+  }
+  return first_failure;
+}
+
+}  // namespace egm

@@ -1,0 +1,78 @@
+// Host memory for user allocations: fresh EGM chunks, chunks reused from the
+// cache, and blocks carved from shared chunks for requests below the granule.
+// The pool owns the chunks; the mapping table records which user allocation
+// lives in which chunk.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "shim/core/chunk_cache.h"
+#include "shim/core/driver_api.h"
+#include "shim/core/egm_allocator.h"
+#include "shim/core/mapping_table.h"
+#include "shim/core/slab_allocator.h"
+
+namespace egm {
+
+struct PoolSettings {
+  size_t cache_limit = 0;   // EGM_POOL_LIMIT
+  bool suballocate = true;  // EGM_SUBALLOC
+};
+
+// A user allocation placed in host memory.
+struct Placement {
+  uintptr_t address = 0;
+  size_t size = 0;     // bytes the user owns: the block, or the whole chunk
+  Chunk chunk;         // the backing chunk
+  const char* source;  // "fresh", "pool" (cached chunk) or "slab" (a block)
+};
+
+// Chunk events, for the log: "map" or "unmap" with a reason.
+using ChunkObserver =
+    std::function<void(const char* event, const Chunk& chunk, const char* reason, int64_t micros)>;
+
+class HostPool {
+ public:
+  HostPool(PoolSettings settings, MappingTable& table, ChunkObserver observer);
+
+  // `cap`: the most bytes the node may have pinned (EGM_NODE_LIMIT).
+  std::variant<Placement, EgmFailure> acquire(const DriverApi& driver, const ChunkKey& key,
+                                              size_t size, size_t granularity, size_t cap);
+
+  // The user freed `mapping`: its block or chunk goes back to the pool.
+  // Returns the first unmap failure, if any.
+  std::optional<EgmFailure> release(const DriverApi& driver, const Mapping& mapping);
+
+  // Unmaps every cached chunk (exit, or memory pressure).
+  void trim(const DriverApi& driver, const char* reason);
+
+  // Maps `bytes` of granule-sized chunks into the cache (EGM_POOL_PREALLOC).
+  void prefill(const DriverApi& driver, const ChunkKey& key, size_t granularity, size_t bytes);
+
+  size_t cached_bytes() const { return cache_.cached_bytes(); }
+
+ private:
+  std::variant<Chunk, EgmFailure> fresh_chunk(const DriverApi& driver, const ChunkKey& key,
+                                              size_t size, size_t granularity, size_t cap);
+  std::variant<Chunk, EgmFailure> chunk_for(const DriverApi& driver, const ChunkKey& key,
+                                            size_t size, size_t granularity, size_t cap,
+                                            const char*& source);
+  std::optional<EgmFailure> give_back(const DriverApi& driver, const Chunk& chunk);
+  std::optional<EgmFailure> unmap_chunks(const DriverApi& driver, const std::vector<Chunk>& chunks,
+                                         const char* reason);
+
+  PoolSettings settings_;
+  MappingTable& table_;
+  ChunkObserver observer_;
+  ChunkCache cache_;
+  SlabAllocator slabs_;
+  std::atomic<uint64_t> next_chunk_id_{1};
+};
+
+}  // namespace egm
