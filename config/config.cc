@@ -228,6 +228,10 @@ const std::map<std::string_view, Setter>& setters() {
        [](auto v, auto&, Config& c, std::string& why) {
          return set_path_template(v, c.log_file_template, why);
        }},
+      {"EGM_SNAPSHOT_FILE",
+       [](auto v, auto&, Config& c, std::string& why) {
+         return set_path_template(v, c.snapshot_template, why);
+       }},
       {"EGM_LOG_LEVEL", [](auto v, auto&, Config& c, auto&) { return set_log_level(v, c); }},
       {"EGM_STRICT", [](auto v, auto&, Config& c, auto&) { return set_bool(v, c.strict); }},
   };

@@ -66,6 +66,7 @@ struct Config {
   bool hook_driver = true;
   Granularity granularity = Granularity::kMinimum;
   std::string log_file_template;
+  std::string snapshot_template;
   LogLevel log_level = LogLevel::kInfo;
   bool log_level_set = false;
   bool strict = false;

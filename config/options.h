@@ -15,7 +15,7 @@ struct OptionSpec {
   std::string_view doc;            // one line
 };
 
-inline constexpr std::array<OptionSpec, 21> kOptions = {{
+inline constexpr std::array<OptionSpec, 22> kOptions = {{
     {"EGM_CONFIG", "path", "", "a readable file of VARIABLE=value lines",
      "Read options from this file first; the environment overrides it. '#' starts a comment."},
     {"EGM_ENABLE", "bool", "1", "0 or 1",
@@ -75,6 +75,9 @@ inline constexpr std::array<OptionSpec, 21> kOptions = {{
     {"EGM_LOG_FILE", "path", "", "a file path; %p is replaced by the process id",
      "Write the log (decisions, every map/unmap, the exit summary) to this file. Empty = "
      "warnings and errors to stderr only."},
+    {"EGM_SNAPSHOT_FILE", "path", "", "a file path; %p is replaced by the process id",
+     "Live view: on SIGUSR2 the shim writes its current mapping table here (as log lines, "
+     "read by egm-inspect; `egm-inspect --live PID` sends the signal). Unset = no handler."},
     {"EGM_LOG_LEVEL", "enum", "info", "trace, debug, info, warn, error or off",
      "Lowest level written to EGM_LOG_FILE (to stderr when no file is set, where the default "
      "is warn). debug adds one line per decision, with its reason."},

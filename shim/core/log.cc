@@ -1,13 +1,17 @@
 #include "shim/core/log.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/base_sink.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <ctime>
 #include <mutex>
 
 namespace egm {
@@ -38,6 +42,9 @@ bool write_fully(int fd, const char* data, size_t size) {
 
 // Writes each formatted line with one write(2). For a file, the descriptor is
 // opened on the first line, so processes that never log leave no file.
+// The log file once open, for async-signal-safe writers (fatal signals).
+std::atomic<int> open_file_descriptor{-1};
+
 class FdSink final : public spdlog::sinks::base_sink<std::mutex> {
  public:
   static std::shared_ptr<FdSink> for_stderr() {
@@ -63,7 +70,10 @@ class FdSink final : public spdlog::sinks::base_sink<std::mutex> {
   void open_file() {
     std::string path = expand_path_template(path_template_, static_cast<long>(::getpid()));
     fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
-    if (fd_ >= 0) return;
+    if (fd_ >= 0) {
+      open_file_descriptor.store(fd_, std::memory_order_release);
+      return;
+    }
     open_failed_ = true;
     std::string warning = "egm: cannot open EGM_LOG_FILE \"" + path +
                           "\": " + std::strerror(errno) + "; logging to stderr instead\n";
@@ -94,18 +104,32 @@ bool is_bare_logfmt(std::string_view value) {
 
 }  // namespace
 
-EventLog::EventLog(const LogSettings& settings) {
+EventLog::EventLog(const LogSettings& settings) : settings_(settings), logger_(make_logger()) {}
+
+std::shared_ptr<spdlog::logger> EventLog::make_logger() const {
   std::vector<spdlog::sink_ptr> sinks;
-  add_sink(sinks, FdSink::for_stderr(), settings.stderr_level);
-  if (!settings.file_template.empty()) {
-    add_sink(sinks, FdSink::for_file(settings.file_template), settings.file_level);
+  add_sink(sinks, FdSink::for_stderr(), settings_.stderr_level);
+  if (!settings_.file_template.empty()) {
+    add_sink(sinks, FdSink::for_file(settings_.file_template), settings_.file_level);
   }
-  logger_ = std::make_shared<spdlog::logger>("egm", sinks.begin(), sinks.end());
-  LogLevel lowest = settings.file_template.empty()
-                        ? settings.stderr_level
-                        : std::min(settings.file_level, settings.stderr_level);
-  logger_->set_level(to_spdlog(lowest));
+  auto logger = std::make_shared<spdlog::logger>("egm", sinks.begin(), sinks.end());
+  LogLevel lowest = settings_.file_template.empty()
+                        ? settings_.stderr_level
+                        : std::min(settings_.file_level, settings_.stderr_level);
+  logger->set_level(to_spdlog(lowest));
+  return logger;
 }
+
+void EventLog::restart_after_fork() {
+  // The parent's logger is left alive (leaked): its mutexes may be locked.
+  new std::shared_ptr<spdlog::logger>(logger_);
+  // The new file sink opens its file on its first line: the child's own for
+  // a %p template, else the same file, appended to.
+  open_file_descriptor.store(-1, std::memory_order_release);
+  logger_ = make_logger();
+}
+
+int EventLog::file_descriptor() { return open_file_descriptor.load(std::memory_order_acquire); }
 
 bool EventLog::enabled(LogLevel level) const { return logger_->should_log(to_spdlog(level)); }
 
@@ -148,6 +172,34 @@ std::string expand_path_template(std::string_view path_template, long pid) {
     path += path_template[i];
   }
   return path;
+}
+
+}  // namespace egm
+
+namespace egm {
+
+std::string log_line(LogLevel level, std::string_view event, std::string_view fields) {
+  using namespace std::chrono;
+  int64_t micros = duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
+  time_t seconds = static_cast<time_t>(micros / 1000000);
+  tm utc{};
+  gmtime_r(&seconds, &utc);
+  return fmt::format(
+      "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z pid={} tid={} level={} event={}{}{}\n",
+      utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
+      micros % 1000000, ::getpid(), ::syscall(SYS_gettid), log_level_name(level), event,
+      fields.empty() ? "" : " ", fields);
+}
+
+bool write_file_atomically(const std::string& path, const std::string& text) {
+  std::string temporary = path + ".tmp." + std::to_string(::getpid());
+  int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
+  if (fd < 0) return false;
+  bool written = write_fully(fd, text.data(), text.size());
+  ::close(fd);
+  if (written && ::rename(temporary.c_str(), path.c_str()) == 0) return true;
+  ::unlink(temporary.c_str());
+  return false;
 }
 
 }  // namespace egm

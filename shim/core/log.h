@@ -27,9 +27,27 @@ class EventLog {
   void write(LogLevel level, std::string_view event, std::string_view fields);
   bool enabled(LogLevel level) const;
 
+  // In a child after fork(): fresh sinks (the parent's locks may be held
+  // forever there) and, for a %p template, the child's own file.
+  void restart_after_fork();
+
+  // The open log file's descriptor, or -1: for async-signal-safe writes.
+  static int file_descriptor();
+
  private:
+  std::shared_ptr<spdlog::logger> make_logger() const;
+
+  LogSettings settings_;
   std::shared_ptr<spdlog::logger> logger_;
 };
+
+// One line in the log's format (with its newline), for files other than the
+// log itself (the live view).
+std::string log_line(LogLevel level, std::string_view event, std::string_view fields);
+
+// Writes `text` to a temporary file beside `path` and renames it into place,
+// so that a reader never sees half a snapshot. Mode 0640, no symlinks.
+bool write_file_atomically(const std::string& path, const std::string& text);
 
 // `value` as a logfmt value: bare when safe, else double-quoted with escapes.
 std::string logfmt_value(std::string_view value);

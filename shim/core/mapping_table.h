@@ -25,10 +25,10 @@ struct Mapping {
   int node = 0;
   int device = 0;
   Api api = Api::kCudaMalloc;
-  uint64_t handle = 0;     // CUmemGenericAllocationHandle of the backing chunk
-  uint64_t chunk_id = 0;   // the backing chunk (pool)
+  uint64_t handle = 0;    // CUmemGenericAllocationHandle of the backing chunk
+  uint64_t chunk_id = 0;  // the backing chunk (pool)
   uintptr_t chunk_address = 0;
-  bool in_block = false;   // a block carved from a shared chunk
+  bool in_block = false;  // a block carved from a shared chunk
   bool host_access = true;
   pid_t thread = 0;        // the thread that allocated
   int64_t created_us = 0;  // wall clock, microseconds since the epoch
@@ -64,6 +64,7 @@ class MappingTable {
   bool may_contain(uintptr_t address) const;
 
   std::vector<Mapping> live() const;  // ordered by id
+  size_t live_count() const { return live_count_.load(std::memory_order_relaxed); }
   std::map<int, NodeUsage> usage_by_node() const;
   uint64_t total_inserted() const;
   uint64_t total_removed() const;

@@ -9,6 +9,7 @@
 
 #include "shim/core/clock.h"
 #include "shim/core/host_topology.h"
+#include "shim/core/process_hooks.h"
 #include "shim/core/process_inspection.h"
 #include "shim/core/real_runtime.h"
 #include "shim/core/runtime_guard.h"
@@ -106,6 +107,9 @@ Shim::Shim()
             log_chunk(event, chunk, reason, micros);
           })) {
   report_configuration();
+  if (redirecting_) {
+    install_process_hooks(*this, {!config_.log_file_template.empty(), config_.snapshot_template});
+  }
 }
 
 void Shim::report_configuration() {
@@ -130,7 +134,8 @@ void Shim::report_configuration() {
 }
 
 bool Shim::wants(const Request& request) const {
-  if (!redirecting_ || request.pointer == nullptr || request.size == 0) return false;
+  if (!redirecting_ || forked_child_ || request.pointer == nullptr || request.size == 0)
+    return false;
   if (is_managed(request.api) && !valid_managed_flags(request.flags)) return false;
   return config_.api_selected(request.api) && request.size >= config_.min_size &&
          request.size <= config_.max_size;

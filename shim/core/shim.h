@@ -47,6 +47,18 @@ class Shim {
 
   void write_exit_summary();
 
+  // The live view: the current table as log lines, written to `path`
+  // atomically (a temporary file renamed into place).
+  void write_snapshot(const std::string& path);
+  size_t live_count() const { return table_.live_count(); }
+
+  // In a child after fork(): CUDA is unusable there, and the parent's locks
+  // may be held forever; the child only passes calls through.
+  void on_fork_child();
+
+  // A warning line for the user.
+  void note(const std::string& message);
+
  private:
   struct PendingFree {
     Mapping mapping;
@@ -80,6 +92,7 @@ class Shim {
   void log_chunk(const char* event, const Chunk& chunk, const char* reason, int64_t micros);
   void start_prefill_once(const DriverApi& driver, const ChunkKey& key, size_t granularity);
   void log_unmap(const Mapping& mapping, int64_t unmap_us, const char* how);
+  std::string map_fields(const Mapping& mapping) const;
 
   ParsedConfig parsed_;
   const Config& config_;
@@ -92,6 +105,7 @@ class Shim {
   std::atomic<bool> prefill_started_{false};
   std::atomic<uint64_t> fallbacks_{0};
   std::atomic<bool> start_logged_{false};
+  bool forked_child_ = false;
   std::mutex pending_mutex_;
   std::vector<PendingFree> pending_;
   std::atomic<size_t> pending_count_{0};

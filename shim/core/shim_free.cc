@@ -33,7 +33,7 @@ cudaError_t real_free(void* pointer) {
 }  // namespace
 
 std::optional<Mapping> Shim::take_mapping(uintptr_t address) {
-  if (address == 0 || !table_.may_contain(address)) return std::nullopt;
+  if (address == 0 || forked_child_ || !table_.may_contain(address)) return std::nullopt;
   return table_.remove(address);
 }
 

@@ -67,6 +67,7 @@ void Shim::log_unmap(const Mapping& mapping, int64_t unmap_us, const char* how) 
 }
 
 void Shim::write_exit_summary() {
+  if (forked_child_) return;  // the parent owns the mappings and reports them
   drain_pending_frees(/*wait=*/false);
   uint64_t maps = table_.total_inserted();
   uint64_t fallbacks = fallbacks_.load(std::memory_order_relaxed);
@@ -92,6 +93,46 @@ void Shim::write_exit_summary() {
                            mapping.id, api_name(mapping.api), mapping.address, mapping.requested,
                            mapping.mapped, mapping.node, mapping.device, now - mapping.created_us));
   }
+}
+
+}  // namespace egm
+
+namespace egm {
+
+void Shim::note(const std::string& message) {
+  log_.write(LogLevel::kWarn, "notice", "message=" + logfmt_value(message));
+}
+
+void Shim::on_fork_child() {
+  forked_child_ = true;
+  log_.restart_after_fork();
+}
+
+std::string Shim::map_fields(const Mapping& mapping) const {
+  return fmt::format(
+      "id={} api={} addr={:#x} requested={} mapped={} node={} device={} "
+      "handle={:#x} chunk={}",
+      mapping.id, api_name(mapping.api), mapping.address, mapping.requested, mapping.mapped,
+      mapping.node, mapping.device, mapping.handle, mapping.chunk_id);
+}
+
+void Shim::write_snapshot(const std::string& path) {
+  std::vector<Mapping> live = table_.live();
+  size_t live_bytes = 0;
+  for (const Mapping& mapping : live) live_bytes += mapping.mapped;
+  std::string text = log_line(LogLevel::kInfo, "snapshot",
+                              fmt::format("live={} live_bytes={} pool_cached_bytes={}", live.size(),
+                                          live_bytes, pool_->cached_bytes()));
+  for (const Mapping& mapping : live) {
+    // Live mappings as map lines: egm-inspect replays a snapshot like a log.
+    text += log_line(LogLevel::kInfo, "map", map_fields(mapping) + " source=snapshot");
+  }
+  for (const auto& [node, usage] : table_.usage_by_node()) {
+    text += log_line(LogLevel::kInfo, "node-summary",
+                     fmt::format("node={} current_bytes={} peak_bytes={} maps={}", node,
+                                 usage.current_bytes, usage.peak_bytes, usage.maps));
+  }
+  if (!write_file_atomically(path, text)) note("cannot write the live view to " + path);
 }
 
 }  // namespace egm
