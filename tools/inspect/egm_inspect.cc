@@ -2,7 +2,7 @@
 // Exit status: 0 report written, 1 an input or output file failed, 2 bad usage.
 
 #include <CLI/CLI.hpp>
-
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "tools/inspect/analysis.h"
+#include "tools/inspect/live.h"
 #include "tools/inspect/log_reader.h"
 #include "tools/inspect/report.h"
 
@@ -29,6 +30,8 @@ struct CommandLine {
   int top_n = 10;
   bool json = false;
   std::string svg_path;
+  pid_t live_pid = 0;  // --live: ask this running process for its table
+  std::string snapshot_template;
 };
 
 constexpr const char* kDescription =
@@ -41,13 +44,15 @@ constexpr const char* kFooter =
     "  egm-inspect /tmp/egm-1234.log\n"
     "  egm-inspect --at 12.5s --top 5 /tmp/egm-*.log\n"
     "  egm-inspect --json --svg nodes.svg run.log > report.json\n"
+    "  EGM_SNAPSHOT_FILE=/tmp/egm-live-%p egm-inspect --live 1234\n"
     "Exit status: 0 report written, 1 a file could not be read or written, 2 bad usage.";
 
 // Checks --at's form now, so a typo is a usage error before any file is read.
 std::string check_time_spec(const std::string& text) {
   if (parse_time_spec(text)) return {};
   return "expected a log timestamp like 2024-05-01T10:00:05.000000Z or seconds after the "
-         "first event like 12.5s, got '" + text + "'";
+         "first event like 12.5s, got '" +
+         text + "'";
 }
 
 std::string check_count(const std::string& text) {
@@ -57,7 +62,14 @@ std::string check_count(const std::string& text) {
 }
 
 void define_options(CLI::App& app, CommandLine& command_line, std::string& at_text) {
-  app.add_option("LOG", command_line.logs, "egm-shim log files")->required()->type_name("");
+  app.add_option("LOG", command_line.logs, "egm-shim log files")->type_name("");
+  app.add_option("--live", command_line.live_pid,
+                 "ask running process PID (started with EGM_SNAPSHOT_FILE) for its current\n"
+                 "mapping table (SIGUSR2) and report on that")
+      ->type_name("PID");
+  app.add_option("--snapshot-file", command_line.snapshot_template,
+                 "the snapshot path template the program uses (default: $EGM_SNAPSHOT_FILE)")
+      ->type_name("PATH");
   app.add_option("--at", at_text,
                  "show live mappings and current bytes at TIME: a timestamp as in the log\n"
                  "(2024-05-01T10:00:05.000000Z) or seconds after the first event (12.5s)")
@@ -89,6 +101,14 @@ std::variant<CommandLine, int> parse_command_line(int argc, char** argv) {
     return kExitUsage;
   }
   if (!at_text.empty()) command_line.at = parse_time_spec(at_text);
+  if (command_line.logs.empty() && command_line.live_pid <= 0) {
+    std::cerr << "egm-inspect: give LOG files or --live PID\nTry 'egm-inspect --help'.\n";
+    return kExitUsage;
+  }
+  if (command_line.snapshot_template.empty()) {
+    const char* from_environment = std::getenv("EGM_SNAPSHOT_FILE");
+    if (from_environment != nullptr) command_line.snapshot_template = from_environment;
+  }
   return command_line;
 }
 
@@ -108,7 +128,11 @@ void warn_if_outside_log(const Report& report) {
             << format_timestamp(report.last_us) << ")\n";
 }
 
-int inspect(const CommandLine& command_line) {
+int inspect(CommandLine command_line) {
+  if (command_line.live_pid > 0) {
+    command_line.logs.push_back(
+        request_snapshot(command_line.live_pid, command_line.snapshot_template, 5000));
+  }
   LogSet logs = read_log_files(command_line.logs);
   AnalysisOptions options;
   options.top_n = static_cast<size_t>(command_line.top_n);

@@ -1,0 +1,223 @@
+// Runs the real egm-run: --help, --dry-run, validation errors, and exec.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cctype>
+#include <string>
+#include <vector>
+
+#include "config/options.h"
+#include "tests/tools/tool_process.h"
+
+namespace {
+
+using tools_test::contains;
+using tools_test::EnvironmentEdits;
+using tools_test::lines_of;
+using tools_test::ProcessResult;
+using tools_test::runfile;
+
+constexpr int kUsageError = 2;
+
+std::string egm_run() { return runfile("tools/run/egm-run"); }
+std::string shim() { return tools_test::canonical(runfile("shim/libegm.so")); }
+std::string other_library() { return runfile("tests/tools/libfake_cuda_leak_report.so"); }
+
+// egm-run with `args`, in an environment without EGM_* or LD_PRELOAD from outside.
+ProcessResult egm_run_with(std::vector<std::string> args, EnvironmentEdits edits = {}) {
+  args.insert(args.begin(), egm_run());
+  edits.emplace("LD_PRELOAD", std::nullopt);
+  for (const egm::OptionSpec& spec : egm::kOptions) {
+    edits.emplace(std::string(spec.name), std::nullopt);
+  }
+  return tools_test::run_process(args, edits);
+}
+
+std::string expected_flag(std::string_view variable) {
+  std::string flag = "--";
+  for (char c : variable.substr(4)) {
+    flag += c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return flag;
+}
+
+// --help wraps the docs; compare with runs of blanks collapsed.
+std::string collapse_blanks(const std::string& text) {
+  std::string collapsed;
+  for (char c : text) {
+    bool blank = c == ' ' || c == '\n';
+    if (blank && (collapsed.empty() || collapsed.back() == ' ')) continue;
+    collapsed += blank ? ' ' : c;
+  }
+  return collapsed;
+}
+
+TEST(EgmRunHelp, ListsEveryOptionOfTheTableAndItsOwnFlags) {
+  ProcessResult run = egm_run_with({"--help"});
+  ASSERT_EQ(run.exit_status, 0) << run.err;
+  std::string help = collapse_blanks(run.out);
+  for (const egm::OptionSpec& spec : egm::kOptions) {
+    SCOPED_TRACE(std::string(spec.name));
+    EXPECT_TRUE(contains(help, expected_flag(spec.name) + " ")) << help;
+    EXPECT_TRUE(contains(help, "(" + std::string(spec.name) + ")"));
+    EXPECT_TRUE(contains(help, "accepted: " + std::string(spec.accepted) + ";"));
+    std::string default_value =
+        spec.default_value.empty() ? "unset" : std::string(spec.default_value);
+    EXPECT_TRUE(contains(help, "default: " + default_value));
+    EXPECT_TRUE(contains(help, std::string(spec.doc)));
+  }
+  for (const char* own : {"--dry-run", "--lib PATH", "--help"}) EXPECT_TRUE(contains(help, own));
+  EXPECT_TRUE(contains(help, "--numa-policy POLICY (EGM_NUMA_POLICY)"));
+  EXPECT_TRUE(contains(help, "--strict [0|1] (EGM_STRICT)"));
+}
+
+TEST(EgmRunDryRun, PrintsSortedEnvironmentChangesAndTheCommand) {
+  ProcessResult run =
+      egm_run_with({"--dry-run", "--numa-policy", "bind:0", "--log-file=/tmp/egm-%p.log",
+                    "--strict", "--min-size", "4M", "--", "/usr/bin/env", "A", "b c"});
+  ASSERT_EQ(run.exit_status, 0) << run.err;
+  std::vector<std::string> expected = {
+      "EGM_LOG_FILE=/tmp/egm-%p.log", "EGM_MIN_SIZE=4M",
+      "EGM_NUMA_POLICY=bind:0",       "EGM_STRICT=1",
+      "LD_PRELOAD=" + shim(),         "command: /usr/bin/env A 'b c'"};
+  EXPECT_EQ(lines_of(run.out), expected);
+  EXPECT_EQ(run.err, "");
+}
+
+TEST(EgmRunDryRun, BooleanFlagsTakeAValueToo) {
+  ProcessResult run =
+      egm_run_with({"--dry-run", "--strict", "0", "--host-access=0", "--enable", "--", "prog"});
+  ASSERT_EQ(run.exit_status, 0) << run.err;
+  EXPECT_TRUE(contains(run.out, "EGM_STRICT=0\n"));
+  EXPECT_TRUE(contains(run.out, "EGM_HOST_ACCESS=0\n"));
+  EXPECT_TRUE(contains(run.out, "EGM_ENABLE=1\n"));
+}
+
+TEST(EgmRunDryRun, KeepsWhatWasPreloadedAfterTheShim) {
+  EnvironmentEdits edits = {{"LD_PRELOAD", "/opt/a.so /opt/b.so"}};
+  std::vector<std::string> args = {egm_run(), "--dry-run", "--", "prog"};
+  ProcessResult run = tools_test::run_process(args, edits);
+  ASSERT_EQ(run.exit_status, 0) << run.err;
+  EXPECT_TRUE(contains(run.out, "LD_PRELOAD=" + shim() + ":/opt/a.so:/opt/b.so\n")) << run.out;
+}
+
+TEST(EgmRunDryRun, LibOverridesTheShimPath) {
+  ProcessResult run = egm_run_with({"--dry-run", "--lib", other_library(), "--", "prog"});
+  ASSERT_EQ(run.exit_status, 0) << run.err;
+  EXPECT_TRUE(contains(run.out, "LD_PRELOAD=" + tools_test::canonical(other_library()) + "\n"));
+}
+
+struct BadValue {
+  std::vector<std::string> flags;
+  std::string variable;
+  std::string value;
+};
+
+class EgmRunBadValue : public testing::TestWithParam<BadValue> {};
+
+TEST_P(EgmRunBadValue, ExitsWithStatus2NamingVariableValueAndAcceptedForm) {
+  std::vector<std::string> args = GetParam().flags;
+  for (const char* tail : {"--", "/usr/bin/true"}) args.push_back(tail);
+  ProcessResult run = egm_run_with(args);
+  EXPECT_EQ(run.exit_status, kUsageError);
+  const egm::OptionSpec* spec = egm::find_option(GetParam().variable);
+  ASSERT_NE(spec, nullptr);
+  EXPECT_TRUE(
+      contains(run.err, "egm-run: " + GetParam().variable + "=\"" + GetParam().value + "\""))
+      << run.err;
+  EXPECT_TRUE(contains(run.err, std::string(spec->accepted))) << run.err;
+  EXPECT_EQ(run.out, "");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Values, EgmRunBadValue,
+    testing::Values(BadValue{{"--mode", "sometimes"}, "EGM_MODE", "sometimes"},
+                    BadValue{{"--numa-policy", "bind:99"}, "EGM_NUMA_POLICY", "bind:99"},
+                    BadValue{{"--min-size", "1.5G"}, "EGM_MIN_SIZE", "1.5G"},
+                    BadValue{{"--strict=maybe"}, "EGM_STRICT", "maybe"}));
+
+TEST(EgmRunErrors, BadValueAlreadyInTheEnvironmentIsAnErrorToo) {
+  ProcessResult run = egm_run_with({"--dry-run", "--", "prog"}, {{"EGM_FALLBACK", "nowhere"}});
+  EXPECT_EQ(run.exit_status, kUsageError);
+  EXPECT_TRUE(contains(run.err, "egm-run: EGM_FALLBACK=\"nowhere\"")) << run.err;
+}
+
+TEST(EgmRunErrors, EveryErrorIsReported) {
+  ProcessResult run = egm_run_with({"--mode", "x", "--fallback", "y", "--", "prog"});
+  EXPECT_EQ(run.exit_status, kUsageError);
+  EXPECT_TRUE(contains(run.err, "EGM_MODE=\"x\"")) << run.err;
+  EXPECT_TRUE(contains(run.err, "EGM_FALLBACK=\"y\"")) << run.err;
+}
+
+struct BadCommandLine {
+  std::vector<std::string> args;
+  std::string message;
+};
+
+class EgmRunBadCommandLine : public testing::TestWithParam<BadCommandLine> {};
+
+TEST_P(EgmRunBadCommandLine, ExitsWithStatus2AndSaysWhy) {
+  ProcessResult run = egm_run_with(GetParam().args);
+  EXPECT_EQ(run.exit_status, kUsageError);
+  EXPECT_TRUE(contains(run.err, "egm-run: " + GetParam().message)) << run.err;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, EgmRunBadCommandLine,
+    testing::Values(BadCommandLine{{"--bogus", "--", "prog"}, "unknown flag --bogus"},
+                    BadCommandLine{{"--numa_policy=bind:0", "--", "prog"},
+                                   "unknown flag --numa_policy"},
+                    BadCommandLine{{"--mode", "spill", "prog"}, "unexpected argument 'prog'"},
+                    BadCommandLine{{"--mode", "spill"}, "missing `--` before the program"},
+                    BadCommandLine{{"--mode", "spill", "--"}, "no program after `--`"},
+                    BadCommandLine{{"--mode", "--", "prog"}, "--mode needs a value"},
+                    BadCommandLine{{"--dry-run=1", "--", "prog"}, "--dry-run takes no value"},
+                    BadCommandLine{{}, "missing `--` before the program"},
+                    BadCommandLine{{"--lib", "/no/such/libegm.so", "--", "prog"},
+                                   "--lib /no/such/libegm.so: no such readable file"}));
+
+bool has_line(const std::string& text, const std::string& line) {
+  std::vector<std::string> lines = lines_of(text);
+  return std::find(lines.begin(), lines.end(), line) != lines.end();
+}
+
+// The exec path with another library than the shim, so that it does not
+// depend on what libegm.so does in the program.
+TEST(EgmRunExec, RunsTheProgramWithTheLibraryPreloadedAndTheVariablesSet) {
+  ProcessResult run =
+      egm_run_with({"--lib", other_library(), "--mode", "spill", "--strict", "--", "/usr/bin/env"});
+  ASSERT_EQ(run.exit_status, 0) << run.err;
+  EXPECT_TRUE(has_line(run.out, "LD_PRELOAD=" + tools_test::canonical(other_library()))) << run.out;
+  EXPECT_TRUE(has_line(run.out, "EGM_MODE=spill")) << run.out;
+  EXPECT_TRUE(has_line(run.out, "EGM_STRICT=1")) << run.out;
+}
+
+TEST(EgmRunExec, ArgumentsAndExitStatusPassThrough) {
+  ProcessResult run = egm_run_with(
+      {"--lib", other_library(), "--", "/bin/sh", "-c", "echo \"$1\"; exit 7", "sh", "a b"});
+  EXPECT_EQ(run.exit_status, 7) << run.err;
+  EXPECT_EQ(run.out, "a b\n");
+}
+
+TEST(EgmRunExec, SearchesPathLikeAShell) {
+  ProcessResult run =
+      egm_run_with({"--lib", other_library(), "--", "true"}, {{"PATH", "/usr/bin:/bin"}});
+  EXPECT_EQ(run.exit_status, 0) << run.err;
+}
+
+TEST(EgmRunExec, ProgramThatCannotRunGives127) {
+  ProcessResult run = egm_run_with({"--", "/no/such/program"});
+  EXPECT_EQ(run.exit_status, 127);
+  EXPECT_TRUE(contains(run.err, "egm-run: cannot run '/no/such/program'")) << run.err;
+}
+
+// The real shim needs no GPU to load: the program runs unchanged under it.
+TEST(EgmRunExec, RunsTheProgramUnderTheRealShim) {
+  ProcessResult run = egm_run_with({"--mode", "spill", "--min-size=1M", "--", "/usr/bin/env"});
+  ASSERT_EQ(run.exit_status, 0) << "libegm.so broke /usr/bin/env: " << run.err;
+  EXPECT_TRUE(has_line(run.out, "LD_PRELOAD=" + shim())) << run.out;
+  EXPECT_TRUE(has_line(run.out, "EGM_MODE=spill")) << run.out;
+  EXPECT_TRUE(has_line(run.out, "EGM_MIN_SIZE=1M")) << run.out;
+}
+
+}  // namespace

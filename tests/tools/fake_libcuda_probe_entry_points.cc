@@ -1,0 +1,1 @@
+../doubles/fake_libcuda_probe_entry_points.cc

@@ -1,0 +1,50 @@
+#include "tools/inspect/live.h"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <stdexcept>
+#include <thread>
+
+#include "shim/core/log.h"
+
+namespace egm_inspect {
+namespace {
+
+// Modification time in nanoseconds, or -1 when the file does not exist.
+long long modified_ns(const std::string& path) {
+  struct stat status {};
+  if (::stat(path.c_str(), &status) != 0) return -1;
+  return static_cast<long long>(status.st_mtim.tv_sec) * 1000000000LL + status.st_mtim.tv_nsec;
+}
+
+}  // namespace
+
+std::string request_snapshot(pid_t pid, const std::string& path_template, int timeout_ms) {
+  if (path_template.empty()) {
+    throw std::runtime_error(
+        "--live needs the snapshot path: --snapshot-file or EGM_SNAPSHOT_FILE, as the program "
+        "was started with");
+  }
+  std::string path = egm::expand_path_template(path_template, pid);
+  long long before = modified_ns(path);
+  if (::kill(pid, SIGUSR2) != 0) {
+    throw std::runtime_error("cannot signal process " + std::to_string(pid) + ": " +
+                             std::strerror(errno));
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    long long now = modified_ns(path);
+    if (now >= 0 && now != before) return path;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  throw std::runtime_error("no snapshot appeared at '" + path + "' within " +
+                           std::to_string(timeout_ms) +
+                           " ms: was the program started with EGM_SNAPSHOT_FILE set?");
+}
+
+}  // namespace egm_inspect

@@ -1,0 +1,71 @@
+// egm-run: runs a program with libegm.so preloaded and its EGM_* options set,
+// like numactl for the shim. `egm-run --help` lists the options.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "shim/core/host_topology.h"
+#include "tools/run/launcher.h"
+#include "tools/run/run_options.h"
+
+namespace {
+
+constexpr int kUsageError = 2;
+
+void complain(const std::string& message) {
+  std::fprintf(stderr, "egm-run: %s\n", message.c_str());
+}
+
+// The flags' settings over the EGM_* variables already set, checked by the
+// shim's own parser; prints every problem.
+bool settings_are_valid(const std::map<std::string, std::string>& settings) {
+  egm::Environment env = egm::egm_variables_of_process();
+  for (const auto& [name, value] : settings) env[name] = value;
+  egm::ParsedConfig parsed = egm::load_config(env, egm::read_host_topology());
+  for (const std::string& warning : parsed.warnings) complain("warning: " + warning);
+  for (const egm::ConfigError& error : parsed.errors) complain(error.to_string());
+  return parsed.errors.empty();
+}
+
+std::optional<std::string> shim_library(const std::string& requested) {
+  if (!requested.empty()) {
+    std::optional<std::string> found = egm::run::first_existing({requested});
+    if (!found) complain("--lib " + requested + ": no such readable file");
+    return found;
+  }
+  std::vector<std::string> candidates =
+      egm::run::library_candidates(egm::run::executable_directory());
+  std::optional<std::string> found = egm::run::first_existing(candidates);
+  if (found) return found;
+  std::string looked;
+  for (const std::string& candidate : candidates) looked += " " + candidate;
+  complain("libegm.so not found (looked at" + looked + "); pass --lib PATH");
+  return std::nullopt;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  egm::run::ParsedCommandLine parsed =
+      egm::run::parse_command_line(std::vector<std::string>(argv + 1, argv + argc));
+  const egm::run::RunRequest& request = parsed.request;
+  if (!parsed.error.empty()) {
+    complain(parsed.error + " (egm-run --help lists the flags)");
+    return kUsageError;
+  }
+  if (request.help) {
+    std::fputs(egm::run::help_text().c_str(), stdout);
+    return 0;
+  }
+  if (!settings_are_valid(request.settings)) return kUsageError;
+  std::optional<std::string> shim = shim_library(request.library);
+  if (!shim) return kUsageError;
+  egm::run::EnvironmentChanges changes = egm::run::environment_changes(request.settings, *shim);
+  if (request.dry_run) {
+    std::fputs(egm::run::dry_run_text(changes, request.program).c_str(), stdout);
+    return 0;
+  }
+  std::fflush(stdout);
+  return egm::run::exec_program(changes, request.program);
+}
