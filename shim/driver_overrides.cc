@@ -3,14 +3,11 @@
 // dlsym on a libcuda handle (statically linked runtimes use both). Calls the
 // runtime makes on the shim's behalf pass straight through.
 #include <cuda.h>
-#include <dlfcn.h>
-
-#include <cstring>
 
 #include "shim/core/driver_api.h"
-#include "shim/core/real_dlsym.h"
 #include "shim/core/runtime_guard.h"
 #include "shim/core/shim.h"
+#include "shim/driver_lookup.h"
 
 #define EGM_EXPORT __attribute__((visibility("default")))
 
@@ -84,11 +81,11 @@ CUresult cuGetProcAddress(const char*, void**, int, cuuint64_t);
 
 }  // extern "C"
 
-namespace {
+namespace egm {
 
 // The shim's override for a real driver function, or `real` itself. By
 // address, so that only the exact versions the shim wraps are replaced.
-void* override_for(void* real) {
+void* driver_override_for(void* real) {
   if (real == nullptr || !egm::Shim::instance().hooks_driver()) return real;
   const egm::DriverApi* api = driver();
   if (api == nullptr) return real;
@@ -110,14 +107,7 @@ void* override_for(void* real) {
   return real;
 }
 
-// Cheap pre-filter for dlsym: only names of functions the shim may wrap.
-bool may_be_wrapped(const char* symbol) {
-  return symbol != nullptr && std::strncmp(symbol, "cu", 2) == 0 &&
-         (std::strncmp(symbol, "cuMem", 5) == 0 ||
-          std::strncmp(symbol, "cuGetProcAddress", 16) == 0);
-}
-
-}  // namespace
+}  // namespace egm
 
 extern "C" {
 
@@ -126,7 +116,8 @@ EGM_EXPORT CUresult cuGetProcAddress_v2(const char* symbol, void** function, int
   const egm::DriverApi* api = driver();
   if (api == nullptr || api->get_proc_address == nullptr) return CUDA_ERROR_NOT_INITIALIZED;
   CUresult result = api->get_proc_address(symbol, function, version, flags, status);
-  if (result == CUDA_SUCCESS && function != nullptr) *function = override_for(*function);
+  if (result == CUDA_SUCCESS && function != nullptr)
+    *function = egm::driver_override_for(*function);
   return result;
 }
 
@@ -135,26 +126,9 @@ EGM_EXPORT CUresult cuGetProcAddress(const char* symbol, void** function, int ve
   const egm::DriverApi* api = driver();
   if (api == nullptr || api->get_proc_address_v1 == nullptr) return CUDA_ERROR_NOT_INITIALIZED;
   CUresult result = api->get_proc_address_v1(symbol, function, version, flags);
-  if (result == CUDA_SUCCESS && function != nullptr) *function = override_for(*function);
+  if (result == CUDA_SUCCESS && function != nullptr)
+    *function = egm::driver_override_for(*function);
   return result;
-}
-
-// RTLD_NEXT and RTLD_DEFAULT lookups are a tail call, so glibc still sees the
-// caller's return address (RTLD_NEXT depends on it); the shim's exports
-// already win those. Lookups on a handle (dlopen'ed libcuda) get the shim's
-// override in place of the libcuda function it wraps.
-EGM_EXPORT void* dlsym(void* handle, const char* symbol) {
-  if (handle == RTLD_NEXT || handle == RTLD_DEFAULT || !may_be_wrapped(symbol)) {
-    return egm::real_dlsym()(handle, symbol);
-  }
-  void* found = egm::real_dlsym()(handle, symbol);
-  Dl_info origin;
-  // Only functions of a loaded libcuda: never load the driver for a lookup.
-  if (found == nullptr || dladdr(found, &origin) == 0 || origin.dli_fname == nullptr ||
-      std::strstr(origin.dli_fname, "libcuda.so") == nullptr) {
-    return found;
-  }
-  return override_for(found);
 }
 
 }  // extern "C"

@@ -6,6 +6,10 @@ namespace egm {
 
 using DlsymFunction = void* (*)(void*, const char*);
 
-DlsymFunction real_dlsym();
+// Sanitizer runtimes call dlsym while they initialize, before their shadow
+// memory exists: the dlsym path must not be instrumented.
+#define EGM_NOT_SANITIZED __attribute__((no_sanitize("address", "thread", "undefined")))
+
+EGM_NOT_SANITIZED DlsymFunction real_dlsym();
 
 }  // namespace egm

@@ -87,6 +87,22 @@ void make_runtime_context_current(const Request& request) {
   if (auto real_free = real_runtime().free.get()) real_free(nullptr);
 }
 
+void clear_runtime_error(const Request& request) {
+  if (is_driver_api(request.api)) return;
+  RuntimeCallScope scope;
+  if (auto get_last_error = real_runtime().get_last_error.get()) get_last_error();
+}
+
+// A runtime call that fails reports its error to cudaGetLastError as well.
+// When the shim itself fails a runtime call, it has the runtime record the
+// same error by a request that cannot succeed and has no side effects.
+void record_runtime_out_of_memory(const Request& request) {
+  if (is_driver_api(request.api)) return;
+  RuntimeCallScope scope;
+  void* never = nullptr;
+  if (auto real_malloc = real_runtime().malloc.get()) real_malloc(&never, SIZE_MAX);
+}
+
 }  // namespace
 
 Shim& Shim::instance() {
@@ -174,7 +190,10 @@ int Shim::place(const Request& request, int device) {
     return fall_back(request, device_failed);
   }
   make_runtime_context_current(request);
-  if (try_host(request, device, *driver, trigger, device_failed)) return kSuccess;
+  if (try_host(request, device, *driver, trigger, device_failed)) {
+    if (device_failed) clear_runtime_error(request);  // recovered: as if it never failed
+    return kSuccess;
+  }
   return fall_back(request, device_failed);
 }
 
@@ -192,11 +211,7 @@ std::optional<int> Shim::try_device_first(const Request& request, const char*& t
     log_decision(request, -1, "device", "spill-room");
     return result;
   }
-  if (!is_driver_api(request.api)) {
-    RuntimeCallScope scope;
-    if (auto get_last_error = real_runtime().get_last_error.get()) get_last_error();  // recovered
-  }
-  trigger = "spill-oom";
+  trigger = "spill-oom";  // the runtime's error stays recorded unless host memory serves it
   return std::nullopt;
 }
 
@@ -277,7 +292,11 @@ const char* Shim::final_action(bool device_failed) const {
 }
 
 int Shim::fall_back(const Request& request, bool device_failed) {
-  if (config_.fallback == Fallback::kError || device_failed) return kOutOfMemory;
+  if (device_failed) return kOutOfMemory;  // the runtime recorded it already
+  if (config_.fallback == Fallback::kError) {
+    record_runtime_out_of_memory(request);
+    return kOutOfMemory;
+  }
   return call_real_allocation(request);
 }
 

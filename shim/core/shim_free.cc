@@ -38,6 +38,7 @@ std::optional<Mapping> Shim::take_mapping(uintptr_t address) {
 }
 
 cudaError_t Shim::free_runtime(void* pointer) {
+  drain_pending_frees(/*wait=*/false);
   std::optional<Mapping> mapping = take_mapping(reinterpret_cast<uintptr_t>(pointer));
   if (!mapping) return real_free(pointer);
   // cudaFree waits for the device before freeing; so must we.
@@ -47,11 +48,11 @@ cudaError_t Shim::free_runtime(void* pointer) {
     if (auto synchronize = real_runtime().device_synchronize.get()) sync_error = synchronize();
   }
   int unmap_error = unmap_now(*mapping);
-  drain_pending_frees(/*wait=*/false);
   return static_cast<cudaError_t>(unmap_error != kSuccess ? unmap_error : sync_error);
 }
 
 CUresult Shim::free_driver(CUdeviceptr pointer) {
+  drain_pending_frees(/*wait=*/false);
   const DriverApi* driver = driver_api(nullptr);
   std::optional<Mapping> mapping = take_mapping(static_cast<uintptr_t>(pointer));
   if (!mapping) {
@@ -59,7 +60,6 @@ CUresult Shim::free_driver(CUdeviceptr pointer) {
   }
   CUresult sync_error = driver->ctx_synchronize ? driver->ctx_synchronize() : CUDA_SUCCESS;
   int unmap_error = unmap_now(*mapping);
-  drain_pending_frees(/*wait=*/false);
   return static_cast<CUresult>(unmap_error != kSuccess ? unmap_error : sync_error);
 }
 

@@ -16,6 +16,8 @@ extern "C" {
 // ---- fake libcuda.so.1 ----
 // Handles created by cuMemCreate and not yet cuMemRelease'd.
 int fake_cuda_live_handles(void);
+// Primary contexts retained and not yet released (egm-probe must release them).
+int fake_cuda_live_primary_context_references(void);
 // Backing memory objects still alive (a released handle lives on while mapped).
 int fake_cuda_live_memory_objects(void);
 // Reservations made by cuMemAddressReserve and not yet cuMemAddressFree'd.
@@ -31,12 +33,27 @@ int fake_cuda_host_access_granted(const void* addr);
 int fake_cuda_device_access_granted(const void* addr);
 // The mapping holding addr: 1 and its start and size, or 0 when none.
 int fake_cuda_mapping_of(const void* addr, uintptr_t* base, size_t* size);
+// Allocations made by cuMemAlloc / cuMemAllocManaged / cuMemAllocPitch and not yet freed.
+int fake_cuda_live_allocations(void);
+// Bytes of those charged against FAKE_CUDA_DEVICE_MEMORY (managed memory is not).
+size_t fake_cuda_allocated_device_bytes(void);
 
 // ---- fake libcudart.so.13 ----
-// Allocations made by cudaMalloc / cudaMallocManaged and not yet freed.
+// Allocations the runtime made itself (cudaMalloc, cudaMallocManaged,
+// cudaMallocPitch, cudaMallocAsync) and not yet freed; with
+// FAKE_CUDART_VIA_DRIVER=1 cudaMalloc's are the driver's instead.
 int fake_cudart_live_allocations(void);
 // Calls of a runtime function so far.
 long fake_cudart_call_count(const char* function);
+// Bytes of the runtime's own allocations charged against FAKE_CUDA_DEVICE_MEMORY.
+size_t fake_cudart_allocated_device_bytes(void);
+// Events created and not yet destroyed.
+int fake_cudart_live_events(void);
+// Test control: work queued on `stream` (a cudaStream_t; 0 is the legacy
+// default stream) from now on is not done until fake_cudart_stream_release.
+// 0 on success, -1 for an unknown stream.
+int fake_cudart_stream_block(void* stream);
+int fake_cudart_stream_release(void* stream);
 
 #ifdef __cplusplus
 }  // extern "C"

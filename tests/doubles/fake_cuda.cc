@@ -7,9 +7,17 @@
 // caller that forgets (part of) cuMemSetAccess gets a real SIGSEGV, and one
 // that forgets an unmap/release/free shows up in the live counts.
 //
+// The classic allocations (cuMemAlloc, cuMemAllocManaged, cuMemAllocPitch)
+// are plain read-write host memory, counted apart from the VMM objects; all
+// but managed memory are charged against FAKE_CUDA_DEVICE_MEMORY, which
+// cuMemGetInfo reports. cuGetProcAddress hands out the fake's own functions
+// (the library is linked -Bsymbolic-functions, so that these are the very
+// addresses dlsym finds, never an interposer's).
+//
 // Settings (read on every call): FAKE_CUDA_GRANULARITY (bytes, default
 // 2 MiB), FAKE_CUDA_NUMA_NODES (default 1), FAKE_CUDA_HOST_NUMA_ID (default
-// 0), FAKE_CUDA_DEVICE_COUNT (default 1), FAKE_CUDA_FAIL (fail_injection.h).
+// 0), FAKE_CUDA_DEVICE_COUNT (default 1), FAKE_CUDA_DEVICE_MEMORY (bytes,
+// default 80 GiB), FAKE_CUDA_FAIL (fail_injection.h).
 #include <cuda.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -25,11 +33,18 @@
 #include "tests/doubles/fake_control.h"
 #include "tests/doubles/fake_env.h"
 
+// cuda.h maps the name to cuGetProcAddress_v2; the v1 entry point exists too.
+#undef cuGetProcAddress
+extern "C" CUresult cuGetProcAddress(const char* symbol, void** function, int cuda_version,
+                                     cuuint64_t flags);
+
 namespace {
 
 constexpr long kDefaultGranularity = 2L << 20;
 constexpr int kDriverVersion = 13000;
 constexpr const char* kDeviceName = "Fake CUDA Device (CPU test double)";
+constexpr long kDefaultDeviceMemory = 80L << 30;
+constexpr size_t kPitchAlignment = 512;
 
 struct MemoryObject {
   int fd = -1;
@@ -45,8 +60,16 @@ struct Mapping {
   bool device_read_write = false;
 };
 
+// A cuMemAlloc-family allocation.
+struct PlainAllocation {
+  size_t length = 0;   // bytes mapped
+  size_t charged = 0;  // bytes counted against the device memory (0 for managed memory)
+};
+
 struct DriverState {
   std::mutex mutex;
+  std::map<uintptr_t, PlainAllocation> allocations;  // start -> allocation
+  size_t charged_bytes = 0;
   std::map<CUmemGenericAllocationHandle, MemoryObject> objects;
   std::map<uintptr_t, size_t> reservations;  // start -> size
   std::map<uintptr_t, Mapping> mappings;     // start -> mapping
@@ -76,9 +99,7 @@ size_t granularity() {
 
 int device_count() { return static_cast<int>(fake::env_number("FAKE_CUDA_DEVICE_COUNT", 1)); }
 
-int host_numa_node_count() {
-  return static_cast<int>(fake::env_number("FAKE_CUDA_NUMA_NODES", 1));
-}
+int host_numa_node_count() { return static_cast<int>(fake::env_number("FAKE_CUDA_NUMA_NODES", 1)); }
 
 bool is_multiple_of(size_t value, size_t unit) { return unit != 0 && value % unit == 0; }
 
@@ -233,7 +254,8 @@ constexpr ErrorText kErrors[] = {
     {CUDA_ERROR_OPERATING_SYSTEM, "CUDA_ERROR_OPERATING_SYSTEM", "OS call failed"},
     {CUDA_ERROR_INVALID_HANDLE, "CUDA_ERROR_INVALID_HANDLE", "invalid resource handle"},
     {CUDA_ERROR_NOT_FOUND, "CUDA_ERROR_NOT_FOUND", "named symbol not found"},
-    {CUDA_ERROR_ILLEGAL_ADDRESS, "CUDA_ERROR_ILLEGAL_ADDRESS", "an illegal memory access was encountered"},
+    {CUDA_ERROR_ILLEGAL_ADDRESS, "CUDA_ERROR_ILLEGAL_ADDRESS",
+     "an illegal memory access was encountered"},
     {CUDA_ERROR_NOT_PERMITTED, "CUDA_ERROR_NOT_PERMITTED", "operation not permitted"},
     {CUDA_ERROR_NOT_SUPPORTED, "CUDA_ERROR_NOT_SUPPORTED", "operation not supported"},
     {CUDA_ERROR_UNKNOWN, "CUDA_ERROR_UNKNOWN", "unknown error"},
@@ -252,6 +274,119 @@ int access_granted(const void* addr, bool Mapping::*which) {
   auto it = mapping_holding(driver, reinterpret_cast<uintptr_t>(addr));
   if (it == driver.mappings.end()) return -1;
   return it->second.*which ? 1 : 0;
+}
+
+size_t device_memory() {
+  return static_cast<size_t>(fake::env_number("FAKE_CUDA_DEVICE_MEMORY", kDefaultDeviceMemory));
+}
+
+size_t free_device_memory(const DriverState& driver) {
+  size_t total = device_memory();
+  return driver.charged_bytes < total ? total - driver.charged_bytes : 0;
+}
+
+size_t round_up(size_t value, size_t unit) { return (value + unit - 1) / unit * unit; }
+
+// Plain read-write host memory standing in for device memory; `charge`d
+// allocations fail with CUDA_ERROR_OUT_OF_MEMORY beyond the free memory.
+CUresult allocate_plain(CUdeviceptr* pointer, size_t size, bool charge) {
+  if (pointer == nullptr || size == 0) return CUDA_ERROR_INVALID_VALUE;
+  DriverState& driver = state();
+  std::lock_guard<std::mutex> lock(driver.mutex);
+  if (charge && size > free_device_memory(driver)) return CUDA_ERROR_OUT_OF_MEMORY;
+  size_t length = round_up(size, static_cast<size_t>(sysconf(_SC_PAGESIZE)));
+  void* memory = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (memory == MAP_FAILED) return CUDA_ERROR_OUT_OF_MEMORY;
+  size_t charged = charge ? size : 0;
+  driver.allocations[reinterpret_cast<uintptr_t>(memory)] = PlainAllocation{length, charged};
+  driver.charged_bytes += charged;
+  *pointer = reinterpret_cast<CUdeviceptr>(memory);
+  return CUDA_SUCCESS;
+}
+
+CUresult free_plain(CUdeviceptr pointer) {
+  DriverState& driver = state();
+  std::lock_guard<std::mutex> lock(driver.mutex);
+  auto it = driver.allocations.find(static_cast<uintptr_t>(pointer));
+  if (it == driver.allocations.end()) return CUDA_ERROR_INVALID_VALUE;
+  munmap(reinterpret_cast<void*>(it->first), it->second.length);
+  driver.charged_bytes -= it->second.charged;
+  driver.allocations.erase(it);
+  return CUDA_SUCCESS;
+}
+
+// One version of a driver function, as cuGetProcAddress finds it.
+struct ProcEntry {
+  const char* name;  // the base name callers ask for
+  int since;         // the CUDA version that introduced this version (1000 * major + 10 * minor)
+  void* function;
+};
+
+template <typename Fn>
+void* address_of(Fn* function) {
+  return reinterpret_cast<void*>(function);
+}
+
+const std::vector<ProcEntry>& proc_entries() {
+  static const auto* entries = new std::vector<ProcEntry>{
+      {"cuInit", 2000, address_of(&cuInit)},
+      {"cuDriverGetVersion", 2020, address_of(&cuDriverGetVersion)},
+      {"cuDeviceGetCount", 2000, address_of(&cuDeviceGetCount)},
+      {"cuDeviceGet", 2000, address_of(&cuDeviceGet)},
+      {"cuDeviceGetAttribute", 2000, address_of(&cuDeviceGetAttribute)},
+      {"cuDeviceGetName", 2000, address_of(&cuDeviceGetName)},
+      {"cuCtxGetDevice", 2000, address_of(&cuCtxGetDevice)},
+      {"cuCtxSynchronize", 2000, address_of(&cuCtxSynchronize)},
+      {"cuGetErrorName", 6000, address_of(&cuGetErrorName)},
+      {"cuGetErrorString", 6000, address_of(&cuGetErrorString)},
+      {"cuMemGetAllocationGranularity", 10020, address_of(&cuMemGetAllocationGranularity)},
+      {"cuMemCreate", 10020, address_of(&cuMemCreate)},
+      {"cuMemRelease", 10020, address_of(&cuMemRelease)},
+      {"cuMemAddressReserve", 10020, address_of(&cuMemAddressReserve)},
+      {"cuMemAddressFree", 10020, address_of(&cuMemAddressFree)},
+      {"cuMemMap", 10020, address_of(&cuMemMap)},
+      {"cuMemUnmap", 10020, address_of(&cuMemUnmap)},
+      {"cuMemSetAccess", 10020, address_of(&cuMemSetAccess)},
+      {"cuMemGetAddressRange", 3020, address_of(&cuMemGetAddressRange_v2)},
+      {"cuPointerGetAttribute", 4000, address_of(&cuPointerGetAttribute)},
+      {"cuMemAlloc", 3020, address_of(&cuMemAlloc_v2)},
+      {"cuMemAllocManaged", 6000, address_of(&cuMemAllocManaged)},
+      {"cuMemAllocPitch", 3020, address_of(&cuMemAllocPitch_v2)},
+      {"cuMemFree", 3020, address_of(&cuMemFree_v2)},
+      {"cuMemGetInfo", 3020, address_of(&cuMemGetInfo_v2)},
+      {"cuGetProcAddress", 11030, address_of(&cuGetProcAddress)},
+      {"cuGetProcAddress", 12000, address_of(&cuGetProcAddress_v2)},
+  };
+  return *entries;
+}
+
+bool is_valid_proc_flags(cuuint64_t flags) {
+  return flags == CU_GET_PROC_ADDRESS_DEFAULT || flags == CU_GET_PROC_ADDRESS_LEGACY_STREAM ||
+         flags == CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM;
+}
+
+// The newest version of `symbol` that `cuda_version` knows, as cuGetProcAddress does.
+CUresult find_proc(const char* symbol, void** function, int cuda_version, cuuint64_t flags,
+                   CUdriverProcAddressQueryResult* status) {
+  if (symbol == nullptr || function == nullptr || !is_valid_proc_flags(flags)) {
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  const ProcEntry* best = nullptr;
+  bool known = false;
+  for (const ProcEntry& entry : proc_entries()) {
+    if (std::strcmp(entry.name, symbol) != 0) continue;
+    known = true;
+    if (entry.since <= cuda_version && (best == nullptr || entry.since > best->since)) {
+      best = &entry;
+    }
+  }
+  *function = best ? best->function : nullptr;
+  if (status != nullptr) {
+    *status = best    ? CU_GET_PROC_ADDRESS_SUCCESS
+              : known ? CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT
+                      : CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
+  }
+  return best ? CUDA_SUCCESS : CUDA_ERROR_NOT_FOUND;
 }
 
 }  // namespace
@@ -343,8 +478,8 @@ CUresult cuGetErrorString(CUresult error, const char** text) {
 CUresult cuMemGetAllocationGranularity(size_t* result, const CUmemAllocationProp* prop,
                                        CUmemAllocationGranularity_flags option) {
   if (CUresult failure = injected_failure("cuMemGetAllocationGranularity")) return failure;
-  bool known_option = option == CU_MEM_ALLOC_GRANULARITY_MINIMUM ||
-                      option == CU_MEM_ALLOC_GRANULARITY_RECOMMENDED;
+  bool known_option =
+      option == CU_MEM_ALLOC_GRANULARITY_MINIMUM || option == CU_MEM_ALLOC_GRANULARITY_RECOMMENDED;
   if (result == nullptr || !known_option || !is_valid_allocation_prop(prop)) {
     return CUDA_ERROR_INVALID_VALUE;
   }
@@ -508,11 +643,66 @@ CUresult cuPointerGetAttribute(void* data, CUpointer_attribute attribute, CUdevi
     case CU_POINTER_ATTRIBUTE_RANGE_SIZE:
       *static_cast<size_t*>(data) = it->second.size;
       return CUDA_SUCCESS;
-    case CU_POINTER_ATTRIBUTE_MAPPED:
-      *static_cast<bool*>(data) = true;
-      return CUDA_SUCCESS;
+    case CU_POINTER_ATTRIBUTE_MAPPED: *static_cast<bool*>(data) = true; return CUDA_SUCCESS;
     default: return CUDA_ERROR_INVALID_VALUE;
   }
+}
+
+CUresult cuCtxSynchronize(void) {
+  if (CUresult failure = injected_failure("cuCtxSynchronize")) return failure;
+  return CUDA_SUCCESS;  // the fake device runs nothing asynchronously
+}
+
+CUresult cuMemAlloc_v2(CUdeviceptr* pointer, size_t size) {
+  if (CUresult failure = injected_failure("cuMemAlloc_v2")) return failure;
+  return allocate_plain(pointer, size, /*charge=*/true);
+}
+
+// Managed memory may oversubscribe the device: not charged.
+CUresult cuMemAllocManaged(CUdeviceptr* pointer, size_t size, unsigned int flags) {
+  if (CUresult failure = injected_failure("cuMemAllocManaged")) return failure;
+  if (flags != CU_MEM_ATTACH_GLOBAL && flags != CU_MEM_ATTACH_HOST) return CUDA_ERROR_INVALID_VALUE;
+  return allocate_plain(pointer, size, /*charge=*/false);
+}
+
+CUresult cuMemAllocPitch_v2(CUdeviceptr* pointer, size_t* pitch, size_t width, size_t height,
+                            unsigned int element_size) {
+  if (CUresult failure = injected_failure("cuMemAllocPitch_v2")) return failure;
+  bool known_element_size = element_size == 4 || element_size == 8 || element_size == 16;
+  if (pitch == nullptr || !known_element_size || width == 0 || height == 0) {
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  size_t row = round_up(width, kPitchAlignment);
+  CUresult result = allocate_plain(pointer, row * height, /*charge=*/true);
+  if (result == CUDA_SUCCESS) *pitch = row;
+  return result;
+}
+
+CUresult cuMemFree_v2(CUdeviceptr pointer) {
+  if (CUresult failure = injected_failure("cuMemFree_v2")) return failure;
+  if (pointer == 0) return CUDA_SUCCESS;
+  return free_plain(pointer);
+}
+
+CUresult cuMemGetInfo_v2(size_t* free, size_t* total) {
+  if (CUresult failure = injected_failure("cuMemGetInfo_v2")) return failure;
+  if (free == nullptr || total == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  DriverState& driver = state();
+  std::lock_guard<std::mutex> lock(driver.mutex);
+  *free = free_device_memory(driver);
+  *total = device_memory();
+  return CUDA_SUCCESS;
+}
+
+CUresult cuGetProcAddress_v2(const char* symbol, void** function, int cuda_version,
+                             cuuint64_t flags, CUdriverProcAddressQueryResult* status) {
+  if (CUresult failure = injected_failure("cuGetProcAddress_v2")) return failure;
+  return find_proc(symbol, function, cuda_version, flags, status);
+}
+
+CUresult cuGetProcAddress(const char* symbol, void** function, int cuda_version, cuuint64_t flags) {
+  if (CUresult failure = injected_failure("cuGetProcAddress")) return failure;
+  return find_proc(symbol, function, cuda_version, flags, nullptr);
 }
 
 // ---- inspection (fake_control.h) ----
@@ -523,6 +713,18 @@ int fake_cuda_live_handles(void) {
   int live = 0;
   for (const auto& [handle, object] : driver.objects) live += object.released ? 0 : 1;
   return live;
+}
+
+int fake_cuda_live_allocations(void) {
+  DriverState& driver = state();
+  std::lock_guard<std::mutex> lock(driver.mutex);
+  return static_cast<int>(driver.allocations.size());
+}
+
+size_t fake_cuda_allocated_device_bytes(void) {
+  DriverState& driver = state();
+  std::lock_guard<std::mutex> lock(driver.mutex);
+  return driver.charged_bytes;
 }
 
 int fake_cuda_live_memory_objects(void) {

@@ -2,6 +2,7 @@
 // as the fakes' VMM semantics, counts and failure injection.
 #include <cuda.h>
 #include <cuda_runtime_api.h>
+#include <dlfcn.h>
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -11,9 +12,15 @@
 
 #include "tests/doubles/fake_control.h"
 
+// The per-thread-default-stream variants; cuda_runtime_api.h declares them
+// only for CUDA_API_PER_THREAD_DEFAULT_STREAM builds.
+extern "C" cudaError_t cudaMallocAsync_ptsz(void** pointer, size_t size, cudaStream_t stream);
+extern "C" cudaError_t cudaFreeAsync_ptsz(void* pointer, cudaStream_t stream);
+
 namespace {
 
 constexpr size_t kGranularity = size_t{2} << 20;
+constexpr size_t kMiB = size_t{1} << 20;
 
 CUmemAllocationProp host_numa_prop(int node) {
   CUmemAllocationProp prop = {};
@@ -38,6 +45,8 @@ class FakeCudaTest : public ::testing::Test {
     unsetenv("FAKE_CUDA_FAIL");
     unsetenv("FAKE_CUDART_FAIL");
     unsetenv("FAKE_CUDA_NUMA_NODES");
+    unsetenv("FAKE_CUDA_DEVICE_MEMORY");
+    unsetenv("FAKE_CUDART_VIA_DRIVER");
     expect_nothing_live();
   }
   void TearDown() override { expect_nothing_live(); }
@@ -48,6 +57,10 @@ class FakeCudaTest : public ::testing::Test {
     EXPECT_EQ(fake_cuda_live_reservations(), 0);
     EXPECT_EQ(fake_cuda_live_mappings(), 0);
     EXPECT_EQ(fake_cudart_live_allocations(), 0);
+    EXPECT_EQ(fake_cuda_live_allocations(), 0);
+    EXPECT_EQ(fake_cudart_live_events(), 0);
+    EXPECT_EQ(fake_cuda_allocated_device_bytes(), 0u);
+    EXPECT_EQ(fake_cudart_allocated_device_bytes(), 0u);
   }
 };
 
@@ -112,10 +125,8 @@ TEST_F(FakeCudaTest, SetAccessOnPartOfAMappingIsInvalid) {
   MappedRange range(2 * kGranularity);
   CUmemAccessDesc access = read_write(CU_MEM_LOCATION_TYPE_HOST_NUMA, 0);
   EXPECT_EQ(cuMemSetAccess(range.address, kGranularity, &access, 1), CUDA_ERROR_INVALID_VALUE);
-  EXPECT_EQ(cuMemSetAccess(range.address, 3 * kGranularity, &access, 1),
-            CUDA_ERROR_INVALID_VALUE);
-  EXPECT_EQ(cuMemSetAccess(range.address, kGranularity + 1, &access, 1),
-            CUDA_ERROR_INVALID_VALUE);
+  EXPECT_EQ(cuMemSetAccess(range.address, 3 * kGranularity, &access, 1), CUDA_ERROR_INVALID_VALUE);
+  EXPECT_EQ(cuMemSetAccess(range.address, kGranularity + 1, &access, 1), CUDA_ERROR_INVALID_VALUE);
 }
 
 TEST_F(FakeCudaTest, CreateChecksSizeAndLocation) {
@@ -243,6 +254,187 @@ TEST_F(FakeCudaTest, RuntimeFailureInjection) {
   ASSERT_EQ(cudaMallocManaged(&pointer, 4096, cudaMemAttachGlobal), cudaSuccess);
   EXPECT_EQ(cudaFree(pointer), cudaSuccess);
   EXPECT_GE(fake_cudart_call_count("cudaMallocManaged"), 2);
+}
+
+// ---- the driver's classic allocations ----
+
+TEST_F(FakeCudaTest, DriverAllocationsAreChargedAgainstTheDeviceMemory) {
+  setenv("FAKE_CUDA_DEVICE_MEMORY", std::to_string(10 * kMiB).c_str(), 1);
+  size_t free = 0, total = 0;
+  ASSERT_EQ(cuMemGetInfo(&free, &total), CUDA_SUCCESS);
+  EXPECT_EQ(free, 10 * kMiB);
+  EXPECT_EQ(total, 10 * kMiB);
+  CUdeviceptr first = 0, second = 0, managed = 0;
+  ASSERT_EQ(cuMemAlloc(&first, 6 * kMiB), CUDA_SUCCESS);
+  std::memset(reinterpret_cast<void*>(first), 7, 6 * kMiB);
+  EXPECT_EQ(cuMemAlloc(&second, 5 * kMiB), CUDA_ERROR_OUT_OF_MEMORY);
+  ASSERT_EQ(cuMemAllocManaged(&managed, 5 * kMiB, CU_MEM_ATTACH_GLOBAL), CUDA_SUCCESS);
+  ASSERT_EQ(cuMemGetInfo(&free, &total), CUDA_SUCCESS);
+  EXPECT_EQ(free, 4 * kMiB);
+  EXPECT_EQ(fake_cuda_live_allocations(), 2);
+  EXPECT_EQ(fake_cuda_live_mappings(), 0);  // not VMM mappings
+  EXPECT_EQ(cuMemFree(first), CUDA_SUCCESS);
+  EXPECT_EQ(cuMemFree(first), CUDA_ERROR_INVALID_VALUE);
+  EXPECT_EQ(cuMemFree(managed), CUDA_SUCCESS);
+  EXPECT_EQ(cuMemFree(0), CUDA_SUCCESS);
+}
+
+TEST_F(FakeCudaTest, DriverPitchIsTheWidthRoundedUpTo512) {
+  CUdeviceptr pointer = 0;
+  size_t pitch = 0;
+  EXPECT_EQ(cuMemAllocPitch(&pointer, &pitch, 1000, 30, 3), CUDA_ERROR_INVALID_VALUE);
+  ASSERT_EQ(cuMemAllocPitch(&pointer, &pitch, 1000, 30, 4), CUDA_SUCCESS);
+  EXPECT_EQ(pitch, 1024u);
+  EXPECT_EQ(fake_cuda_allocated_device_bytes(), 1024u * 30);
+  EXPECT_EQ(cuMemFree(pointer), CUDA_SUCCESS);
+}
+
+// ---- cuGetProcAddress ----
+
+void* own_symbol(const char* name) {
+  void* library = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_NOLOAD);
+  void* symbol = library ? dlsym(library, name) : nullptr;
+  if (library) dlclose(library);
+  return symbol;
+}
+
+TEST_F(FakeCudaTest, GetProcAddressFindsTheNewestVersionOfABaseName) {
+  void* function = nullptr;
+  CUdriverProcAddressQueryResult status = CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
+  ASSERT_EQ(cuGetProcAddress("cuMemAlloc", &function, 12000, CU_GET_PROC_ADDRESS_DEFAULT, &status),
+            CUDA_SUCCESS);
+  EXPECT_EQ(status, CU_GET_PROC_ADDRESS_SUCCESS);
+  EXPECT_EQ(function, own_symbol("cuMemAlloc_v2"));
+  EXPECT_NE(function, nullptr);
+  ASSERT_EQ(cuGetProcAddress("cuGetProcAddress", &function, 12000, 0, &status), CUDA_SUCCESS);
+  EXPECT_EQ(function, own_symbol("cuGetProcAddress_v2"));
+  ASSERT_EQ(cuGetProcAddress("cuGetProcAddress", &function, 11080, 0, &status), CUDA_SUCCESS);
+  EXPECT_EQ(function, own_symbol("cuGetProcAddress"));
+}
+
+TEST_F(FakeCudaTest, GetProcAddressRejectsUnknownNamesAndOldVersions) {
+  void* function = reinterpret_cast<void*>(0x1);
+  CUdriverProcAddressQueryResult status = CU_GET_PROC_ADDRESS_SUCCESS;
+  EXPECT_EQ(cuGetProcAddress("cuNoSuchFunction", &function, 12000, 0, &status),
+            CUDA_ERROR_NOT_FOUND);
+  EXPECT_EQ(status, CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND);
+  EXPECT_EQ(function, nullptr);
+  EXPECT_EQ(cuGetProcAddress("cuMemAlloc_v2", &function, 12000, 0, &status), CUDA_ERROR_NOT_FOUND);
+  EXPECT_EQ(cuGetProcAddress("cuMemCreate", &function, 10010, 0, &status), CUDA_ERROR_NOT_FOUND);
+  EXPECT_EQ(status, CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT);
+}
+
+TEST_F(FakeCudaTest, GetProcAddressV1FindsTheSameFunctions) {
+  using GetProcAddressV1 = CUresult (*)(const char*, void**, int, cuuint64_t);
+  auto v1 = reinterpret_cast<GetProcAddressV1>(own_symbol("cuGetProcAddress"));
+  ASSERT_NE(v1, nullptr);
+  void* function = nullptr;
+  ASSERT_EQ(v1("cuMemFree", &function, 12000, 0), CUDA_SUCCESS);
+  EXPECT_EQ(function, own_symbol("cuMemFree_v2"));
+  EXPECT_EQ(v1("cuNoSuchFunction", &function, 12000, 0), CUDA_ERROR_NOT_FOUND);
+}
+
+// ---- the runtime's memory model ----
+
+TEST_F(FakeCudaTest, RuntimeReportsAndEnforcesTheDeviceMemory) {
+  setenv("FAKE_CUDA_DEVICE_MEMORY", std::to_string(10 * kMiB).c_str(), 1);
+  void* first = nullptr;
+  void* second = nullptr;
+  ASSERT_EQ(cudaMalloc(&first, 6 * kMiB), cudaSuccess);
+  size_t free = 0, total = 0;
+  ASSERT_EQ(cudaMemGetInfo(&free, &total), cudaSuccess);
+  EXPECT_EQ(free, 4 * kMiB);
+  EXPECT_EQ(total, 10 * kMiB);
+  EXPECT_EQ(cudaMalloc(&second, 5 * kMiB), cudaErrorMemoryAllocation);
+  EXPECT_EQ(cudaGetLastError(), cudaErrorMemoryAllocation);
+  EXPECT_EQ(fake_cudart_live_allocations(), 1);
+  EXPECT_EQ(cudaFree(first), cudaSuccess);
+  ASSERT_EQ(cudaMemGetInfo(&free, &total), cudaSuccess);
+  EXPECT_EQ(free, 10 * kMiB);
+}
+
+TEST_F(FakeCudaTest, RuntimePitchIsTheWidthRoundedUpTo512) {
+  void* pointer = nullptr;
+  size_t pitch = 0;
+  ASSERT_EQ(cudaMallocPitch(&pointer, &pitch, 513, 10), cudaSuccess);
+  EXPECT_EQ(pitch, 1024u);
+  EXPECT_EQ(fake_cudart_allocated_device_bytes(), 1024u * 10);
+  EXPECT_EQ(cudaFree(pointer), cudaSuccess);
+}
+
+TEST_F(FakeCudaTest, StreamOrderedAllocationNeedsAKnownStream) {
+  cudaStream_t stream = nullptr;
+  ASSERT_EQ(cudaStreamCreate(&stream), cudaSuccess);
+  void* pointer = nullptr;
+  EXPECT_EQ(cudaMallocAsync(&pointer, 4096, reinterpret_cast<cudaStream_t>(0x77)),
+            cudaErrorInvalidResourceHandle);
+  ASSERT_EQ(cudaMallocAsync(&pointer, 4096, stream), cudaSuccess);
+  EXPECT_EQ(fake_cudart_live_allocations(), 1);
+  EXPECT_EQ(cudaFreeAsync(pointer, stream), cudaSuccess);
+  EXPECT_EQ(cudaFreeAsync(pointer, stream), cudaErrorInvalidValue);
+  ASSERT_EQ(cudaMallocAsync_ptsz(&pointer, 4096, cudaStreamPerThread), cudaSuccess);
+  EXPECT_EQ(cudaFreeAsync_ptsz(pointer, cudaStreamPerThread), cudaSuccess);
+  EXPECT_EQ(cudaStreamDestroy(stream), cudaSuccess);
+  EXPECT_EQ(cudaStreamDestroy(stream), cudaErrorInvalidResourceHandle);
+  cudaGetLastError();
+}
+
+TEST_F(FakeCudaTest, EventsOnABlockedStreamAreNotReadyUntilReleased) {
+  cudaStream_t stream = nullptr;
+  ASSERT_EQ(cudaStreamCreate(&stream), cudaSuccess);
+  cudaEvent_t before = nullptr, during = nullptr, never_recorded = nullptr;
+  ASSERT_EQ(cudaEventCreateWithFlags(&before, cudaEventDisableTiming), cudaSuccess);
+  ASSERT_EQ(cudaEventCreateWithFlags(&during, cudaEventDisableTiming), cudaSuccess);
+  ASSERT_EQ(cudaEventCreate(&never_recorded), cudaSuccess);
+  ASSERT_EQ(cudaEventRecord(before, stream), cudaSuccess);
+  ASSERT_EQ(fake_cudart_stream_block(stream), 0);
+  ASSERT_EQ(cudaEventRecord(during, stream), cudaSuccess);
+  EXPECT_EQ(cudaEventQuery(before), cudaSuccess);
+  EXPECT_EQ(cudaEventQuery(during), cudaErrorNotReady);
+  EXPECT_EQ(cudaEventQuery(never_recorded), cudaSuccess);
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess);  // not ready is no error
+  ASSERT_EQ(fake_cudart_stream_release(stream), 0);
+  EXPECT_EQ(cudaEventQuery(during), cudaSuccess);
+  EXPECT_EQ(fake_cudart_live_events(), 3);
+  for (cudaEvent_t event : {before, during, never_recorded}) {
+    EXPECT_EQ(cudaEventDestroy(event), cudaSuccess);
+  }
+  EXPECT_EQ(cudaEventQuery(during), cudaErrorInvalidResourceHandle);
+  EXPECT_EQ(fake_cudart_stream_block(reinterpret_cast<void*>(0x77)), -1);
+  EXPECT_EQ(cudaStreamDestroy(stream), cudaSuccess);
+  cudaGetLastError();
+}
+
+TEST_F(FakeCudaTest, TheDefaultStreamCanBeBlockedToo) {
+  cudaEvent_t event = nullptr;
+  ASSERT_EQ(cudaEventCreateWithFlags(&event, cudaEventDisableTiming), cudaSuccess);
+  ASSERT_EQ(fake_cudart_stream_block(nullptr), 0);
+  ASSERT_EQ(cudaEventRecord(event, nullptr), cudaSuccess);
+  EXPECT_EQ(cudaEventQuery(event), cudaErrorNotReady);
+  ASSERT_EQ(fake_cudart_stream_release(nullptr), 0);
+  EXPECT_EQ(cudaEventQuery(event), cudaSuccess);
+  EXPECT_EQ(cudaEventDestroy(event), cudaSuccess);
+}
+
+TEST_F(FakeCudaTest, ViaDriverTheRuntimeAllocatesWithTheDriversFunctions) {
+  setenv("FAKE_CUDART_VIA_DRIVER", "1", 1);
+  setenv("FAKE_CUDA_DEVICE_MEMORY", std::to_string(10 * kMiB).c_str(), 1);
+  long lookups = fake_cuda_call_count("cuGetProcAddress_v2");
+  long driver_allocations = fake_cuda_call_count("cuMemAlloc_v2");
+  void* pointer = nullptr;
+  ASSERT_EQ(cudaMalloc(&pointer, 3 * kMiB), cudaSuccess);
+  EXPECT_EQ(fake_cuda_call_count("cuMemAlloc_v2") - driver_allocations, 1);
+  EXPECT_GE(fake_cuda_call_count("cuGetProcAddress_v2"), lookups);  // looked up once per process
+  EXPECT_EQ(fake_cuda_live_allocations(), 1);
+  EXPECT_EQ(fake_cudart_live_allocations(), 0);
+  size_t free = 0, total = 0;
+  ASSERT_EQ(cudaMemGetInfo(&free, &total), cudaSuccess);
+  EXPECT_EQ(free, 7 * kMiB);
+  void* too_large = nullptr;
+  EXPECT_EQ(cudaMalloc(&too_large, 8 * kMiB), cudaErrorMemoryAllocation);
+  EXPECT_EQ(cudaFree(pointer), cudaSuccess);
+  EXPECT_EQ(cudaFree(pointer), cudaErrorInvalidValue);
+  cudaGetLastError();
 }
 
 }  // namespace

@@ -1,11 +1,27 @@
 // Fake libcudart.so.13 for CPU-only tests: "device" memory is plain host
 // memory (one anonymous mapping per allocation), so a program can check its
 // data from the CPU whether or not libegm.so redirected an allocation.
-// It does not use the fake driver: the shim must work with any runtime.
+// Allocations other than managed ones are charged against
+// FAKE_CUDA_DEVICE_MEMORY and fail with cudaErrorMemoryAllocation beyond it.
+//
+// By default it does not use the fake driver: the shim must work with any
+// runtime. With FAKE_CUDART_VIA_DRIVER=1, cudaMalloc, cudaFree and
+// cudaMemGetInfo go through libcuda.so.1 the way the real runtime does:
+// dlopen, dlsym of cuGetProcAddress_v2, then cuGetProcAddress_v2 for each
+// driver function.
+//
+// Streams and events: work queued on a stream is done at once, unless a test
+// blocks the stream (fake_cudart_stream_block); an event recorded on a
+// blocked stream is not ready (cudaEventQuery: cudaErrorNotReady) until the
+// stream is released. cudaDeviceSynchronize never waits (a blocked stream
+// would hang the test).
 //
 // Settings (read on every call): FAKE_CUDA_DEVICE_COUNT (default 1),
+// FAKE_CUDA_DEVICE_MEMORY (bytes, default 80 GiB), FAKE_CUDART_VIA_DRIVER,
 // FAKE_CUDART_FAIL (fail_injection.h; default code cudaErrorMemoryAllocation).
+#include <cuda.h>
 #include <cuda_runtime_api.h>
+#include <dlfcn.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -21,9 +37,36 @@
 
 namespace {
 
+constexpr long kDefaultDeviceMemory = 80L << 30;
+constexpr size_t kPitchAlignment = 512;
+// The CUDA version the runtime asks the driver's functions for.
+constexpr int kRuntimeCudaVersion = 12000;
+
+struct Allocation {
+  size_t length = 0;   // bytes mapped
+  size_t charged = 0;  // bytes counted against the device memory (0 for managed memory)
+};
+
+// A test can hold back a stream's work: blocks are numbered, and a release
+// completes every block so far.
+struct Stream {
+  bool blocked = false;
+  uint64_t blocks_started = 0;
+  uint64_t blocks_released = 0;
+};
+
+struct Event {
+  cudaStream_t stream = nullptr;
+  uint64_t waits_for_block = 0;  // 0 = complete when recorded
+};
+
 struct RuntimeState {
   std::mutex mutex;
-  std::map<uintptr_t, size_t> allocations;  // start -> mapped length
+  std::map<uintptr_t, Allocation> allocations;  // start -> allocation
+  size_t charged_bytes = 0;
+  std::map<cudaStream_t, Stream> streams;  // created ones and the built-in ones, once used
+  std::map<cudaEvent_t, Event> events;
+  uintptr_t next_handle = 0x5e000000;
 };
 
 // Never destroyed: frees may arrive while the process exits.
@@ -54,20 +97,141 @@ cudaError_t injected_failure(std::string_view function) {
 
 int device_count() { return static_cast<int>(fake::env_number("FAKE_CUDA_DEVICE_COUNT", 1)); }
 
-size_t page_rounded(size_t size) {
-  size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  return (size + page - 1) / page * page;
+size_t round_up(size_t value, size_t unit) { return (value + unit - 1) / unit * unit; }
+
+size_t device_memory() {
+  return static_cast<size_t>(fake::env_number("FAKE_CUDA_DEVICE_MEMORY", kDefaultDeviceMemory));
 }
 
-cudaError_t allocate(void** pointer, size_t size) {
-  size_t length = page_rounded(size);
-  void* memory = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (memory == MAP_FAILED) return cudaErrorMemoryAllocation;
+size_t free_device_memory(const RuntimeState& runtime) {
+  size_t total = device_memory();
+  return runtime.charged_bytes < total ? total - runtime.charged_bytes : 0;
+}
+
+// `charge`d allocations fail beyond the free device memory.
+cudaError_t allocate(void** pointer, size_t size, bool charge) {
   RuntimeState& runtime = state();
   std::lock_guard<std::mutex> lock(runtime.mutex);
-  runtime.allocations[reinterpret_cast<uintptr_t>(memory)] = length;
+  if (charge && size > free_device_memory(runtime)) return cudaErrorMemoryAllocation;
+  size_t length = round_up(size, static_cast<size_t>(sysconf(_SC_PAGESIZE)));
+  void* memory = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (memory == MAP_FAILED) return cudaErrorMemoryAllocation;
+  size_t charged = charge ? size : 0;
+  runtime.allocations[reinterpret_cast<uintptr_t>(memory)] = Allocation{length, charged};
+  runtime.charged_bytes += charged;
   *pointer = memory;
   return cudaSuccess;
+}
+
+// false when `pointer` is not one of the runtime's own allocations.
+bool free_own(void* pointer) {
+  RuntimeState& runtime = state();
+  std::lock_guard<std::mutex> lock(runtime.mutex);
+  auto it = runtime.allocations.find(reinterpret_cast<uintptr_t>(pointer));
+  if (it == runtime.allocations.end()) return false;
+  munmap(pointer, it->second.length);
+  runtime.charged_bytes -= it->second.charged;
+  runtime.allocations.erase(it);
+  return true;
+}
+
+// cudaMalloc's size rules: 0 bytes is success and no memory.
+cudaError_t allocate_device(void** pointer, size_t size) {
+  if (pointer == nullptr) return cudaErrorInvalidValue;
+  if (size == 0) {
+    *pointer = nullptr;
+    return cudaSuccess;
+  }
+  return allocate(pointer, size, /*charge=*/true);
+}
+
+// ---- the driver, reached as the real runtime reaches it ----
+
+bool via_driver() { return fake::env_number("FAKE_CUDART_VIA_DRIVER", 0) != 0; }
+
+struct DriverFunctions {
+  decltype(&cuMemAlloc_v2) mem_alloc = nullptr;
+  decltype(&cuMemFree_v2) mem_free = nullptr;
+  decltype(&cuMemGetInfo_v2) mem_get_info = nullptr;
+};
+
+template <typename Fn>
+void look_up(decltype(&cuGetProcAddress_v2) get_proc_address, const char* name, Fn& function) {
+  void* found = nullptr;
+  CUdriverProcAddressQueryResult status = CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
+  if (get_proc_address(name, &found, kRuntimeCudaVersion, CU_GET_PROC_ADDRESS_DEFAULT, &status) ==
+          CUDA_SUCCESS &&
+      status == CU_GET_PROC_ADDRESS_SUCCESS) {
+    function = reinterpret_cast<Fn>(found);
+  }
+}
+
+DriverFunctions load_driver_functions() {
+  DriverFunctions functions;
+  void* library = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
+  if (library == nullptr) return functions;
+  auto get_proc_address =
+      reinterpret_cast<decltype(&cuGetProcAddress_v2)>(dlsym(library, "cuGetProcAddress_v2"));
+  if (get_proc_address == nullptr) return functions;
+  look_up(get_proc_address, "cuMemAlloc", functions.mem_alloc);
+  look_up(get_proc_address, "cuMemFree", functions.mem_free);
+  look_up(get_proc_address, "cuMemGetInfo", functions.mem_get_info);
+  return functions;
+}
+
+// Loaded on first use, as the real runtime initializes lazily.
+const DriverFunctions& driver() {
+  static const DriverFunctions* functions = new DriverFunctions(load_driver_functions());
+  return *functions;
+}
+
+// The driver's codes the runtime passes on have the same values.
+cudaError_t runtime_error_of(CUresult result) { return static_cast<cudaError_t>(result); }
+
+cudaError_t allocate_through_driver(void** pointer, size_t size) {
+  if (pointer == nullptr) return cudaErrorInvalidValue;
+  if (size == 0) {
+    *pointer = nullptr;
+    return cudaSuccess;
+  }
+  if (driver().mem_alloc == nullptr) return cudaErrorInitializationError;
+  return runtime_error_of(driver().mem_alloc(reinterpret_cast<CUdeviceptr*>(pointer), size));
+}
+
+cudaError_t free_through_driver(void* pointer) {
+  if (driver().mem_free == nullptr) return cudaErrorInitializationError;
+  return runtime_error_of(driver().mem_free(reinterpret_cast<CUdeviceptr>(pointer)));
+}
+
+// ---- streams and events ----
+
+bool is_built_in_stream(cudaStream_t stream) {
+  return stream == nullptr || stream == cudaStreamLegacy || stream == cudaStreamPerThread;
+}
+
+// The stream's state, or nullptr for an unknown handle. Call with the lock held.
+Stream* find_stream(RuntimeState& runtime, cudaStream_t stream) {
+  auto it = runtime.streams.find(stream);
+  if (it != runtime.streams.end()) return &it->second;
+  return is_built_in_stream(stream) ? &runtime.streams[stream] : nullptr;
+}
+
+bool is_known_stream(cudaStream_t stream) {
+  RuntimeState& runtime = state();
+  std::lock_guard<std::mutex> lock(runtime.mutex);
+  return find_stream(runtime, stream) != nullptr;
+}
+
+template <typename Handle>
+Handle new_handle(RuntimeState& runtime) {
+  runtime.next_handle += 0x10;
+  return reinterpret_cast<Handle>(runtime.next_handle);
+}
+
+bool event_is_ready(RuntimeState& runtime, const Event& event) {
+  if (event.waits_for_block == 0) return true;
+  Stream* stream = find_stream(runtime, event.stream);
+  return stream == nullptr || stream->blocks_released >= event.waits_for_block;
 }
 
 struct ErrorText {
@@ -88,6 +252,8 @@ constexpr ErrorText kErrors[] = {
      "invalid copy direction for memcpy"},
     {cudaErrorNoDevice, "cudaErrorNoDevice", "no CUDA-capable device is detected"},
     {cudaErrorDeviceUninitialized, "cudaErrorDeviceUninitialized", "invalid device context"},
+    {cudaErrorInvalidResourceHandle, "cudaErrorInvalidResourceHandle", "invalid resource handle"},
+    {cudaErrorNotReady, "cudaErrorNotReady", "device not ready"},
     {cudaErrorUnknown, "cudaErrorUnknown", "unknown error"},
 };
 
@@ -111,30 +277,140 @@ extern "C" {
 
 cudaError_t cudaMalloc(void** pointer, size_t size) {
   if (cudaError_t failure = injected_failure("cudaMalloc")) return record(failure);
-  if (pointer == nullptr) return record(cudaErrorInvalidValue);
-  if (size == 0) {  // as CUDA: success, and no memory
-    *pointer = nullptr;
-    return cudaSuccess;
-  }
-  return record(allocate(pointer, size));
+  if (via_driver()) return record(allocate_through_driver(pointer, size));
+  return record(allocate_device(pointer, size));
 }
 
+// Managed memory may oversubscribe the device: not charged.
 cudaError_t cudaMallocManaged(void** pointer, size_t size, unsigned int flags) {
   if (cudaError_t failure = injected_failure("cudaMallocManaged")) return record(failure);
   bool known_flags = flags == cudaMemAttachGlobal || flags == cudaMemAttachHost;
   if (pointer == nullptr || size == 0 || !known_flags) return record(cudaErrorInvalidValue);
-  return record(allocate(pointer, size));
+  return record(allocate(pointer, size, /*charge=*/false));
+}
+
+cudaError_t cudaMallocPitch(void** pointer, size_t* pitch, size_t width, size_t height) {
+  if (cudaError_t failure = injected_failure("cudaMallocPitch")) return record(failure);
+  if (pitch == nullptr) return record(cudaErrorInvalidValue);
+  size_t row = round_up(width, kPitchAlignment);
+  cudaError_t result = allocate_device(pointer, row * height);
+  if (result == cudaSuccess) *pitch = row;
+  return record(result);
+}
+
+// Stream-ordered allocation: the fake's memory is ready at once.
+cudaError_t cudaMallocAsync(void** pointer, size_t size, cudaStream_t stream) {
+  if (cudaError_t failure = injected_failure("cudaMallocAsync")) return record(failure);
+  if (!is_known_stream(stream)) return record(cudaErrorInvalidResourceHandle);
+  return record(allocate_device(pointer, size));
+}
+
+cudaError_t cudaMallocAsync_ptsz(void** pointer, size_t size, cudaStream_t stream) {
+  if (cudaError_t failure = injected_failure("cudaMallocAsync_ptsz")) return record(failure);
+  if (!is_known_stream(stream)) return record(cudaErrorInvalidResourceHandle);
+  return record(allocate_device(pointer, size));
 }
 
 cudaError_t cudaFree(void* pointer) {
   if (cudaError_t failure = injected_failure("cudaFree")) return record(failure);
-  if (pointer == nullptr) return cudaSuccess;
+  if (pointer == nullptr || free_own(pointer)) return cudaSuccess;
+  return record(via_driver() ? free_through_driver(pointer) : cudaErrorInvalidValue);
+}
+
+// Frees at once: no queued work of the fake ever reads the memory.
+cudaError_t cudaFreeAsync(void* pointer, cudaStream_t stream) {
+  if (cudaError_t failure = injected_failure("cudaFreeAsync")) return record(failure);
+  if (!is_known_stream(stream)) return record(cudaErrorInvalidResourceHandle);
+  if (pointer == nullptr || free_own(pointer)) return cudaSuccess;
+  return record(cudaErrorInvalidValue);
+}
+
+cudaError_t cudaFreeAsync_ptsz(void* pointer, cudaStream_t stream) {
+  if (cudaError_t failure = injected_failure("cudaFreeAsync_ptsz")) return record(failure);
+  if (!is_known_stream(stream)) return record(cudaErrorInvalidResourceHandle);
+  if (pointer == nullptr || free_own(pointer)) return cudaSuccess;
+  return record(cudaErrorInvalidValue);
+}
+
+cudaError_t cudaMemGetInfo(size_t* free, size_t* total) {
+  if (cudaError_t failure = injected_failure("cudaMemGetInfo")) return record(failure);
+  if (free == nullptr || total == nullptr) return record(cudaErrorInvalidValue);
+  if (via_driver()) {
+    if (driver().mem_get_info == nullptr) return record(cudaErrorInitializationError);
+    return record(runtime_error_of(driver().mem_get_info(free, total)));
+  }
   RuntimeState& runtime = state();
   std::lock_guard<std::mutex> lock(runtime.mutex);
-  auto it = runtime.allocations.find(reinterpret_cast<uintptr_t>(pointer));
-  if (it == runtime.allocations.end()) return record(cudaErrorInvalidValue);
-  munmap(pointer, it->second);
-  runtime.allocations.erase(it);
+  *free = free_device_memory(runtime);
+  *total = device_memory();
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamCreate(cudaStream_t* stream) {
+  if (cudaError_t failure = injected_failure("cudaStreamCreate")) return record(failure);
+  if (stream == nullptr) return record(cudaErrorInvalidValue);
+  RuntimeState& runtime = state();
+  std::lock_guard<std::mutex> lock(runtime.mutex);
+  *stream = new_handle<cudaStream_t>(runtime);
+  runtime.streams[*stream] = Stream{};
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamDestroy(cudaStream_t stream) {
+  if (cudaError_t failure = injected_failure("cudaStreamDestroy")) return record(failure);
+  RuntimeState& runtime = state();
+  std::lock_guard<std::mutex> lock(runtime.mutex);
+  if (is_built_in_stream(stream) || runtime.streams.erase(stream) == 0) {
+    return record(cudaErrorInvalidResourceHandle);
+  }
+  return cudaSuccess;
+}
+
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int flags) {
+  if (cudaError_t failure = injected_failure("cudaEventCreateWithFlags")) return record(failure);
+  constexpr unsigned kKnownFlags =
+      cudaEventBlockingSync | cudaEventDisableTiming | cudaEventInterprocess;
+  if (event == nullptr || (flags & ~kKnownFlags) != 0) return record(cudaErrorInvalidValue);
+  RuntimeState& runtime = state();
+  std::lock_guard<std::mutex> lock(runtime.mutex);
+  *event = new_handle<cudaEvent_t>(runtime);
+  runtime.events[*event] = Event{};
+  return cudaSuccess;
+}
+
+cudaError_t cudaEventCreate(cudaEvent_t* event) {
+  return cudaEventCreateWithFlags(event, cudaEventDefault);
+}
+
+// Captures the stream's work so far: not done while the stream is blocked.
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
+  if (cudaError_t failure = injected_failure("cudaEventRecord")) return record(failure);
+  RuntimeState& runtime = state();
+  std::lock_guard<std::mutex> lock(runtime.mutex);
+  auto it = runtime.events.find(event);
+  Stream* queue = find_stream(runtime, stream);
+  if (it == runtime.events.end() || queue == nullptr) {
+    return record(cudaErrorInvalidResourceHandle);
+  }
+  it->second = Event{stream, queue->blocked ? queue->blocks_started : 0};
+  return cudaSuccess;
+}
+
+// cudaErrorNotReady is a state, not an error: cudaGetLastError does not keep it.
+cudaError_t cudaEventQuery(cudaEvent_t event) {
+  if (cudaError_t failure = injected_failure("cudaEventQuery")) return record(failure);
+  RuntimeState& runtime = state();
+  std::lock_guard<std::mutex> lock(runtime.mutex);
+  auto it = runtime.events.find(event);
+  if (it == runtime.events.end()) return record(cudaErrorInvalidResourceHandle);
+  return event_is_ready(runtime, it->second) ? cudaSuccess : cudaErrorNotReady;
+}
+
+cudaError_t cudaEventDestroy(cudaEvent_t event) {
+  if (cudaError_t failure = injected_failure("cudaEventDestroy")) return record(failure);
+  RuntimeState& runtime = state();
+  std::lock_guard<std::mutex> lock(runtime.mutex);
+  if (runtime.events.erase(event) == 0) return record(cudaErrorInvalidResourceHandle);
   return cudaSuccess;
 }
 
@@ -204,10 +480,11 @@ cudaError_t cudaDeviceReset(void) {
   if (cudaError_t failure = injected_failure("cudaDeviceReset")) return record(failure);
   RuntimeState& runtime = state();
   std::lock_guard<std::mutex> lock(runtime.mutex);
-  for (const auto& [start, length] : runtime.allocations) {
-    munmap(reinterpret_cast<void*>(start), length);
+  for (const auto& [start, allocation] : runtime.allocations) {
+    munmap(reinterpret_cast<void*>(start), allocation.length);
   }
   runtime.allocations.clear();
+  runtime.charged_bytes = 0;
   return cudaSuccess;
 }
 
@@ -227,6 +504,38 @@ int fake_cudart_live_allocations(void) {
 
 long fake_cudart_call_count(const char* function) {
   return function == nullptr ? 0 : injector().call_count(function);
+}
+
+size_t fake_cudart_allocated_device_bytes(void) {
+  RuntimeState& runtime = state();
+  std::lock_guard<std::mutex> lock(runtime.mutex);
+  return runtime.charged_bytes;
+}
+
+int fake_cudart_live_events(void) {
+  RuntimeState& runtime = state();
+  std::lock_guard<std::mutex> lock(runtime.mutex);
+  return static_cast<int>(runtime.events.size());
+}
+
+int fake_cudart_stream_block(void* stream) {
+  RuntimeState& runtime = state();
+  std::lock_guard<std::mutex> lock(runtime.mutex);
+  Stream* queue = find_stream(runtime, static_cast<cudaStream_t>(stream));
+  if (queue == nullptr) return -1;
+  if (!queue->blocked) ++queue->blocks_started;
+  queue->blocked = true;
+  return 0;
+}
+
+int fake_cudart_stream_release(void* stream) {
+  RuntimeState& runtime = state();
+  std::lock_guard<std::mutex> lock(runtime.mutex);
+  Stream* queue = find_stream(runtime, static_cast<cudaStream_t>(stream));
+  if (queue == nullptr) return -1;
+  queue->blocked = false;
+  queue->blocks_released = queue->blocks_started;
+  return 0;
 }
 
 }  // extern "C"

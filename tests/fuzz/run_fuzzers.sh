@@ -25,5 +25,8 @@ fuzz() {  # name, corpus, sources...
 }
 fuzz config_fuzz tests/fuzz/corpus/config tests/fuzz/config_fuzz.cc config/config.cc \
   config/options.cc config/values.cc
+fuzz log_reader_fuzz tests/fuzz/corpus/log tests/fuzz/log_reader_fuzz.cc \
+  tools/inspect/log_reader.cc tools/inspect/analysis.cc tools/inspect/format.cc \
+  tools/inspect/report_text.cc tools/inspect/report_json.cc tools/inspect/report_svg.cc
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]

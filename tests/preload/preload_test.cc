@@ -192,6 +192,10 @@ std::map<std::string, std::string> environment_for(const RunOptions& options,
     env["EGM_SUBALLOC"] = "0";
   }
   if (options.preload && options.log_file) env["EGM_LOG_FILE"] = dir + "/egm-%p.log";
+  // Sanitizer builds (--config=asan/tsan) need their runtime options in children.
+  for (const char* name : {"ASAN_OPTIONS", "TSAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"}) {
+    if (const char* value = std::getenv(name)) env[name] = value;
+  }
   for (const auto& [key, value] : options.env) env[key] = value;
   return env;
 }

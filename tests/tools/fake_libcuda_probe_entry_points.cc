@@ -1,1 +1,0 @@
-../doubles/fake_libcuda_probe_entry_points.cc
