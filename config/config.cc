@@ -30,6 +30,7 @@ bool set_enum(std::string_view value, const std::array<std::string_view, N>& nam
 
 constexpr std::array<std::string_view, 3> kModeNames = {"always", "spill", "off"};
 constexpr std::array<std::string_view, 3> kFallbackNames = {"device", "next-node", "error"};
+constexpr std::array<std::string_view, 2> kPeerAccessNames = {"enabled", "all"};
 constexpr std::array<std::string_view, 2> kMeminfoNames = {"device", "device+host"};
 constexpr std::array<std::string_view, 2> kGranularityNames = {"minimum", "recommended"};
 constexpr std::array<std::string_view, 6> kPolicyNames = {"nearest",    "bind",     "preferred",
@@ -218,6 +219,8 @@ const std::map<std::string_view, Setter>& setters() {
       {"EGM_POOL_PREALLOC",
        [](auto v, auto&, Config& c, auto&) { return set_size(v, c.pool_prealloc); }},
       {"EGM_SUBALLOC", [](auto v, auto&, Config& c, auto&) { return set_bool(v, c.suballocate); }},
+      {"EGM_PEER_ACCESS", [](auto v, auto&, Config& c,
+                             auto&) { return set_enum(v, kPeerAccessNames, c.peer_access_all); }},
       {"EGM_HOOK_DRIVER",
        [](auto v, auto&, Config& c, auto&) { return set_bool(v, c.hook_driver); }},
       {"EGM_HOST_ACCESS",
@@ -400,6 +403,7 @@ std::string ParsedConfig::summary() const {
          " pool_limit=" + std::to_string(c.pool_limit) +
          " pool_prealloc=" + std::to_string(c.pool_prealloc) +
          " suballoc=" + (c.suballocate ? "1" : "0") +
+         " peer_access=" + (c.peer_access_all ? "all" : "enabled") +
          " granularity=" + std::string(kGranularityNames[static_cast<size_t>(c.granularity)]);
 }
 

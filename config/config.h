@@ -63,6 +63,7 @@ struct Config {
   size_t pool_limit = size_t{1} << 30;
   size_t pool_prealloc = 0;
   bool suballocate = true;
+  bool peer_access_all = false;
   bool hook_driver = true;
   Granularity granularity = Granularity::kMinimum;
   std::string log_file_template;

@@ -15,7 +15,7 @@ struct OptionSpec {
   std::string_view doc;            // one line
 };
 
-inline constexpr std::array<OptionSpec, 22> kOptions = {{
+inline constexpr std::array<OptionSpec, 23> kOptions = {{
     {"EGM_CONFIG", "path", "", "a readable file of VARIABLE=value lines",
      "Read options from this file first; the environment overrides it. '#' starts a comment."},
     {"EGM_ENABLE", "bool", "1", "0 or 1",
@@ -67,6 +67,10 @@ inline constexpr std::array<OptionSpec, 22> kOptions = {{
     {"EGM_SUBALLOC", "bool", "1", "0 or 1",
      "Serve requests smaller than the granule (2 MiB) as blocks of shared chunks instead of a "
      "whole granule each."},
+    {"EGM_PEER_ACCESS", "enum", "enabled", "enabled or all",
+     "Which other GPUs may use a GPU's host-placed memory: those the program enables peer "
+     "access to (cudaDeviceEnablePeerAccess, cuCtxEnablePeerAccess), or every GPU from the "
+     "start."},
     {"EGM_HOST_ACCESS", "bool", "1", "0 or 1",
      "Grant the CPU read-write access to redirected cudaMalloc memory (managed memory always "
      "gets it)."},

@@ -76,6 +76,28 @@ EGM_EXPORT CUresult cuMemGetInfo_v2(size_t* free, size_t* total) {
   return static_cast<CUresult>(egm::Shim::instance().memory_info(true, free, total));
 }
 
+// Peer access: the current context's device may now use the peer context's
+// device memory, so the shim grants it access to that device's chunks.
+EGM_EXPORT CUresult cuCtxEnablePeerAccess(CUcontext peer_context, unsigned int flags) {
+  const egm::DriverApi* api = driver();
+  if (api == nullptr || api->ctx_enable_peer_access == nullptr) return CUDA_ERROR_NOT_INITIALIZED;
+  CUresult result = api->ctx_enable_peer_access(peer_context, flags);
+  bool enabled = result == CUDA_SUCCESS || result == CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED;
+  if (!enabled || !driver_layer_is_ours() || !api->ctx_get_device || !api->ctx_push_current ||
+      !api->ctx_pop_current) {
+    return result;
+  }
+  CUdevice accessor = 0, owner = 0;
+  CUcontext popped = nullptr;
+  if (api->ctx_get_device(&accessor) == CUDA_SUCCESS &&
+      api->ctx_push_current(peer_context) == CUDA_SUCCESS) {
+    bool known = api->ctx_get_device(&owner) == CUDA_SUCCESS;
+    api->ctx_pop_current(&popped);
+    if (known) egm::Shim::instance().peer_access_enabled(owner, accessor);
+  }
+  return result;
+}
+
 CUresult cuGetProcAddress_v2(const char*, void**, int, cuuint64_t, CUdriverProcAddressQueryResult*);
 CUresult cuGetProcAddress(const char*, void**, int, cuuint64_t);
 
@@ -96,6 +118,8 @@ void* driver_override_for(void* real) {
       {reinterpret_cast<void*>(api->mem_alloc_pitch), reinterpret_cast<void*>(&cuMemAllocPitch_v2)},
       {reinterpret_cast<void*>(api->mem_free), reinterpret_cast<void*>(&cuMemFree_v2)},
       {reinterpret_cast<void*>(api->mem_get_info), reinterpret_cast<void*>(&cuMemGetInfo_v2)},
+      {reinterpret_cast<void*>(api->ctx_enable_peer_access),
+       reinterpret_cast<void*>(&cuCtxEnablePeerAccess)},
       {reinterpret_cast<void*>(api->get_proc_address),
        reinterpret_cast<void*>(&cuGetProcAddress_v2)},
       {reinterpret_cast<void*>(api->get_proc_address_v1),

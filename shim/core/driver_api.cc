@@ -39,6 +39,10 @@ void resolve_egm_sequence(void* library, DriverApi& api, std::string& missing) {
 // Optional: a driver without one of these still serves the runtime layer.
 void resolve_overridden(void* library, DriverApi& api) {
   resolve(library, "cuCtxGetDevice", api.ctx_get_device, nullptr);
+  resolve(library, "cuDeviceGetCount", api.device_get_count, nullptr);
+  resolve(library, "cuCtxPushCurrent_v2", api.ctx_push_current, nullptr);
+  resolve(library, "cuCtxPopCurrent_v2", api.ctx_pop_current, nullptr);
+  resolve(library, "cuCtxEnablePeerAccess", api.ctx_enable_peer_access, nullptr);
   resolve(library, "cuCtxSynchronize", api.ctx_synchronize, nullptr);
   resolve(library, "cuCtxGetCurrent", api.ctx_get_current, nullptr);
   resolve(library, "cuCtxSetCurrent", api.ctx_set_current, nullptr);

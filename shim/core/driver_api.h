@@ -23,7 +23,11 @@ struct DriverApi {
   decltype(&::cuMemMap) mem_map = nullptr;
   decltype(&::cuMemUnmap) mem_unmap = nullptr;
   decltype(&::cuMemSetAccess) mem_set_access = nullptr;
-  // Driver-layer requests.
+  // Driver-layer requests, peer access.
+  decltype(&::cuDeviceGetCount) device_get_count = nullptr;
+  decltype(&::cuCtxPushCurrent_v2) ctx_push_current = nullptr;
+  decltype(&::cuCtxPopCurrent_v2) ctx_pop_current = nullptr;
+  decltype(&::cuCtxEnablePeerAccess) ctx_enable_peer_access = nullptr;
   decltype(&::cuCtxGetDevice) ctx_get_device = nullptr;
   decltype(&::cuCtxSynchronize) ctx_synchronize = nullptr;
   decltype(&::cuCtxGetCurrent) ctx_get_current = nullptr;

@@ -1,5 +1,7 @@
 #include "shim/core/egm_allocator.h"
 
+#include <vector>
+
 namespace egm {
 namespace {
 
@@ -62,15 +64,30 @@ std::variant<EgmMapping, EgmFailure> EgmAllocator::map(const EgmRequest& request
   }
 
   // Access must cover the whole mapped (padded) range, not just the request.
-  CUmemAccessDesc access[2] = {read_write_for(CU_MEM_LOCATION_TYPE_DEVICE, request.device),
-                               read_write_for(CU_MEM_LOCATION_TYPE_HOST_NUMA, request.node)};
-  result = driver_.mem_set_access(mapping.address, mapping.mapped_size, access,
-                                  request.host_access ? 2 : 1);
+  std::vector<CUmemAccessDesc> access = {
+      read_write_for(CU_MEM_LOCATION_TYPE_DEVICE, request.device)};
+  for (int peer = 0; peer < 64; ++peer) {
+    if (peer != request.device && (request.peer_devices >> peer & 1)) {
+      access.push_back(read_write_for(CU_MEM_LOCATION_TYPE_DEVICE, peer));
+    }
+  }
+  if (request.host_access) {
+    access.push_back(read_write_for(CU_MEM_LOCATION_TYPE_HOST_NUMA, request.node));
+  }
+  result =
+      driver_.mem_set_access(mapping.address, mapping.mapped_size, access.data(), access.size());
   if (result != CUDA_SUCCESS) {
     unmap(mapping);
     return EgmFailure{"cuMemSetAccess", result};
   }
   return mapping;
+}
+
+std::optional<EgmFailure> EgmAllocator::grant(const EgmMapping& mapping, int device) const {
+  CUmemAccessDesc access = read_write_for(CU_MEM_LOCATION_TYPE_DEVICE, device);
+  CUresult result = driver_.mem_set_access(mapping.address, mapping.mapped_size, &access, 1);
+  if (result != CUDA_SUCCESS) return EgmFailure{"cuMemSetAccess", result};
+  return std::nullopt;
 }
 
 std::optional<EgmFailure> EgmAllocator::unmap(const EgmMapping& mapping) const {

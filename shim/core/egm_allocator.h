@@ -5,6 +5,7 @@
 #include <cuda.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <variant>
 
@@ -13,10 +14,11 @@
 namespace egm {
 
 struct EgmRequest {
-  size_t size = 0;          // bytes asked for
-  int node = 0;             // host NUMA node for the physical memory
-  int device = 0;           // the GPU that gets read-write access
-  bool host_access = true;  // the CPU may load/store through the address
+  size_t size = 0;            // bytes asked for
+  int node = 0;               // host NUMA node for the physical memory
+  int device = 0;             // the GPU that gets read-write access
+  bool host_access = true;    // the CPU may load/store through the address
+  uint64_t peer_devices = 0;  // bit d: device d gets read-write access too
 };
 
 struct EgmMapping {
@@ -40,6 +42,9 @@ class EgmAllocator {
   // `mapped_size` must be a multiple of `granularity`.
   std::variant<EgmMapping, EgmFailure> map(const EgmRequest& request, size_t mapped_size,
                                            size_t granularity) const;
+
+  // Gives `device` read-write access to the whole mapping (peer access).
+  std::optional<EgmFailure> grant(const EgmMapping& mapping, int device) const;
 
   // Unmap, release, free the address range. All three are attempted; the
   // first failure is returned.

@@ -54,6 +54,11 @@ std::variant<Chunk, EgmFailure> HostPool::chunk_for(const DriverApi& driver, con
 
 std::variant<Chunk, EgmFailure> HostPool::fresh_chunk(const DriverApi& driver, const ChunkKey& key,
                                                       size_t size, size_t granularity, size_t cap) {
+  uint64_t peers = 0;
+  {
+    std::lock_guard<std::mutex> lock(registry_mutex_);
+    peers = peers_of(key.device);
+  }
   if (!table_.try_charge(key.node, size, cap))
     return EgmFailure{"node-limit", CUDA_ERROR_OUT_OF_MEMORY};
   int64_t start = steady_us();
@@ -64,10 +69,50 @@ std::variant<Chunk, EgmFailure> HostPool::fresh_chunk(const DriverApi& driver, c
     return *failure;
   }
   table_.note_peak(key.node);
+  table_.charge_device(key.device, size);
   Chunk chunk{next_chunk_id_.fetch_add(1, std::memory_order_relaxed), std::get<EgmMapping>(mapped),
               key.node, key.device, key.host_access};
+  register_chunk(driver, chunk, peers);
   observer_("map", chunk, "fresh", steady_us() - start);
   return chunk;
+}
+
+void HostPool::grant_every_device(uint64_t devices) {
+  std::lock_guard<std::mutex> lock(registry_mutex_);
+  settings_.every_device = devices;
+}
+
+uint64_t HostPool::peers_of(int device) {
+  uint64_t peers = settings_.every_device;
+  auto enabled = enabled_peers_.find(device);
+  if (enabled != enabled_peers_.end()) peers |= enabled->second;
+  return peers & ~(uint64_t{1} << device);
+}
+
+// Peers enabled while the chunk was being mapped get their access now.
+void HostPool::register_chunk(const DriverApi& driver, const Chunk& chunk, uint64_t peers) {
+  std::lock_guard<std::mutex> lock(registry_mutex_);
+  uint64_t missing = peers_of(chunk.device) & ~peers;
+  for (int peer = 0; peer < 64; ++peer) {
+    if ((missing >> peer & 1) && !EgmAllocator(driver).grant(chunk.mapping, peer)) {
+      peers |= uint64_t{1} << peer;
+    }
+  }
+  registry_[chunk.id] = {chunk, peers};
+}
+
+std::optional<EgmFailure> HostPool::grant_peer(const DriverApi& driver, int device, int peer) {
+  std::lock_guard<std::mutex> lock(registry_mutex_);
+  if (peer < 0 || peer >= 64 || peer == device) return std::nullopt;
+  enabled_peers_[device] |= uint64_t{1} << peer;
+  std::optional<EgmFailure> first_failure;
+  for (auto& [id, entry] : registry_) {
+    if (entry.chunk.device != device || peer == device || (entry.peers >> peer & 1)) continue;
+    std::optional<EgmFailure> failure = EgmAllocator(driver).grant(entry.chunk.mapping, peer);
+    if (!failure) entry.peers |= uint64_t{1} << peer;
+    if (failure && !first_failure) first_failure = failure;
+  }
+  return first_failure;
 }
 
 std::optional<EgmFailure> HostPool::release(const DriverApi& driver, const Mapping& mapping) {
@@ -111,6 +156,11 @@ std::optional<EgmFailure> HostPool::unmap_chunks(const DriverApi& driver,
     int64_t start = steady_us();
     std::optional<EgmFailure> failure = EgmAllocator(driver).unmap(chunk.mapping);
     table_.uncharge(chunk.node, chunk.mapping.mapped_size);
+    table_.uncharge_device(chunk.device, chunk.mapping.mapped_size);
+    {
+      std::lock_guard<std::mutex> lock(registry_mutex_);
+      registry_.erase(chunk.id);
+    }
     observer_("unmap", chunk, failure ? failure->step : reason, steady_us() - start);
     if (failure && !first_failure) first_failure = failure;
   }

@@ -8,6 +8,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -21,8 +24,9 @@
 namespace egm {
 
 struct PoolSettings {
-  size_t cache_limit = 0;   // EGM_POOL_LIMIT
-  bool suballocate = true;  // EGM_SUBALLOC
+  size_t cache_limit = 0;     // EGM_POOL_LIMIT
+  bool suballocate = true;    // EGM_SUBALLOC
+  uint64_t every_device = 0;  // EGM_PEER_ACCESS=all: bit d = device d gets access at creation
 };
 
 // A user allocation placed in host memory.
@@ -45,9 +49,17 @@ class HostPool {
   std::variant<Placement, EgmFailure> acquire(const DriverApi& driver, const ChunkKey& key,
                                               size_t size, size_t granularity, size_t cap);
 
+  // `peer` may now use `device`'s memory (peer access was enabled): every
+  // chunk made for `device`, in use or cached, gets access for `peer`.
+  // Returns the first failure.
+  std::optional<EgmFailure> grant_peer(const DriverApi& driver, int device, int peer);
+
   // The user freed `mapping`: its block or chunk goes back to the pool.
   // Returns the first unmap failure, if any.
   std::optional<EgmFailure> release(const DriverApi& driver, const Mapping& mapping);
+
+  // EGM_PEER_ACCESS=all, once the device count is known.
+  void grant_every_device(uint64_t devices);
 
   // Unmaps every cached chunk (exit, or memory pressure).
   void trim(const DriverApi& driver, const char* reason);
@@ -63,6 +75,8 @@ class HostPool {
   std::variant<Chunk, EgmFailure> chunk_for(const DriverApi& driver, const ChunkKey& key,
                                             size_t size, size_t granularity, size_t cap,
                                             const char*& source);
+  uint64_t peers_of(int device);  // registry_mutex_ held
+  void register_chunk(const DriverApi& driver, const Chunk& chunk, uint64_t peers);
   std::optional<EgmFailure> give_back(const DriverApi& driver, const Chunk& chunk);
   std::optional<EgmFailure> unmap_chunks(const DriverApi& driver, const std::vector<Chunk>& chunks,
                                          const char* reason);
@@ -73,6 +87,14 @@ class HostPool {
   ChunkCache cache_;
   SlabAllocator slabs_;
   std::atomic<uint64_t> next_chunk_id_{1};
+  // Every mapped chunk (in use, in a slab or cached) and who may access it.
+  struct Registered {
+    Chunk chunk;
+    uint64_t peers;
+  };
+  std::mutex registry_mutex_;
+  std::map<uint64_t, Registered> registry_;
+  std::map<int, uint64_t> enabled_peers_;  // device -> peers the program enabled
 };
 
 }  // namespace egm

@@ -21,6 +21,7 @@ uint64_t MappingTable::insert(Mapping mapping) {
   std::lock_guard<std::mutex> lock(mutex_);
   mapping.id = next_id_++;
   ++usage_[mapping.node].maps;
+  ++device_usage_[mapping.device].maps;
   // The bounds only grow: a stale wide range just costs a locked lookup.
   if (mapping.address < lowest_.load(std::memory_order_relaxed)) {
     lowest_.store(mapping.address, std::memory_order_relaxed);
@@ -71,6 +72,23 @@ std::vector<Mapping> MappingTable::live() const {
   std::sort(mappings.begin(), mappings.end(),
             [](const Mapping& a, const Mapping& b) { return a.id < b.id; });
   return mappings;
+}
+
+void MappingTable::charge_device(int device, size_t bytes) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  NodeUsage& usage = device_usage_[device];
+  usage.current_bytes += bytes;
+  usage.peak_bytes = std::max(usage.peak_bytes, usage.current_bytes);
+}
+
+void MappingTable::uncharge_device(int device, size_t bytes) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  device_usage_[device].current_bytes -= bytes;
+}
+
+std::map<int, NodeUsage> MappingTable::usage_by_device() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return device_usage_;
 }
 
 std::map<int, NodeUsage> MappingTable::usage_by_node() const {

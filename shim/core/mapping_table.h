@@ -66,6 +66,10 @@ class MappingTable {
   std::vector<Mapping> live() const;  // ordered by id
   size_t live_count() const { return live_count_.load(std::memory_order_relaxed); }
   std::map<int, NodeUsage> usage_by_node() const;
+  // Pinned bytes by the GPU the chunks were made for (maps: allocations).
+  std::map<int, NodeUsage> usage_by_device() const;
+  void charge_device(int device, size_t bytes);
+  void uncharge_device(int device, size_t bytes);
   uint64_t total_inserted() const;
   uint64_t total_removed() const;
 
@@ -73,6 +77,7 @@ class MappingTable {
   mutable std::mutex mutex_;
   std::unordered_map<uintptr_t, Mapping> by_address_;
   std::map<int, NodeUsage> usage_;
+  std::map<int, NodeUsage> device_usage_;
   uint64_t next_id_ = 1;
   uint64_t removed_ = 0;
   std::atomic<size_t> live_count_{0};

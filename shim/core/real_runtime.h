@@ -53,6 +53,8 @@ struct RealRuntime {
   RealFunction<cudaError_t (*)(cudaEvent_t, cudaStream_t)> event_record{"cudaEventRecord"};
   RealFunction<cudaError_t (*)(cudaEvent_t)> event_query{"cudaEventQuery"};
   RealFunction<cudaError_t (*)(cudaEvent_t)> event_destroy{"cudaEventDestroy"};
+  RealFunction<cudaError_t (*)(int, unsigned)> device_enable_peer_access{
+      "cudaDeviceEnablePeerAccess"};
 };
 
 RealRuntime& real_runtime();

@@ -118,7 +118,7 @@ Shim::Shim()
       log_(log_settings_for(config_)),
       placement_(std::make_unique<PlacementPolicy>(config_, topology_, free_bytes_of_node)),
       pool_(std::make_unique<HostPool>(
-          PoolSettings{config_.pool_limit, config_.suballocate}, table_,
+          PoolSettings{config_.pool_limit, config_.suballocate, 0}, table_,
           [this](const char* event, const Chunk& chunk, const char* reason, int64_t micros) {
             log_chunk(event, chunk, reason, micros);
           })) {
@@ -240,6 +240,7 @@ bool Shim::try_node(const Request& request, int device, int node, const DriverAp
   size_t granule = std::get<size_t>(granularity);
   ChunkKey key{node, device, config_.host_access || is_managed(request.api)};
   int64_t start = steady_us();
+  learn_device_count_once(driver);
   auto placed = pool_->acquire(driver, key, request.size, granule, node_limit(config_, node));
   if (const EgmFailure* failure = std::get_if<EgmFailure>(&placed)) {
     const char* error = std::string_view(failure->step) == "node-limit"
@@ -269,6 +270,24 @@ bool Shim::try_node(const Request& request, int device, int node, const DriverAp
   if (request.pitch != nullptr) *request.pitch = round_up(request.width, kPitchAlignment);
   start_prefill_once(driver, key, granule);
   return true;
+}
+
+// EGM_PEER_ACCESS=all needs the device count, known once CUDA is up.
+void Shim::learn_device_count_once(const DriverApi& driver) {
+  if (!config_.peer_access_all || device_count_known_.exchange(true)) return;
+  int count = 0;
+  if (driver.device_get_count && driver.device_get_count(&count) == CUDA_SUCCESS && count > 0) {
+    pool_->grant_every_device(count >= 64 ? ~uint64_t{0} : (uint64_t{1} << count) - 1);
+  }
+}
+
+void Shim::peer_access_enabled(int owner, int accessor) {
+  const DriverApi* driver = driver_api(nullptr);
+  if (driver == nullptr || forked_child_ || !redirecting_) return;
+  std::optional<EgmFailure> failure = pool_->grant_peer(*driver, owner, accessor);
+  log_.write(failure ? LogLevel::kError : LogLevel::kInfo, "peer-access",
+             fmt::format("device={} peer={} result={}", owner, accessor,
+                         failure ? driver->error_name(failure->error) : "ok"));
 }
 
 // EGM_POOL_PREALLOC: fill the cache from a background thread, on the

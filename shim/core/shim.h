@@ -42,6 +42,10 @@ class Shim {
   // cudaMemGetInfo / cuMemGetInfo, plus the host budget with EGM_MEMINFO=device+host.
   int memory_info(bool driver_layer, size_t* free, size_t* total);
 
+  // The program enabled peer access: `accessor` may now use memory made for
+  // `owner`, so every chunk of `owner` gets an access grant for `accessor`.
+  void peer_access_enabled(int owner, int accessor);
+
   // Whether driver-layer calls are the shim's to handle (not the runtime's own).
   bool hooks_driver() const { return config_.hook_driver; }
 
@@ -90,6 +94,7 @@ class Shim {
   void log_map(const Mapping& mapping, int64_t map_us, const std::string& reason,
                const char* source);
   void log_chunk(const char* event, const Chunk& chunk, const char* reason, int64_t micros);
+  void learn_device_count_once(const DriverApi& driver);
   void start_prefill_once(const DriverApi& driver, const ChunkKey& key, size_t granularity);
   void log_unmap(const Mapping& mapping, int64_t unmap_us, const char* how);
   std::string map_fields(const Mapping& mapping) const;
@@ -103,6 +108,7 @@ class Shim {
   std::unique_ptr<PlacementPolicy> placement_;
   std::unique_ptr<HostPool> pool_;
   std::atomic<bool> prefill_started_{false};
+  std::atomic<bool> device_count_known_{false};
   std::atomic<uint64_t> fallbacks_{0};
   std::atomic<bool> start_logged_{false};
   bool forked_child_ = false;

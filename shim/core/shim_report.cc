@@ -85,6 +85,11 @@ void Shim::write_exit_summary() {
                fmt::format("node={} current_bytes={} peak_bytes={} maps={}", node,
                            usage.current_bytes, usage.peak_bytes, usage.maps));
   }
+  for (const auto& [device, usage] : table_.usage_by_device()) {
+    log_.write(LogLevel::kInfo, "device-summary",
+               fmt::format("device={} current_bytes={} peak_bytes={} maps={}", device,
+                           usage.current_bytes, usage.peak_bytes, usage.maps));
+  }
   int64_t now = wall_clock_us();
   for (const Mapping& mapping : live) {
     log_.write(LogLevel::kInfo, "leak",
