@@ -51,6 +51,9 @@ std::vector<GoldenCase> golden_cases() {
       // Reversed file order: the merge by timestamp must not care.
       {"two_processes_json", {"--json", log("proc_b.log"), log("proc_a.log")}},
       {"shared_file", {"--top", "0", log("shared.log")}},
+      // A real log of the shim with its pool: chunk events and blocks.
+      {"pooled", {log("pooled.log")}},
+      {"pooled_json", {"--json", log("pooled.log")}},
       {"help", {"--help"}},
       {"no_logs", {}, 2},
       {"bad_top", {"--top", "-1", log("normal.log")}, 2},

@@ -88,6 +88,8 @@ Mapping read_mapping(FieldReader& fields, const LogLine& line) {
   mapping.mapped = fields.unsigned_value("mapped");
   mapping.node = fields.signed_value("node");
   mapping.device = fields.signed_value("device");
+  if (fields.has("chunk")) mapping.chunk = fields.unsigned_value("chunk");
+  if (fields.has("source")) mapping.source = fields.text("source");
   mapping.mapped_at_us = line.timestamp_us;
   mapping.where = line.where;
   return mapping;
@@ -131,11 +133,20 @@ class Replay {
 
  private:
   void handle(const LogLine& line) {
-    if (line.event == "map") on_map(line);
-    else if (line.event == "unmap") on_unmap(line);
-    else if (line.event == "fallback") on_fallback(line);
-    else if (line.event == "summary") on_summary(line);
-    else if (line.event == "leak") on_leak(line);
+    if (line.event == "map")
+      on_map(line);
+    else if (line.event == "unmap")
+      on_unmap(line);
+    else if (line.event == "fallback")
+      on_fallback(line);
+    else if (line.event == "summary")
+      on_summary(line);
+    else if (line.event == "leak")
+      on_leak(line);
+    else if (line.event == "chunk-map")
+      on_chunk(line, +1);
+    else if (line.event == "chunk-unmap")
+      on_chunk(line, -1);
     // start, notice, config-error, free-error, node-summary and events newer
     // than this tool change no mapping: nothing to replay.
   }
@@ -169,6 +180,17 @@ class Replay {
     remove_bytes(found->second, line.timestamp_us);
     unmapped_.insert(found->first);
     live_.erase(found);
+  }
+
+  // Pinned memory: the pool's chunks, behind the user allocations.
+  void on_chunk(const LogLine& line, int direction) {
+    FieldReader fields(line);
+    int64_t node = fields.signed_value("node");
+    uint64_t bytes = fields.unsigned_value("bytes");
+    if (!fields.ok()) return skip(line, fields.error());
+    uint64_t& running = pinned_bytes_[node];
+    if (direction < 0 && running < bytes) return skip(line, "chunk-unmap of more than was mapped");
+    change_usage(report_.pinned_by_node[node], running, direction, bytes);
   }
 
   void on_fallback(const LogLine& line) {
@@ -273,6 +295,9 @@ class Replay {
     for (const auto& [key, mapping] : live_) report_.live.push_back(mapping);
     std::sort(report_.live.begin(), report_.live.end(), earlier_mapped);
     for (const auto& [node, bytes] : node_bytes_) report_.nodes[node].current_bytes = bytes;
+    for (const auto& [node, bytes] : pinned_bytes_) {
+      report_.pinned_by_node[node].current_bytes = bytes;
+    }
     for (const auto& [device, bytes] : device_bytes_) {
       report_.devices[device].current_bytes = bytes;
     }
@@ -322,10 +347,9 @@ class Replay {
 
   void collect_fallbacks() {
     for (auto& [key, count] : fallbacks_) report_.fallbacks.push_back(std::move(count));
-    std::stable_sort(report_.fallbacks.begin(), report_.fallbacks.end(),
-                     [](const FallbackCount& a, const FallbackCount& b) {
-                       return a.count > b.count;
-                     });
+    std::stable_sort(
+        report_.fallbacks.begin(), report_.fallbacks.end(),
+        [](const FallbackCount& a, const FallbackCount& b) { return a.count > b.count; });
   }
 
   // Reader and replay warnings interleaved as in the files, to read top-down.
@@ -370,6 +394,7 @@ class Replay {
   std::set<MappingKey> reported_leaks_;
   std::map<MappingKey, Mapping> leaks_without_map_;
   std::map<int64_t, uint64_t> node_bytes_;
+  std::map<int64_t, uint64_t> pinned_bytes_;
   std::map<int64_t, uint64_t> device_bytes_;
   std::map<uint64_t, SizeBucket> size_buckets_;
   std::vector<Mapping> all_maps_;

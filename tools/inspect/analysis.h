@@ -41,6 +41,8 @@ struct Mapping {
   uint64_t mapped = 0;
   int64_t node = 0;
   int64_t device = 0;
+  uint64_t chunk = 0;             // the backing chunk (0 when the log predates chunks)
+  std::string source;             // fresh, pool or slab
   std::optional<int64_t> map_us;  // absent when known only from a leak line
   int64_t mapped_at_us = 0;
   SourceLocation where;
@@ -103,8 +105,11 @@ struct Report {
   std::vector<ProcessSummary> processes;  // by pid
   std::map<int64_t, ByteUsage> nodes;
   std::map<int64_t, ByteUsage> devices;
-  std::vector<Mapping> live;  // at the snapshot, by time mapped
-  std::vector<Leak> leaks;    // by time mapped
+  // Pinned host memory per node from chunk-map/chunk-unmap lines (the pool's
+  // chunks, in use or cached); empty for logs without chunk events.
+  std::map<int64_t, ByteUsage> pinned_by_node;
+  std::vector<Mapping> live;               // at the snapshot, by time mapped
+  std::vector<Leak> leaks;                 // by time mapped
   std::vector<SizeBucket> size_histogram;  // contiguous, smallest first
   std::vector<Mapping> slowest;            // by map_us, slowest first
   std::vector<FallbackCount> fallbacks;    // most frequent first

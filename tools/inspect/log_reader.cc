@@ -23,8 +23,7 @@ constexpr int64_t days_from_civil(int64_t year, unsigned month, unsigned day) {
   const int64_t era = (year >= 0 ? year : year - 399) / 400;
   const auto year_of_era = static_cast<unsigned>(year - era * 400);
   const unsigned day_of_year = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1;
-  const unsigned day_of_era =
-      year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+  const unsigned day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
   return era * 146097 + static_cast<int64_t>(day_of_era) - 719468;
 }
 static_assert(days_from_civil(1970, 1, 1) == 0);
@@ -103,8 +102,8 @@ std::string excerpt(std::string_view text) {
 }
 
 bool is_key_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '_' || c == '-' || c == '.';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-' || c == '.';
 }
 
 struct Field {
@@ -182,8 +181,8 @@ std::optional<Field> read_field(std::string_view text, size_t& pos, std::string&
   Field field{std::string(text.substr(pos, key_end - pos)), {}};
   pos = key_end + 1;
   bool quoted = pos < text.size() && text[pos] == '"';
-  std::optional<std::string> value = quoted ? read_quoted(text, pos, field.key, error)
-                                            : read_bare(text, pos, field.key, error);
+  std::optional<std::string> value =
+      quoted ? read_quoted(text, pos, field.key, error) : read_bare(text, pos, field.key, error);
   if (!value) return std::nullopt;
   field.value = std::move(*value);
   return field;
@@ -233,9 +232,12 @@ bool take_header(Fields& fields, LogLine& line, std::string& error) {
   if (!error.empty()) return false;
   std::optional<int64_t> pid_value = parse_signed(pid);
   std::optional<int64_t> tid_value = parse_signed(tid);
-  if (!pid_value || *pid_value <= 0) error = "bad pid " + excerpt(pid);
-  else if (!tid_value || *tid_value < 0) error = "bad tid " + excerpt(tid);
-  else if (!is_known_level(line.level)) error = "unknown level " + excerpt(line.level);
+  if (!pid_value || *pid_value <= 0)
+    error = "bad pid " + excerpt(pid);
+  else if (!tid_value || *tid_value < 0)
+    error = "bad tid " + excerpt(tid);
+  else if (!is_known_level(line.level))
+    error = "unknown level " + excerpt(line.level);
   if (!error.empty()) return false;
   line.pid = *pid_value;
   line.tid = *tid_value;
@@ -276,8 +278,8 @@ std::optional<int64_t> parse_timestamp(std::string_view text) {
     return std::nullopt;
   }
   if (*hour > 23 || *minute > 59 || *second > 60) return std::nullopt;  // 60: leap second
-  int64_t seconds = days_from_civil(*year, *month, *day) * 86'400 + *hour * 3600 +
-                    *minute * 60 + *second;
+  int64_t seconds =
+      days_from_civil(*year, *month, *day) * 86'400 + *hour * 3600 + *minute * 60 + *second;
   return seconds * kMicrosPerSecond + *fraction_us;
 }
 
@@ -361,10 +363,9 @@ void read_log_stream(std::istream& stream, const std::string& name, LogSet& into
 }
 
 void merge_by_timestamp(LogSet& logs) {
-  std::stable_sort(logs.lines.begin(), logs.lines.end(),
-                   [](const LogLine& a, const LogLine& b) {
-                     return a.timestamp_us < b.timestamp_us;
-                   });
+  std::stable_sort(logs.lines.begin(), logs.lines.end(), [](const LogLine& a, const LogLine& b) {
+    return a.timestamp_us < b.timestamp_us;
+  });
 }
 
 LogSet read_log_files(const std::vector<std::string>& paths) {

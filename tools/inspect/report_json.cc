@@ -26,6 +26,8 @@ Json mapping_json(const Mapping& mapping, int64_t first_us) {
                {"device", mapping.device},
                {"mapped_at", time_json(mapping.mapped_at_us, first_us)}};
   json["map_us"] = mapping.map_us ? Json(*mapping.map_us) : Json(nullptr);
+  if (mapping.chunk != 0) json["chunk"] = mapping.chunk;
+  if (!mapping.source.empty()) json["source"] = mapping.source;
   return json;
 }
 
@@ -99,9 +101,8 @@ Json fallbacks_json(const std::vector<FallbackCount>& fallbacks) {
 Json warnings_json(const std::vector<Warning>& warnings) {
   Json array = Json::array();
   for (const Warning& warning : warnings) {
-    array.push_back({{"file", warning.where.file},
-                     {"line", warning.where.line},
-                     {"message", warning.message}});
+    array.push_back(
+        {{"file", warning.where.file}, {"line", warning.where.line}, {"message", warning.message}});
   }
   return array;
 }
@@ -125,6 +126,7 @@ std::string json_report(const Report& report) {
                {"processes", processes_json(report.processes, first)},
                {"nodes", usage_json(report.nodes, "node")},
                {"devices", usage_json(report.devices, "device")},
+               {"pinned_by_node", usage_json(report.pinned_by_node, "node")},
                {"live", mappings_json(report.live, first)},
                {"leaks", leaks_json(report.leaks, first)},
                {"size_histogram", histogram_json(report.size_histogram)},

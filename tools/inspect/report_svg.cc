@@ -21,8 +21,8 @@ constexpr int64_t kMicrosPerSecond = 1'000'000;
 
 // Tableau 10: distinct at a glance, and tolerable for colour-blind readers.
 constexpr std::array<const char*, 10> kColours = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728",
-                                                   "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-                                                   "#bcbd22", "#17becf"};
+                                                  "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+                                                  "#bcbd22", "#17becf"};
 
 // Fixed one-decimal coordinates keep the file small and byte-stable.
 std::string coordinate(double value) {
@@ -101,8 +101,8 @@ class SvgPlot {
   explicit SvgPlot(const Report& report) : report_(report) {
     int64_t span = std::max<int64_t>(report.last_us - report.first_us, 1);
     time_step_us_ = nice_time_step_us(span);
-    time_axis_us_ = static_cast<int64_t>(round_up(static_cast<uint64_t>(span),
-                                                  static_cast<uint64_t>(time_step_us_)));
+    time_axis_us_ = static_cast<int64_t>(
+        round_up(static_cast<uint64_t>(span), static_cast<uint64_t>(time_step_us_)));
     uint64_t peak = 0;
     for (const auto& [node, usage] : report.nodes) peak = std::max(peak, usage.peak_bytes);
     byte_step_ = nice_byte_step(std::max<uint64_t>(peak, 1024));
@@ -190,8 +190,7 @@ class SvgPlot {
         path.step_to(x_of(sample.time_us), y_of(sample.bytes));
       }
       out_ << "<path d=\"" << path.finish(x_of(report_.last_us)) << "\" fill=\"none\" stroke=\""
-           << colour_of(index++)
-           << "\" stroke-width=\"2\"/>\n";
+           << colour_of(index++) << "\" stroke-width=\"2\"/>\n";
     }
   }
 

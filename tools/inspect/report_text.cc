@@ -41,7 +41,7 @@ class Table {
   }
 
   std::string render_row(const std::vector<std::string>& row,
-                          const std::vector<size_t>& widths) const {
+                         const std::vector<size_t>& widths) const {
     std::string line;
     for (size_t column = 0; column < row.size(); ++column) {
       std::string padding(widths[column] - row[column].size(), ' ');
@@ -71,6 +71,9 @@ class TextRenderer {
     processes();
     usage("NUMA nodes", "NODE", report_.nodes);
     usage("Devices", "DEVICE", report_.devices);
+    if (!report_.pinned_by_node.empty()) {
+      usage("Pinned host memory (pool chunks, in use or cached)", "NODE", report_.pinned_by_node);
+    }
     live();
     leaks();
     histogram();
@@ -113,9 +116,9 @@ class TextRenderer {
 
   void processes() {
     section("Processes");
-    Table table({"PID", "FIRST", "LAST", "MAPS", "UNMAPS", "FALLBACKS", "LEAKS", "EXIT SUMMARY",
-                 "FILES"},
-                "rllrrrrll");
+    Table table(
+        {"PID", "FIRST", "LAST", "MAPS", "UNMAPS", "FALLBACKS", "LEAKS", "EXIT SUMMARY", "FILES"},
+        "rllrrrrll");
     for (const ProcessSummary& process : report_.processes) {
       std::string files;
       for (const std::string& file : process.files) files += (files.empty() ? "" : ", ") + file;
@@ -139,10 +142,10 @@ class TextRenderer {
   }
 
   static std::vector<std::string> mapping_cells(const Mapping& mapping) {
-    return {std::to_string(mapping.pid),    std::to_string(mapping.id),
-            mapping.api,                    hex_text(mapping.addr),
-            human_bytes(mapping.requested), human_bytes(mapping.mapped),
-            std::to_string(mapping.node),   std::to_string(mapping.device)};
+    return {
+        std::to_string(mapping.pid),  std::to_string(mapping.id),     mapping.api,
+        hex_text(mapping.addr),       human_bytes(mapping.requested), human_bytes(mapping.mapped),
+        std::to_string(mapping.node), std::to_string(mapping.device)};
   }
 
   static uint64_t mapped_total(const std::vector<Mapping>& mappings) {
