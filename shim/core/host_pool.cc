@@ -62,8 +62,8 @@ std::variant<Chunk, EgmFailure> HostPool::fresh_chunk(const DriverApi& driver, c
   if (!table_.try_charge(key.node, size, cap))
     return EgmFailure{"node-limit", CUDA_ERROR_OUT_OF_MEMORY};
   int64_t start = steady_us();
-  auto mapped =
-      EgmAllocator(driver).map({size, key.node, key.device, key.host_access}, size, granularity);
+  auto mapped = EgmAllocator(driver).map({size, key.node, key.device, key.host_access, peers}, size,
+                                         granularity);
   if (const EgmFailure* failure = std::get_if<EgmFailure>(&mapped)) {
     table_.uncharge(key.node, size);
     return *failure;

@@ -31,6 +31,12 @@ long fake_cuda_call_count(const char* function);
 int fake_cuda_host_access_granted(const void* addr);
 // Same for the device (CU_MEM_LOCATION_TYPE_DEVICE).
 int fake_cuda_device_access_granted(const void* addr);
+// Same for one device: 1 if device `device` has been granted read-write
+// access (by any cuMemSetAccess descriptor naming it), 0 if not, -1 if addr
+// is not mapped.
+int fake_cuda_device_access_to(const void* addr, int device);
+// 1 if cuCtxEnablePeerAccess let device `accessor` use device `owner`'s memory.
+int fake_cuda_ctx_peer_access_enabled(int accessor, int owner);
 // The mapping holding addr: 1 and its start and size, or 0 when none.
 int fake_cuda_mapping_of(const void* addr, uintptr_t* base, size_t* size);
 // Allocations made by cuMemAlloc / cuMemAllocManaged / cuMemAllocPitch and not yet freed.
@@ -49,6 +55,8 @@ long fake_cudart_call_count(const char* function);
 size_t fake_cudart_allocated_device_bytes(void);
 // Events created and not yet destroyed.
 int fake_cudart_live_events(void);
+// 1 if cudaDeviceEnablePeerAccess let `device` use `peer`'s memory.
+int fake_cudart_peer_access_enabled(int device, int peer);
 // Test control: work queued on `stream` (a cudaStream_t; 0 is the legacy
 // default stream) from now on is not done until fake_cudart_stream_release.
 // 0 on success, -1 for an unknown stream.

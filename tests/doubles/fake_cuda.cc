@@ -16,13 +16,22 @@
 //
 // Settings (read on every call): FAKE_CUDA_GRANULARITY (bytes, default
 // 2 MiB), FAKE_CUDA_NUMA_NODES (default 1), FAKE_CUDA_HOST_NUMA_ID (default
-// 0), FAKE_CUDA_DEVICE_COUNT (default 1), FAKE_CUDA_DEVICE_MEMORY (bytes,
-// default 80 GiB), FAKE_CUDA_FAIL (fail_injection.h).
+// 0), FAKE_CUDA_HOST_NUMA_IDS (per device, e.g. "0,1"; devices past the end
+// of the list get FAKE_CUDA_HOST_NUMA_ID), FAKE_CUDA_DEVICE_COUNT (default
+// 1), FAKE_CUDA_DEVICE_MEMORY (bytes, default 80 GiB), FAKE_CUDA_FAIL
+// (fail_injection.h).
+//
+// Access follows the driver's rules: each cuMemSetAccess descriptor sets the
+// access of its own location (the host, or one device) and leaves the other
+// locations as they were, so a later grant to a peer GPU keeps the host's
+// and the owner's access.
 #include <cuda.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -53,11 +62,13 @@ struct MemoryObject {
   int mappings = 0;
 };
 
+constexpr int kMaxDevices = 64;  // devices with access are kept as bits of a uint64_t
+
 struct Mapping {
   size_t size = 0;
   CUmemGenericAllocationHandle handle = 0;
   bool host_read_write = false;
-  bool device_read_write = false;
+  uint64_t devices_read_write = 0;  // bit d: device d has read-write access
 };
 
 // A cuMemAlloc-family allocation.
@@ -100,6 +111,27 @@ size_t granularity() {
 int device_count() { return static_cast<int>(fake::env_number("FAKE_CUDA_DEVICE_COUNT", 1)); }
 
 int host_numa_node_count() { return static_cast<int>(fake::env_number("FAKE_CUDA_NUMA_NODES", 1)); }
+
+// Entry `device` of FAKE_CUDA_HOST_NUMA_IDS ("0,1,..."), or FAKE_CUDA_HOST_NUMA_ID
+// when the list is unset or shorter; a malformed list aborts, as env_number does.
+int host_numa_id_of(int device) {
+  long fallback = fake::env_number("FAKE_CUDA_HOST_NUMA_ID", 0);
+  const char* list = std::getenv("FAKE_CUDA_HOST_NUMA_IDS");
+  if (list == nullptr || *list == '\0') return static_cast<int>(fallback);
+  const char* next = list;
+  for (int index = 0; *next != '\0'; ++index) {
+    char* end = nullptr;
+    long node = std::strtol(next, &end, 10);
+    if (end == next || (*end != ',' && *end != '\0')) {
+      std::fprintf(stderr, "fake CUDA: FAKE_CUDA_HOST_NUMA_IDS=\"%s\" is not a list of numbers\n",
+                   list);
+      std::abort();
+    }
+    if (index == device) return static_cast<int>(node);
+    next = *end == ',' ? end + 1 : end;
+  }
+  return static_cast<int>(fallback);
+}
 
 bool is_multiple_of(size_t value, size_t unit) { return unit != 0 && value % unit == 0; }
 
@@ -212,26 +244,34 @@ bool make_inaccessible_placeholder(uintptr_t start, size_t size) {
   return placeholder != MAP_FAILED;
 }
 
-struct GrantedAccess {
-  bool host_read_write = false;
-  bool device_read_write = false;
-  int protection = PROT_NONE;
-};
+uint64_t device_bit(int device) { return uint64_t{1} << device; }
 
-GrantedAccess access_granted_by(const CUmemAccessDesc* desc, size_t count) {
-  GrantedAccess granted;
+// Applies the descriptors to one mapping: each sets its own location's
+// access; the locations it does not name keep theirs.
+void apply_access(Mapping& mapping, const CUmemAccessDesc* desc, size_t count) {
   for (size_t i = 0; i < count; ++i) {
     bool read_write = desc[i].flags == CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
-    if (read_write) granted.protection = PROT_READ | PROT_WRITE;
-    if (desc[i].flags == CU_MEM_ACCESS_FLAGS_PROT_READ && granted.protection == PROT_NONE) {
-      granted.protection = PROT_READ;
-    }
-    if (is_host_location(desc[i].location.type)) granted.host_read_write |= read_write;
+    if (is_host_location(desc[i].location.type)) mapping.host_read_write = read_write;
     if (desc[i].location.type == CU_MEM_LOCATION_TYPE_DEVICE) {
-      granted.device_read_write |= read_write;
+      uint64_t bit = device_bit(desc[i].location.id);
+      mapping.devices_read_write =
+          read_write ? mapping.devices_read_write | bit : mapping.devices_read_write & ~bit;
     }
   }
-  return granted;
+}
+
+bool grants_read_only(const CUmemAccessDesc* desc, size_t count) {
+  for (size_t i = 0; i < count; ++i) {
+    if (desc[i].flags == CU_MEM_ACCESS_FLAGS_PROT_READ) return true;
+  }
+  return false;
+}
+
+// The CPU stands in for every location: the pages are read-write while any
+// location may write them.
+int protection_for(const Mapping& mapping, bool read_only_granted) {
+  if (mapping.host_read_write || mapping.devices_read_write != 0) return PROT_READ | PROT_WRITE;
+  return read_only_granted ? PROT_READ : PROT_NONE;
 }
 
 struct ErrorText {
@@ -258,6 +298,10 @@ constexpr ErrorText kErrors[] = {
      "an illegal memory access was encountered"},
     {CUDA_ERROR_NOT_PERMITTED, "CUDA_ERROR_NOT_PERMITTED", "operation not permitted"},
     {CUDA_ERROR_NOT_SUPPORTED, "CUDA_ERROR_NOT_SUPPORTED", "operation not supported"},
+    {CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED, "CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED",
+     "peer access is already enabled"},
+    {CUDA_ERROR_PEER_ACCESS_NOT_ENABLED, "CUDA_ERROR_PEER_ACCESS_NOT_ENABLED",
+     "peer access has not been enabled"},
     {CUDA_ERROR_UNKNOWN, "CUDA_ERROR_UNKNOWN", "unknown error"},
 };
 
@@ -268,12 +312,14 @@ const ErrorText* find_error(CUresult code) {
   return nullptr;
 }
 
-int access_granted(const void* addr, bool Mapping::*which) {
+// 1 when the mapping holding addr passes `granted`, 0 when not, -1 when none holds it.
+template <typename Predicate>
+int access_granted(const void* addr, Predicate granted) {
   DriverState& driver = state();
   std::lock_guard<std::mutex> lock(driver.mutex);
   auto it = mapping_holding(driver, reinterpret_cast<uintptr_t>(addr));
   if (it == driver.mappings.end()) return -1;
-  return it->second.*which ? 1 : 0;
+  return granted(it->second) ? 1 : 0;
 }
 
 size_t device_memory() {
@@ -354,6 +400,14 @@ const std::vector<ProcEntry>& proc_entries() {
       {"cuMemAllocPitch", 3020, address_of(&cuMemAllocPitch_v2)},
       {"cuMemFree", 3020, address_of(&cuMemFree_v2)},
       {"cuMemGetInfo", 3020, address_of(&cuMemGetInfo_v2)},
+      {"cuDeviceCanAccessPeer", 4000, address_of(&cuDeviceCanAccessPeer)},
+      {"cuDevicePrimaryCtxRetain", 7000, address_of(&cuDevicePrimaryCtxRetain)},
+      {"cuCtxSetCurrent", 4000, address_of(&cuCtxSetCurrent)},
+      {"cuCtxGetCurrent", 4000, address_of(&cuCtxGetCurrent)},
+      {"cuCtxPushCurrent", 4000, address_of(&cuCtxPushCurrent_v2)},
+      {"cuCtxPopCurrent", 4000, address_of(&cuCtxPopCurrent_v2)},
+      {"cuCtxEnablePeerAccess", 4000, address_of(&cuCtxEnablePeerAccess)},
+      {"cuCtxDisablePeerAccess", 4000, address_of(&cuCtxDisablePeerAccess)},
       {"cuGetProcAddress", 11030, address_of(&cuGetProcAddress)},
       {"cuGetProcAddress", 12000, address_of(&cuGetProcAddress_v2)},
   };
@@ -433,9 +487,7 @@ CUresult cuDeviceGetAttribute(int* value, CUdevice_attribute attribute, CUdevice
     case CU_DEVICE_ATTRIBUTE_HOST_NUMA_VIRTUAL_MEMORY_MANAGEMENT_SUPPORTED:
       *value = 1;
       return CUDA_SUCCESS;
-    case CU_DEVICE_ATTRIBUTE_HOST_NUMA_ID:
-      *value = static_cast<int>(fake::env_number("FAKE_CUDA_HOST_NUMA_ID", 0));
-      return CUDA_SUCCESS;
+    case CU_DEVICE_ATTRIBUTE_HOST_NUMA_ID: *value = host_numa_id_of(device); return CUDA_SUCCESS;
     default:
       if (attribute < 0 || attribute >= CU_DEVICE_ATTRIBUTE_MAX) return CUDA_ERROR_INVALID_VALUE;
       *value = 0;  // a known attribute the fake does not model
@@ -449,13 +501,6 @@ CUresult cuDeviceGetName(char* name, int length, CUdevice device) {
   if (!is_valid_device(device)) return CUDA_ERROR_INVALID_DEVICE;
   std::strncpy(name, kDeviceName, static_cast<size_t>(length) - 1);
   name[length - 1] = '\0';
-  return CUDA_SUCCESS;
-}
-
-CUresult cuCtxGetDevice(CUdevice* device) {
-  if (CUresult failure = injected_failure("cuCtxGetDevice")) return failure;
-  if (device == nullptr) return CUDA_ERROR_INVALID_VALUE;
-  *device = 0;
   return CUDA_SUCCESS;
 }
 
@@ -599,7 +644,8 @@ CUresult cuMemSetAccess(CUdeviceptr ptr, size_t size, const CUmemAccessDesc* des
     return CUDA_ERROR_INVALID_VALUE;
   }
   for (size_t i = 0; i < count; ++i) {
-    if (!is_valid_access_location(desc[i].location) || !is_valid_access_flags(desc[i].flags)) {
+    if (!is_valid_access_location(desc[i].location) || !is_valid_access_flags(desc[i].flags) ||
+        (desc[i].location.type == CU_MEM_LOCATION_TYPE_DEVICE && desc[i].location.id >= kMaxDevices)) {
       return CUDA_ERROR_INVALID_VALUE;
     }
   }
@@ -607,13 +653,15 @@ CUresult cuMemSetAccess(CUdeviceptr ptr, size_t size, const CUmemAccessDesc* des
   std::lock_guard<std::mutex> lock(driver.mutex);
   std::vector<MappingIterator> tiles = mappings_tiling(driver, static_cast<uintptr_t>(ptr), size);
   if (tiles.empty()) return CUDA_ERROR_INVALID_VALUE;
-  GrantedAccess granted = access_granted_by(desc, count);
-  if (mprotect(reinterpret_cast<void*>(ptr), size, granted.protection) != 0) {
-    return CUDA_ERROR_OPERATING_SYSTEM;
-  }
+  bool read_only = grants_read_only(desc, count);
   for (MappingIterator tile : tiles) {
-    tile->second.host_read_write = granted.host_read_write;
-    tile->second.device_read_write = granted.device_read_write;
+    Mapping updated = tile->second;
+    apply_access(updated, desc, count);
+    if (mprotect(reinterpret_cast<void*>(tile->first), updated.size,
+                 protection_for(updated, read_only)) != 0) {
+      return CUDA_ERROR_OPERATING_SYSTEM;
+    }
+    tile->second = updated;
   }
   return CUDA_SUCCESS;
 }
@@ -750,11 +798,18 @@ long fake_cuda_call_count(const char* function) {
 }
 
 int fake_cuda_host_access_granted(const void* addr) {
-  return access_granted(addr, &Mapping::host_read_write);
+  return access_granted(addr, [](const Mapping& mapping) { return mapping.host_read_write; });
 }
 
 int fake_cuda_device_access_granted(const void* addr) {
-  return access_granted(addr, &Mapping::device_read_write);
+  return access_granted(addr, [](const Mapping& mapping) { return mapping.devices_read_write != 0; });
+}
+
+int fake_cuda_device_access_to(const void* addr, int device) {
+  if (device < 0 || device >= kMaxDevices) return access_granted(addr, [](const Mapping&) { return false; });
+  return access_granted(addr, [device](const Mapping& mapping) {
+    return (mapping.devices_read_write & device_bit(device)) != 0;
+  });
 }
 
 int fake_cuda_mapping_of(const void* addr, uintptr_t* base, size_t* size) {

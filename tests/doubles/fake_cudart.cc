@@ -16,6 +16,11 @@
 // stream is released. cudaDeviceSynchronize never waits (a blocked stream
 // would hang the test).
 //
+// Several devices (FAKE_CUDA_DEVICE_COUNT): the current device is per thread
+// (cudaSetDevice), every pair of distinct devices can access each other
+// (cudaDeviceCanAccessPeer), cudaDeviceEnablePeerAccess records the pair, and
+// cudaMemcpyPeer is a plain copy. Allocations are not kept per device.
+//
 // Settings (read on every call): FAKE_CUDA_DEVICE_COUNT (default 1),
 // FAKE_CUDA_DEVICE_MEMORY (bytes, default 80 GiB), FAKE_CUDART_VIA_DRIVER,
 // FAKE_CUDART_FAIL (fail_injection.h; default code cudaErrorMemoryAllocation).
@@ -29,7 +34,9 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string_view>
+#include <utility>
 
 #include "tests/doubles/fail_injection.h"
 #include "tests/doubles/fake_control.h"
@@ -66,6 +73,7 @@ struct RuntimeState {
   size_t charged_bytes = 0;
   std::map<cudaStream_t, Stream> streams;  // created ones and the built-in ones, once used
   std::map<cudaEvent_t, Event> events;
+  std::set<std::pair<int, int>> peer_access;  // (device, peer) enabled by cudaDeviceEnablePeerAccess
   uintptr_t next_handle = 0x5e000000;
 };
 
@@ -96,6 +104,8 @@ cudaError_t injected_failure(std::string_view function) {
 }
 
 int device_count() { return static_cast<int>(fake::env_number("FAKE_CUDA_DEVICE_COUNT", 1)); }
+
+bool is_valid_device(int device) { return device >= 0 && device < device_count(); }
 
 size_t round_up(size_t value, size_t unit) { return (value + unit - 1) / unit * unit; }
 
@@ -254,6 +264,10 @@ constexpr ErrorText kErrors[] = {
     {cudaErrorDeviceUninitialized, "cudaErrorDeviceUninitialized", "invalid device context"},
     {cudaErrorInvalidResourceHandle, "cudaErrorInvalidResourceHandle", "invalid resource handle"},
     {cudaErrorNotReady, "cudaErrorNotReady", "device not ready"},
+    {cudaErrorPeerAccessAlreadyEnabled, "cudaErrorPeerAccessAlreadyEnabled",
+     "peer access is already enabled"},
+    {cudaErrorPeerAccessNotEnabled, "cudaErrorPeerAccessNotEnabled",
+     "peer access has not been enabled"},
     {cudaErrorUnknown, "cudaErrorUnknown", "unknown error"},
 };
 
@@ -430,8 +444,52 @@ cudaError_t cudaGetDevice(int* device) {
 
 cudaError_t cudaSetDevice(int device) {
   if (cudaError_t failure = injected_failure("cudaSetDevice")) return record(failure);
-  if (device < 0 || device >= device_count()) return record(cudaErrorInvalidDevice);
+  if (!is_valid_device(device)) return record(cudaErrorInvalidDevice);
   current_device = device;
+  return cudaSuccess;
+}
+
+cudaError_t cudaDeviceCanAccessPeer(int* can_access, int device, int peer) {
+  if (cudaError_t failure = injected_failure("cudaDeviceCanAccessPeer")) return record(failure);
+  if (can_access == nullptr) return record(cudaErrorInvalidValue);
+  if (!is_valid_device(device) || !is_valid_device(peer)) return record(cudaErrorInvalidDevice);
+  *can_access = device != peer ? 1 : 0;
+  return cudaSuccess;
+}
+
+// The current device may now use `peer`'s memory.
+cudaError_t cudaDeviceEnablePeerAccess(int peer, unsigned int flags) {
+  if (cudaError_t failure = injected_failure("cudaDeviceEnablePeerAccess")) return record(failure);
+  if (flags != 0) return record(cudaErrorInvalidValue);
+  if (!is_valid_device(peer) || peer == current_device) return record(cudaErrorInvalidDevice);
+  RuntimeState& runtime = state();
+  std::lock_guard<std::mutex> lock(runtime.mutex);
+  if (!runtime.peer_access.insert({current_device, peer}).second) {
+    return record(cudaErrorPeerAccessAlreadyEnabled);
+  }
+  return cudaSuccess;
+}
+
+cudaError_t cudaDeviceDisablePeerAccess(int peer) {
+  if (cudaError_t failure = injected_failure("cudaDeviceDisablePeerAccess")) return record(failure);
+  RuntimeState& runtime = state();
+  std::lock_guard<std::mutex> lock(runtime.mutex);
+  if (runtime.peer_access.erase({current_device, peer}) == 0) {
+    return record(cudaErrorPeerAccessNotEnabled);
+  }
+  return cudaSuccess;
+}
+
+// The fake's devices share the CPU's memory: a peer copy is a plain copy.
+cudaError_t cudaMemcpyPeer(void* destination, int destination_device, const void* source,
+                           int source_device, size_t count) {
+  if (cudaError_t failure = injected_failure("cudaMemcpyPeer")) return record(failure);
+  if (!is_valid_device(destination_device) || !is_valid_device(source_device)) {
+    return record(cudaErrorInvalidDevice);
+  }
+  if (count == 0) return cudaSuccess;
+  if (destination == nullptr || source == nullptr) return record(cudaErrorInvalidValue);
+  std::memmove(destination, source, count);
   return cudaSuccess;
 }
 
@@ -510,6 +568,12 @@ size_t fake_cudart_allocated_device_bytes(void) {
   RuntimeState& runtime = state();
   std::lock_guard<std::mutex> lock(runtime.mutex);
   return runtime.charged_bytes;
+}
+
+int fake_cudart_peer_access_enabled(int device, int peer) {
+  RuntimeState& runtime = state();
+  std::lock_guard<std::mutex> lock(runtime.mutex);
+  return runtime.peer_access.count({device, peer}) == 1 ? 1 : 0;
 }
 
 int fake_cudart_live_events(void) {

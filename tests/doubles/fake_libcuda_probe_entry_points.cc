@@ -1,13 +1,20 @@
-// More entry points of the fake libcuda.so.1, for egm-probe (tools/probe):
-// device PCI ids, primary contexts, the current context, and host<->device
-// copies. Meant to be linked into //tests/doubles:libcuda.so.1 next to
+// More entry points of the fake libcuda.so.1, for egm-probe (tools/probe)
+// and the multi-GPU tests: device PCI ids, one primary context per device,
+// each thread's context stack (cuCtxSetCurrent replaces its top,
+// cuCtxPushCurrent/cuCtxPopCurrent push and pop), cuCtxGetDevice, peer
+// access between contexts, and host<->device copies. Meant to be linked into //tests/doubles:libcuda.so.1 next to
 // fake_cuda.cc; it reaches the fake's mappings only through the inspection
 // functions fake_cuda.cc exports (fake_control.h).
 //
 // Copies are plain memcpy on the fake's host-memory "device" addresses, and
 // fail as the driver would: CUDA_ERROR_INVALID_CONTEXT without a current
 // context, CUDA_ERROR_INVALID_VALUE on an address range that is not wholly
-// mapped, CUDA_ERROR_ILLEGAL_ADDRESS where the device was not granted access.
+// mapped, CUDA_ERROR_ILLEGAL_ADDRESS where the current context's device was
+// not granted access.
+//
+// Unlike the driver, cuCtxGetDevice without a current context reports
+// device 0: the single-GPU test programs allocate through the driver API
+// without ever making a context current.
 // FAKE_CUDA_FAIL rules apply to these functions too (counted here, so
 // fake_cuda_call_count does not see them).
 #include <cuda.h>
@@ -17,7 +24,10 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "tests/doubles/fail_injection.h"
 #include "tests/doubles/fake_control.h"
@@ -30,6 +40,7 @@ constexpr uintptr_t kContextBase = 0xc0de0000;  // context handle of device d: b
 struct ContextState {
   std::mutex mutex;
   std::map<int, int> primary_references;  // device -> cuDevicePrimaryCtxRetain count
+  std::set<std::pair<int, int>> peer_access;  // (accessor, owner) enabled by cuCtxEnablePeerAccess
 };
 
 // Never destroyed: a context may be released while the process exits.
@@ -38,7 +49,10 @@ ContextState& contexts() {
   return *state;
 }
 
-thread_local CUcontext current_context = nullptr;
+// The thread's context stack; its top is the current context.
+thread_local std::vector<CUcontext> context_stack;
+
+CUcontext current_context() { return context_stack.empty() ? nullptr : context_stack.back(); }
 
 fake::FailureInjector& injector() {
   static fake::FailureInjector* failures =
@@ -76,7 +90,9 @@ bool is_active(CUcontext context) {
 // Whether the device may touch all of [address, address + size): every byte
 // mapped (else INVALID_VALUE) and granted to the device (else ILLEGAL_ADDRESS).
 CUresult device_range_check(CUdeviceptr address, size_t size) {
-  if (current_context == nullptr || !is_active(current_context)) return CUDA_ERROR_INVALID_CONTEXT;
+  CUcontext context = current_context();
+  if (context == nullptr || !is_active(context)) return CUDA_ERROR_INVALID_CONTEXT;
+  int device = device_of_context(context);
   uintptr_t next = static_cast<uintptr_t>(address);
   uintptr_t end = next + size;
   while (next < end) {
@@ -84,10 +100,18 @@ CUresult device_range_check(CUdeviceptr address, size_t size) {
     size_t length = 0;
     const void* at = reinterpret_cast<const void*>(next);
     if (fake_cuda_mapping_of(at, &base, &length) == 0) return CUDA_ERROR_INVALID_VALUE;
-    if (fake_cuda_device_access_granted(at) != 1) return CUDA_ERROR_ILLEGAL_ADDRESS;
+    if (fake_cuda_device_access_to(at, device) != 1) return CUDA_ERROR_ILLEGAL_ADDRESS;
     next = base + length;
   }
   return CUDA_SUCCESS;
+}
+
+// The device of the current context: 0 without one (see the file comment),
+// -1 when the current context is not active.
+int current_device() {
+  CUcontext context = current_context();
+  if (context == nullptr) return 0;
+  return is_active(context) ? device_of_context(context) : -1;
 }
 
 }  // namespace
@@ -128,15 +152,81 @@ CUresult cuDevicePrimaryCtxRelease_v2(CUdevice device) {
 CUresult cuCtxSetCurrent(CUcontext context) {
   if (CUresult failure = injected_failure("cuCtxSetCurrent")) return failure;
   if (context != nullptr && !is_active(context)) return CUDA_ERROR_INVALID_CONTEXT;
-  current_context = context;
+  if (context == nullptr) {
+    if (!context_stack.empty()) context_stack.pop_back();
+  } else if (context_stack.empty()) {
+    context_stack.push_back(context);
+  } else {
+    context_stack.back() = context;
+  }
   return CUDA_SUCCESS;
 }
 
 CUresult cuCtxGetCurrent(CUcontext* context) {
   if (CUresult failure = injected_failure("cuCtxGetCurrent")) return failure;
   if (context == nullptr) return CUDA_ERROR_INVALID_VALUE;
-  *context = current_context;
+  *context = current_context();
   return CUDA_SUCCESS;
+}
+
+CUresult cuCtxPushCurrent_v2(CUcontext context) {
+  if (CUresult failure = injected_failure("cuCtxPushCurrent_v2")) return failure;
+  if (context == nullptr || !is_active(context)) return CUDA_ERROR_INVALID_CONTEXT;
+  context_stack.push_back(context);
+  return CUDA_SUCCESS;
+}
+
+CUresult cuCtxPopCurrent_v2(CUcontext* context) {
+  if (CUresult failure = injected_failure("cuCtxPopCurrent_v2")) return failure;
+  if (context_stack.empty()) return CUDA_ERROR_INVALID_CONTEXT;
+  if (context != nullptr) *context = context_stack.back();
+  context_stack.pop_back();
+  return CUDA_SUCCESS;
+}
+
+CUresult cuCtxGetDevice(CUdevice* device) {
+  if (CUresult failure = injected_failure("cuCtxGetDevice")) return failure;
+  if (device == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  int current = current_device();
+  if (current < 0) return CUDA_ERROR_INVALID_CONTEXT;
+  *device = current;
+  return CUDA_SUCCESS;
+}
+
+// Every pair of distinct fake devices can reach each other.
+CUresult cuDeviceCanAccessPeer(int* can_access, CUdevice device, CUdevice peer) {
+  if (CUresult failure = injected_failure("cuDeviceCanAccessPeer")) return failure;
+  if (can_access == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  if (!is_valid_device(device) || !is_valid_device(peer)) return CUDA_ERROR_INVALID_DEVICE;
+  *can_access = device != peer ? 1 : 0;
+  return CUDA_SUCCESS;
+}
+
+// The current context's device may now use memory of `peer_context`'s device.
+CUresult cuCtxEnablePeerAccess(CUcontext peer_context, unsigned int flags) {
+  if (CUresult failure = injected_failure("cuCtxEnablePeerAccess")) return failure;
+  if (flags != 0) return CUDA_ERROR_INVALID_VALUE;
+  CUcontext context = current_context();
+  if (context == nullptr || !is_active(context)) return CUDA_ERROR_INVALID_CONTEXT;
+  if (peer_context == nullptr || !is_active(peer_context)) return CUDA_ERROR_INVALID_CONTEXT;
+  int accessor = device_of_context(context), owner = device_of_context(peer_context);
+  if (accessor == owner) return CUDA_ERROR_INVALID_DEVICE;
+  ContextState& state = contexts();
+  std::lock_guard<std::mutex> lock(state.mutex);
+  if (!state.peer_access.insert({accessor, owner}).second) {
+    return CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED;
+  }
+  return CUDA_SUCCESS;
+}
+
+CUresult cuCtxDisablePeerAccess(CUcontext peer_context) {
+  if (CUresult failure = injected_failure("cuCtxDisablePeerAccess")) return failure;
+  CUcontext context = current_context();
+  if (context == nullptr || !is_active(context)) return CUDA_ERROR_INVALID_CONTEXT;
+  ContextState& state = contexts();
+  std::lock_guard<std::mutex> lock(state.mutex);
+  std::pair<int, int> pair{device_of_context(context), device_of_context(peer_context)};
+  return state.peer_access.erase(pair) == 1 ? CUDA_SUCCESS : CUDA_ERROR_PEER_ACCESS_NOT_ENABLED;
 }
 
 CUresult cuMemcpyHtoD_v2(CUdeviceptr destination, const void* source, size_t size) {
@@ -164,6 +254,12 @@ int fake_cuda_live_primary_context_references(void) {
   int references = 0;
   for (const auto& [device, count] : state.primary_references) references += count;
   return references;
+}
+
+int fake_cuda_ctx_peer_access_enabled(int accessor, int owner) {
+  ContextState& state = contexts();
+  std::lock_guard<std::mutex> lock(state.mutex);
+  return state.peer_access.count({accessor, owner}) == 1 ? 1 : 0;
 }
 
 }  // extern "C"

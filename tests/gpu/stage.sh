@@ -6,12 +6,22 @@
 #
 # Then, on the GPU machine, from the repository root:
 #   bash .device/gpu/run_on_gpu.sh .device/gpu
+#   bash .device/gpu/run_coverage.sh .device/gpu
+#   bash .device/gpu/run_soak.sh .device/gpu [SECONDS]
+#   bash .device/gpu/run_multi_gpu.sh .device/gpu     (2 GPUs)
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 DEST=$REPO/.device/gpu
 CUDA_ROOT=${CUDA_PATH:-/usr/local/cuda}
-TARGETS=(//shim:libegm.so //tests/gpu:gpu_alloc_test)
+TARGETS=(//shim:libegm.so //tests/gpu:gpu_alloc_test //tests/gpu:coverage_artifacts)
+# run_coverage.sh and run_soak.sh with what they run.
+COVERAGE_PROGRAMS=(static_alloc driver_alloc)
+COVERAGE_SCRIPTS=(run_coverage.sh run_soak.sh egm_log_counts.sh cupy_check.py jax_check.py
+  train_soak.py soak_report.py)
+
+# run_multi_gpu.sh (two GPUs) with what it runs.
+TARGETS+=(//tests/gpu:multi_gpu_peer_test //tests/gpu:multi_gpu_artifacts)
 
 build_targets() {
   bazel build "$@" "${TARGETS[@]}"
@@ -24,6 +34,15 @@ copy_artifacts() {
   mkdir -p "$DEST/fallback-libs"
   install -m 0755 "$bin/shim/libegm.so" "$bin/tests/gpu/gpu_alloc_test" "$DEST/"
   install -m 0755 tests/gpu/run_on_gpu.sh tests/gpu/torch_check.py tests/gpu/torch_spill.py "$DEST/"
+  install -m 0755 "${COVERAGE_PROGRAMS[@]/#/$bin/tests/gpu/}" "$DEST/"
+  install -m 0755 "${COVERAGE_SCRIPTS[@]/#/tests/gpu/}" "$DEST/"
+}
+
+copy_multi_gpu_artifacts() {
+  local bin
+  bin=$(bazel info "$@" bazel-bin 2>/dev/null)
+  install -m 0755 "$bin/tests/gpu/multi_gpu_peer_test" tests/gpu/run_multi_gpu.sh \
+    tests/gpu/nccl_allreduce.py "$DEST/"
 }
 
 # Used on the GPU machine only where its own copies are missing:
@@ -47,18 +66,36 @@ check_self_contained() {
     echo "stage.sh: gpu_alloc_test does not link libcudart.so.13 dynamically" >&2
     return 1
   }
+  check_coverage_programs
+}
+
+# static_alloc must carry its runtime inside (that is what it tests);
+# driver_alloc needs only libcuda.so.1, which only a GPU machine has.
+check_coverage_programs() {
+  if ldd "$DEST/static_alloc" | grep -E 'libcudart|not found|_solib'; then
+    echo "stage.sh: static_alloc must link the static cudart and need nothing else" >&2
+    return 1
+  fi
+  if ldd "$DEST/driver_alloc" | grep -v 'libcuda\.so\.1' | grep -E 'not found|_solib'; then
+    echo "stage.sh: driver_alloc depends on files that do not travel" >&2
+    return 1
+  fi
 }
 
 main() {
   cd "$REPO"
   build_targets "$@"
   copy_artifacts "$@"
+  copy_multi_gpu_artifacts "$@"
   copy_fallback_libraries
   check_self_contained
   (cd "$DEST" && ls -l --time-style=+ . fallback-libs)
   echo
   echo "Staged in $DEST. On the GPU machine (carry .device/gpu), from the repository root:"
   echo "  bash .device/gpu/run_on_gpu.sh .device/gpu"
+  echo "  bash .device/gpu/run_coverage.sh .device/gpu"
+  echo "  bash .device/gpu/run_soak.sh .device/gpu 570"
+  echo "  bash .device/gpu/run_multi_gpu.sh .device/gpu    (2 GPUs)"
 }
 
 main "$@"
