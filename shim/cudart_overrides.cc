@@ -88,3 +88,18 @@ extern "C" EGM_EXPORT cudaError_t cudaDeviceEnablePeerAccess(int peer, unsigned 
   }
   return result;
 }
+
+extern "C" EGM_EXPORT cudaError_t cudaDeviceReset() {
+  egm::RealRuntime& real = egm::real_runtime();
+  int device = -1;
+  cudaError_t result = cudaErrorInitializationError;
+  {
+    egm::RuntimeCallScope scope;
+    if (auto get_device = real.get_device.get()) get_device(&device);
+    auto reset = real.device_reset.get();
+    if (reset == nullptr) return result;
+    result = reset();
+  }
+  if (result == cudaSuccess && device >= 0) egm::Shim::instance().device_reset(device);
+  return result;
+}

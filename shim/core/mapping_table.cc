@@ -58,6 +58,22 @@ std::optional<Mapping> MappingTable::remove(uintptr_t address) {
   return mapping;
 }
 
+std::vector<Mapping> MappingTable::remove_device(int device) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<Mapping> removed;
+  for (auto entry = by_address_.begin(); entry != by_address_.end();) {
+    if (entry->second.device != device) {
+      ++entry;
+      continue;
+    }
+    removed.push_back(entry->second);
+    entry = by_address_.erase(entry);
+    ++removed_;
+  }
+  live_count_.store(by_address_.size(), std::memory_order_release);
+  return removed;
+}
+
 bool MappingTable::may_contain(uintptr_t address) const {
   return live_count_.load(std::memory_order_acquire) != 0 &&
          address >= lowest_.load(std::memory_order_relaxed) &&

@@ -58,6 +58,8 @@ class MappingTable {
   void restore(const Mapping& mapping);
   // Takes the allocation that starts at `address` out of the table.
   std::optional<Mapping> remove(uintptr_t address);
+  // Takes every allocation made for `device` out of the table.
+  std::vector<Mapping> remove_device(int device);
 
   // False means `address` is certainly not in the table. Lock-free, so that
   // frees of memory the shim never mapped stay cheap.

@@ -53,6 +53,7 @@ struct RealRuntime {
   RealFunction<cudaError_t (*)(cudaEvent_t, cudaStream_t)> event_record{"cudaEventRecord"};
   RealFunction<cudaError_t (*)(cudaEvent_t)> event_query{"cudaEventQuery"};
   RealFunction<cudaError_t (*)(cudaEvent_t)> event_destroy{"cudaEventDestroy"};
+  RealFunction<cudaError_t (*)()> device_reset{"cudaDeviceReset"};
   RealFunction<cudaError_t (*)(int, unsigned)> device_enable_peer_access{
       "cudaDeviceEnablePeerAccess"};
 };

@@ -46,6 +46,10 @@ class Shim {
   // `owner`, so every chunk of `owner` gets an access grant for `accessor`.
   void peer_access_enabled(int owner, int accessor);
 
+  // cudaDeviceReset destroyed every allocation of `device`: the shim's too,
+  // so that a later cudaFree of one gets what the runtime says of it.
+  void device_reset(int device);
+
   // Whether driver-layer calls are the shim's to handle (not the runtime's own).
   bool hooks_driver() const { return config_.hook_driver; }
 

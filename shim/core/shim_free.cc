@@ -89,6 +89,17 @@ cudaError_t Shim::free_async(void* pointer, cudaStream_t stream, bool per_thread
   return cudaSuccess;
 }
 
+void Shim::device_reset(int device) {
+  const DriverApi* driver = driver_api(nullptr);
+  if (driver == nullptr || forked_child_) return;
+  drain_pending_frees(/*wait=*/false);
+  std::vector<Mapping> released = table_.remove_device(device);
+  for (const Mapping& mapping : released) unmap_now(mapping);
+  pool_->trim(*driver, "device-reset");
+  log_.write(LogLevel::kInfo, "device-reset",
+             fmt::format("device={} released={}", device, released.size()));
+}
+
 int Shim::unmap_now(const Mapping& mapping) {
   const DriverApi* driver = driver_api(nullptr);  // loaded: it mapped this pointer
   int64_t start = steady_us();

@@ -154,7 +154,8 @@ class Replay {
   void on_map(const LogLine& line) {
     FieldReader fields(line);
     Mapping mapping = read_mapping(fields, line);
-    mapping.map_us = fields.signed_value("map_us");
+    // A live-view snapshot lists mappings without their map time.
+    if (fields.has("map_us")) mapping.map_us = fields.signed_value("map_us");
     if (!fields.ok()) return skip(line, fields.error());
     if (live_.count(key_of(mapping))) {
       return skip(line, "id " + std::to_string(mapping.id) +
