@@ -34,7 +34,9 @@ verdict() {
 
 # SHIM_ENV: what the shim run gets in its environment.
 set_shim_environment() {
-  SHIM_ENV=(LD_PRELOAD="$SHIM" EGM_LOG_FILE="$OUT/egm-soak-%p.log")
+  # EGM_SNAPSHOT_FILE: the live view (egm-inspect --live PID) works on the run.
+  SHIM_ENV=(LD_PRELOAD="$SHIM" EGM_LOG_FILE="$OUT/egm-soak-%p.log"
+    EGM_SNAPSHOT_FILE="$OUT/egm-soak-live-%p")
   # libnuma from fallback-libs/ where the machine has none.
   if ldd "$SHIM" | grep -q 'not found' && [[ -d $ARTIFACTS/fallback-libs ]]; then
     SHIM_ENV+=("LD_LIBRARY_PATH=$ARTIFACTS/fallback-libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")

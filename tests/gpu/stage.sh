@@ -9,16 +9,20 @@
 #   bash .device/gpu/run_coverage.sh .device/gpu
 #   bash .device/gpu/run_soak.sh .device/gpu [SECONDS]
 #   bash .device/gpu/run_multi_gpu.sh .device/gpu     (2 GPUs)
+# or all of the one-GPU checks and the benchmark in one command of < 10 min
+# (with bench/stage.sh too):
+#   bash .device/gpu/run_device_session.sh .device/gpu .device/bench
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 DEST=$REPO/.device/gpu
 CUDA_ROOT=${CUDA_PATH:-/usr/local/cuda}
-TARGETS=(//shim:libegm.so //tests/gpu:gpu_alloc_test //tests/gpu:coverage_artifacts)
+TARGETS=(//shim:libegm.so //tests/gpu:gpu_alloc_test //tests/gpu:coverage_artifacts
+  //tools/probe:egm-probe //tools/inspect:egm-inspect //tools/run:egm-run)
 # run_coverage.sh and run_soak.sh with what they run.
 COVERAGE_PROGRAMS=(static_alloc driver_alloc)
 COVERAGE_SCRIPTS=(run_coverage.sh run_soak.sh egm_log_counts.sh cupy_check.py jax_check.py
-  train_soak.py soak_report.py)
+  train_soak.py soak_report.py run_device_session.sh)
 
 # run_multi_gpu.sh (two GPUs) with what it runs.
 TARGETS+=(//tests/gpu:multi_gpu_peer_test //tests/gpu:multi_gpu_artifacts)
@@ -35,6 +39,8 @@ copy_artifacts() {
   install -m 0755 "$bin/shim/libegm.so" "$bin/tests/gpu/gpu_alloc_test" "$DEST/"
   install -m 0755 tests/gpu/run_on_gpu.sh tests/gpu/torch_check.py tests/gpu/torch_spill.py "$DEST/"
   install -m 0755 "${COVERAGE_PROGRAMS[@]/#/$bin/tests/gpu/}" "$DEST/"
+  install -m 0755 "$bin/tools/probe/egm-probe" "$bin/tools/inspect/egm-inspect" \
+    "$bin/tools/run/egm-run" "$DEST/"
   install -m 0755 "${COVERAGE_SCRIPTS[@]/#/tests/gpu/}" "$DEST/"
 }
 

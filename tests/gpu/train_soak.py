@@ -11,9 +11,10 @@ prints one line:
 
 loss must be the same, step for step, in a run under the shim (run_soak.sh
 compares them); the memory columns show whether anything grows over time:
-host RSS (VmRSS), torch.cuda.memory_allocated / memory_reserved, and the
-device's used memory (total - free from torch.cuda.mem_get_info; the whole
-GPU, other processes included). Every K steps (after logging) the caching
+host RSS (VmRSS), torch.cuda.memory_allocated / memory_reserved, this
+process's device memory (NVML; -1 where NVML cannot tell), and the device's
+used memory (total - free from torch.cuda.mem_get_info; the whole GPU, other
+processes included). Every K steps (after logging) the caching
 allocator's cache is emptied, so that its segments go back through cudaFree
 and are allocated again: a long run then exercises map and unmap, not just
 one set of mappings. Exit status: 0 done, 1 a non-finite loss, 2 no CUDA.
@@ -75,10 +76,28 @@ def host_rss_bytes():
     return -1
 
 
+def process_device_bytes():
+    """This process's own device memory as NVML reports it, or -1 where NVML cannot say.
+
+    device_used covers the whole GPU, so it moves whenever another program on the GPU
+    allocates; this column does not, and is the one that shows growth of our own."""
+    try:
+        import pynvml
+        pynvml.nvmlInit()
+        handle = pynvml.nvmlDeviceGetHandleByIndex(torch.cuda.current_device())
+        for process in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
+            if process.pid == os.getpid() and process.usedGpuMemory is not None:
+                return int(process.usedGpuMemory)
+    except Exception:  # no pynvml, no NVML, or an NVML error: not measurable here
+        pass
+    return -1
+
+
 def memory_line(step, loss):
     free, total = torch.cuda.mem_get_info()
     return (f"step={step} loss={loss:.9e} rss_bytes={host_rss_bytes()} "
             f"allocated={torch.cuda.memory_allocated()} reserved={torch.cuda.memory_reserved()} "
+            f"process_device_bytes={process_device_bytes()} "
             f"device_used={total - free} elapsed={time.monotonic() - STARTED:.1f}")
 
 

@@ -32,11 +32,4 @@ constexpr bool kThreadSanitizer =
     false;
 #endif
 
-constexpr bool kAddressSanitizer =
-#if defined(__SANITIZE_ADDRESS__)
-    true;
-#else
-    false;
-#endif
-
 }  // namespace reliability
