@@ -19,46 +19,10 @@ mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd) || exit 1
 SHIM=$ARTIFACTS/libegm.so
 PYTHON=${PYTHON:-python3}
 DEADLINE=$((SECONDS + ${TIME_BUDGET_S:-450}))
-# libnuma from fallback-libs/ where the machine has none (see check_artifacts).
-SHIM_EXTRA_ENV=()
-FAILED_STEPS=()
+# shellcheck source=tests/gpu/gpu_steps.sh
+source "$ARTIFACTS/gpu_steps.sh" || exit 1
 # shellcheck source=tests/gpu/egm_log_counts.sh
 source "$ARTIFACTS/egm_log_counts.sh" || exit 1
-
-# A step's timeout: its own limit, cut to what is left of the overall budget.
-step_limit() {
-  local wanted=$1 left=$((DEADLINE - SECONDS))
-  ((left < wanted)) && wanted=$left
-  ((wanted < 1)) && wanted=1
-  echo "$wanted"
-}
-
-# run_step NAME COMMAND...: banner, PASS/FAIL line, and carry on regardless.
-run_step() {
-  local name=$1
-  shift
-  echo
-  echo "=== $name"
-  local started=$SECONDS
-  "$@"
-  local rc=$?
-  if ((rc == 0)); then
-    echo "--- PASS $name ($((SECONDS - started))s)"
-  else
-    echo "--- FAIL $name (exit $rc, $((SECONDS - started))s)"
-    FAILED_STEPS+=("$name")
-  fi
-}
-
-show_gpus() {
-  timeout -k 5 "$(step_limit 20)" nvidia-smi -L
-}
-
-missing_libraries() {
-  local file=$1
-  shift
-  env "$@" ldd "$file" 2>&1 | grep 'not found'
-}
 
 check_artifacts() {
   local file ok=0
@@ -72,11 +36,7 @@ check_artifacts() {
   fi
   echo "driver_alloc uses $(ldd "$ARTIFACTS/driver_alloc" | grep -o 'libcuda\.so[^(]*')"
   missing_libraries "$ARTIFACTS/driver_alloc" && ok=1
-  if missing_libraries "$SHIM" >/dev/null && [[ -d $ARTIFACTS/fallback-libs ]]; then
-    SHIM_EXTRA_ENV=("LD_LIBRARY_PATH=$ARTIFACTS/fallback-libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
-    echo "libegm.so runs with ${SHIM_EXTRA_ENV[0]}"
-  fi
-  missing_libraries "$SHIM" "${SHIM_EXTRA_ENV[@]}" && ok=1
+  use_fallback_libnuma || ok=1
   return "$ok"
 }
 
@@ -218,13 +178,7 @@ main() {
     EGMTEST_EXPECT_REDIRECT=1 -- "$a/gpu_alloc_test"
   run_step "compute-sanitizer memcheck: static_alloc under the shim" sanitize memcheck_static 60 \
     -- "$a/static_alloc"
-  echo
-  echo "=== done in ${SECONDS}s"
-  if ((${#FAILED_STEPS[@]} > 0)); then
-    printf 'FAILED: %s\n' "${FAILED_STEPS[@]}"
-    return 1
-  fi
-  echo "ALL PASSED"
+  finish_steps
 }
 
 main

@@ -27,9 +27,16 @@ mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd) || exit 2
 WORK=$(mktemp -d -t egm-session.XXXXXX) || exit 2
 SOAK_SECONDS=${SOAK_SECONDS:-300}
 PYTHON=${PYTHON:-python3}
-FAILED_PARTS=()
+ARTIFACTS=$GPU_ARTIFACTS
+SHIM=$GPU_ARTIFACTS/libegm.so
+# Every part's time limit is cut so that the whole session ends by DEADLINE_S
+# (default 560 s) with 20 s left for the soak's report and the collection.
+DEADLINE=$((SECONDS + ${DEADLINE_S:-560} - 20))
+# shellcheck source=tests/gpu/gpu_steps.sh
+source "$GPU_ARTIFACTS/gpu_steps.sh" || exit 2
 
-# part NAME COMMAND...: banner, exit status and time; carries on regardless.
+# part NAME COMMAND...: a banner that stands out from the scripts' own "==="
+# steps, exit status and time; carries on regardless.
 part() {
   local name=$1 started=$SECONDS
   shift
@@ -38,7 +45,7 @@ part() {
   "$@"
   local rc=$?
   echo "##### $name: exit $rc in $((SECONDS - started))s"
-  ((rc == 0)) || FAILED_PARTS+=("$name")
+  record_step "$name" "$rc"
 }
 
 probe() {
@@ -49,7 +56,7 @@ probe() {
 }
 
 bench() {
-  OUT=$WORK/bench TIME_BUDGET_S=$(cap 100) timeout -k 5 "$(cap 120)" bash "$BENCH_ARTIFACTS/run_bench.sh" --quick \
+  OUT=$WORK/bench TIME_BUDGET_S=$(step_limit 100) timeout -k 5 "$(step_limit 120)" bash "$BENCH_ARTIFACTS/run_bench.sh" --quick \
     "$BENCH_ARTIFACTS"
 }
 
@@ -61,11 +68,11 @@ start_soak() {
 }
 
 gpu_checks() {
-  OUT=$WORK/gpu TIME_BUDGET_S=$(cap 120) bash "$GPU_ARTIFACTS/run_on_gpu.sh" "$GPU_ARTIFACTS"
+  OUT=$WORK/gpu TIME_BUDGET_S=$(step_limit 120) bash "$GPU_ARTIFACTS/run_on_gpu.sh" "$GPU_ARTIFACTS"
 }
 
 coverage() {
-  OUT=$WORK/coverage TIME_BUDGET_S=$(cap 230) bash "$GPU_ARTIFACTS/run_coverage.sh" "$GPU_ARTIFACTS"
+  OUT=$WORK/coverage TIME_BUDGET_S=$(step_limit 230) bash "$GPU_ARTIFACTS/run_coverage.sh" "$GPU_ARTIFACTS"
 }
 
 spill_gib() {
@@ -75,28 +82,13 @@ spill_gib() {
   echo $((mib / 1024 + 16))
 }
 
-# LIBRARY_ENV: libnuma from fallback-libs/ where the machine has none.
-LIBRARY_ENV=()
-if ldd "$GPU_ARTIFACTS/libegm.so" | grep -q 'not found'; then
-  LIBRARY_ENV=("LD_LIBRARY_PATH=$GPU_ARTIFACTS/fallback-libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
-fi
-
-# Every part's time limit is cut so that the whole session ends by DEADLINE_S
-# (default 560 s), leaving time for the soak's report and the collection.
-DEADLINE=$((SECONDS + ${DEADLINE_S:-560}))
-cap() {
-  local wanted=$1 left=$((DEADLINE - SECONDS - 20))
-  ((left < wanted)) && wanted=$left
-  ((wanted < 1)) && wanted=1
-  echo "$wanted"
-}
-
 spill() {
   local count rc
+  use_fallback_libnuma || return 1
   count=$(spill_gib)
   mkdir -p "$WORK/spill"
   echo "torch_spill.py $count (1 GiB tensors) under egm-run --mode spill --device-reserve 16G"
-  timeout -k 5 "$(cap 150)" env "${LIBRARY_ENV[@]}" "$GPU_ARTIFACTS/egm-run" --mode spill --device-reserve 16G \
+  timeout -k 5 "$(step_limit 150)" env "${SHIM_EXTRA_ENV[@]}" "$GPU_ARTIFACTS/egm-run" --mode spill --device-reserve 16G \
     --log-file "$WORK/spill/egm-spill-%p.log" -- "$PYTHON" "$GPU_ARTIFACTS/torch_spill.py" "$count"
   rc=$?
   echo "torch_spill.py exit $rc"
@@ -109,7 +101,7 @@ inspect_logs() {
   local name=$1
   shift
   [[ -f $1 ]] || { echo "no shim log for $name"; return 1; }
-  timeout -k 5 "$(cap 60)" "$GPU_ARTIFACTS/egm-inspect" --top 3 --svg "$WORK/$name.svg" "$@" \
+  timeout -k 5 "$(step_limit 60)" "$GPU_ARTIFACTS/egm-inspect" --top 3 --svg "$WORK/$name.svg" "$@" \
     >"$WORK/$name-inspect.txt" 2>&1
   local rc=$?
   head -n 40 "$WORK/$name-inspect.txt"
@@ -143,13 +135,7 @@ main() {
   part "spill: more tensor memory than the GPU has" spill
   part "soak: PyTorch training with and without the shim" finish_soak
   collect
-  echo
-  echo "device session done in ${SECONDS}s"
-  if ((${#FAILED_PARTS[@]} > 0)); then
-    printf 'FAILED: %s\n' "${FAILED_PARTS[@]}"
-    return 1
-  fi
-  echo "ALL PARTS PASSED"
+  finish_steps
 }
 
 main

@@ -30,33 +30,8 @@ PEER_TEST=$ARTIFACTS/multi_gpu_peer_test
 NCCL_CHECK=$ARTIFACTS/nccl_allreduce.py
 PYTHON=${PYTHON:-python3}
 DEADLINE=$((SECONDS + ${TIME_BUDGET_S:-220}))
-SHIM_EXTRA_ENV=()  # libnuma from fallback-libs/ where the machine has none
-FAILED_STEPS=()
-
-# A step's timeout: its own limit, cut to what is left of the overall budget.
-step_limit() {
-  local wanted=$1 left=$((DEADLINE - SECONDS))
-  ((left < wanted)) && wanted=$left
-  ((wanted < 1)) && wanted=1
-  echo "$wanted"
-}
-
-# run_step NAME COMMAND...: banner, PASS/FAIL line, and carry on regardless.
-run_step() {
-  local name=$1
-  shift
-  echo
-  echo "=== $name"
-  local started=$SECONDS
-  "$@"
-  local rc=$?
-  if ((rc == 0)); then
-    echo "--- PASS $name ($((SECONDS - started))s)"
-  else
-    echo "--- FAIL $name (exit $rc, $((SECONDS - started))s)"
-    FAILED_STEPS+=("$name")
-  fi
-}
+# shellcheck source=tests/gpu/gpu_steps.sh
+source "$ARTIFACTS/gpu_steps.sh" || exit 1
 
 check_gpus() {
   timeout -k 5 "$(step_limit 20)" nvidia-smi -L || return 1
@@ -66,12 +41,6 @@ check_gpus() {
   echo "NCCL_NVLS_ENABLE=$NCCL_NVLS_ENABLE"
 }
 
-missing_libraries() {
-  local file=$1
-  shift
-  env "$@" ldd "$file" 2>&1 | grep 'not found'
-}
-
 check_artifacts() {
   local file ok=0
   for file in "$SHIM" "$PEER_TEST" "$NCCL_CHECK"; do
@@ -79,11 +48,7 @@ check_artifacts() {
   done
   ((ok == 0)) || return 1
   missing_libraries "$PEER_TEST" && ok=1
-  if missing_libraries "$SHIM" >/dev/null && [[ -d $ARTIFACTS/fallback-libs ]]; then
-    SHIM_EXTRA_ENV=("LD_LIBRARY_PATH=$ARTIFACTS/fallback-libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
-    echo "libegm.so runs with ${SHIM_EXTRA_ENV[0]}"
-  fi
-  missing_libraries "$SHIM" "${SHIM_EXTRA_ENV[@]}" && ok=1
+  use_fallback_libnuma || ok=1
   "$PYTHON" -c 'import torch, torch.distributed as d; print("torch", torch.__version__,
     "nccl", torch.cuda.nccl.version(), "gpus", torch.cuda.device_count(), "nccl ok", d.is_nccl_available())' ||
     ok=1
@@ -268,13 +233,7 @@ main() {
   run_step "shim log of multi_gpu_peer_test (enable)" report_log peer 0,1 yes
   run_step "shim log of multi_gpu_peer_test (EGM_PEER_ACCESS=all)" report_log peerall 0,1 no
   run_step "shim logs of nccl_allreduce.py (one per rank)" report_log nccl 0,1 no
-  echo
-  echo "=== done in ${SECONDS}s"
-  if ((${#FAILED_STEPS[@]} > 0)); then
-    printf 'FAILED: %s\n' "${FAILED_STEPS[@]}"
-    return 1
-  fi
-  echo "ALL PASSED"
+  finish_steps
 }
 
 main

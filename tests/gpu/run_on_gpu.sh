@@ -19,46 +19,8 @@ GPU_TEST=$ARTIFACTS/gpu_alloc_test
 TORCH_CHECK=$ARTIFACTS/torch_check.py
 PYTHON=${PYTHON:-python3}
 DEADLINE=$((SECONDS + ${TIME_BUDGET_S:-170}))
-# Extra environment for shim runs: set by check_artifacts when libegm.so needs
-# the libnuma copy that stage.sh put in fallback-libs/.
-SHIM_EXTRA_ENV=()
-FAILED_STEPS=()
-
-# A step's timeout: its own limit, cut to what is left of the overall budget.
-step_limit() {
-  local wanted=$1 left=$((DEADLINE - SECONDS))
-  ((left < wanted)) && wanted=$left
-  ((wanted < 1)) && wanted=1
-  echo "$wanted"
-}
-
-# run_step NAME COMMAND...: banner, PASS/FAIL line, and carry on regardless.
-run_step() {
-  local name=$1
-  shift
-  echo
-  echo "=== $name"
-  "$@"
-  local rc=$?
-  if ((rc == 0)); then
-    echo "--- PASS $name"
-  else
-    echo "--- FAIL $name (exit $rc)"
-    FAILED_STEPS+=("$name")
-  fi
-}
-
-show_gpus() {
-  timeout -k 5 "$(step_limit 20)" nvidia-smi -L
-}
-
-# report_missing_libraries FILE [VAR=VALUE...]: prints what ldd cannot find;
-# succeeds only when something is missing.
-report_missing_libraries() {
-  local file=$1
-  shift
-  env "$@" ldd "$file" 2>&1 | grep 'not found'
-}
+# shellcheck source=tests/gpu/gpu_steps.sh
+source "$ARTIFACTS/gpu_steps.sh" || exit 1
 
 check_artifacts() {
   local file ok=0
@@ -67,13 +29,8 @@ check_artifacts() {
   done
   ((ok == 0)) || return 1
   echo "gpu_alloc_test uses $(ldd "$GPU_TEST" | grep -o 'libcudart[^(]*')"
-  report_missing_libraries "$GPU_TEST" && ok=1
-  # stage.sh ships libnuma for machines without it; use it only where needed.
-  if report_missing_libraries "$SHIM" >/dev/null && [[ -d $ARTIFACTS/fallback-libs ]]; then
-    SHIM_EXTRA_ENV=("LD_LIBRARY_PATH=$ARTIFACTS/fallback-libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
-    echo "libegm.so runs with ${SHIM_EXTRA_ENV[0]}"
-  fi
-  report_missing_libraries "$SHIM" "${SHIM_EXTRA_ENV[@]}" && ok=1
+  missing_libraries "$GPU_TEST" && ok=1
+  use_fallback_libnuma || ok=1
   return "$ok"
 }
 
@@ -182,13 +139,7 @@ main() {
   run_step "torch stdout comparison" compare_torch_outputs
   run_step "shim log of gpu_alloc_test" report_log gpu yes
   run_step "shim log of torch_check.py" report_log torch no
-  echo
-  echo "=== done in ${SECONDS}s"
-  if ((${#FAILED_STEPS[@]} > 0)); then
-    printf 'FAILED: %s\n' "${FAILED_STEPS[@]}"
-    return 1
-  fi
-  echo "ALL PASSED"
+  finish_steps
 }
 
 main

@@ -23,13 +23,15 @@ PYTHON=${PYTHON:-python3}
 LOG_EVERY=${LOG_EVERY:-250}
 # Each process must be gone by SECONDS + 30 s.
 HARD_LIMIT=$((DURATION + 25))
-FAILED_STEPS=()
+# shellcheck source=tests/gpu/gpu_steps.sh
+source "$ARTIFACTS/gpu_steps.sh" || exit 1
 # shellcheck source=tests/gpu/egm_log_counts.sh
 source "$ARTIFACTS/egm_log_counts.sh" || exit 1
 
 verdict() {
   local name=$1 rc=$2
-  if ((rc == 0)); then echo "PASS $name"; else echo "FAIL $name"; FAILED_STEPS+=("$name"); fi
+  if ((rc == 0)); then echo "PASS $name"; else echo "FAIL $name"; fi
+  record_step "$name" "$rc"
 }
 
 # SHIM_ENV: what the shim run gets in its environment.
@@ -37,10 +39,8 @@ set_shim_environment() {
   # EGM_SNAPSHOT_FILE: the live view (egm-inspect --live PID) works on the run.
   SHIM_ENV=(LD_PRELOAD="$SHIM" EGM_LOG_FILE="$OUT/egm-soak-%p.log"
     EGM_SNAPSHOT_FILE="$OUT/egm-soak-live-%p")
-  # libnuma from fallback-libs/ where the machine has none.
-  if ldd "$SHIM" | grep -q 'not found' && [[ -d $ARTIFACTS/fallback-libs ]]; then
-    SHIM_ENV+=("LD_LIBRARY_PATH=$ARTIFACTS/fallback-libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
-  fi
+  use_fallback_libnuma >/dev/null
+  SHIM_ENV+=("${SHIM_EXTRA_ENV[@]}")
 }
 
 # start_run LABEL [VAR=VALUE...]: train_soak.py in the background; its exit
@@ -109,13 +109,7 @@ main() {
   echo
   report_shim_log
   verdict "shim log has map lines and a summary" $?
-  echo
-  echo "=== done in ${SECONDS}s"
-  if ((${#FAILED_STEPS[@]} > 0)); then
-    printf 'FAILED: %s\n' "${FAILED_STEPS[@]}"
-    return 1
-  fi
-  echo "ALL PASSED"
+  finish_steps
 }
 
 main

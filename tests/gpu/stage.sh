@@ -22,7 +22,7 @@ TARGETS=(//shim:libegm.so //tests/gpu:gpu_alloc_test //tests/gpu:coverage_artifa
 # run_coverage.sh and run_soak.sh with what they run.
 COVERAGE_PROGRAMS=(static_alloc driver_alloc)
 COVERAGE_SCRIPTS=(run_coverage.sh run_soak.sh egm_log_counts.sh cupy_check.py jax_check.py
-  train_soak.py soak_report.py run_device_session.sh)
+  train_soak.py soak_report.py run_device_session.sh gpu_steps.sh)
 
 # run_multi_gpu.sh (two GPUs) with what it runs.
 TARGETS+=(//tests/gpu:multi_gpu_peer_test //tests/gpu:multi_gpu_artifacts)
