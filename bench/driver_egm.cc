@@ -2,6 +2,8 @@
 
 #include <dlfcn.h>
 
+#include "shim/core/vmm_descriptors.h"
+
 namespace egm_bench {
 namespace {
 
@@ -36,14 +38,6 @@ bool load(DriverApi* api, std::string* error) {
           &missing);
   if (!missing.empty()) *error = "libcuda.so.1 lacks " + missing;
   return missing.empty();
-}
-
-CUmemAccessDesc read_write_for(CUmemLocationType type, int id) {
-  CUmemAccessDesc access = {};
-  access.location.type = type;
-  access.location.id = id;
-  access.flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
-  return access;
 }
 
 }  // namespace
@@ -115,14 +109,7 @@ bool RawEgm::init(int device_ordinal, std::string* error) {
   return true;
 }
 
-CUmemAllocationProp RawEgm::properties() const {
-  CUmemAllocationProp props = {};
-  props.type = CU_MEM_ALLOCATION_TYPE_PINNED;
-  props.location.type = CU_MEM_LOCATION_TYPE_HOST_NUMA;
-  props.location.id = node_;
-  props.requestedHandleTypes = CU_MEM_HANDLE_TYPE_NONE;
-  return props;
-}
+CUmemAllocationProp RawEgm::properties() const { return egm::host_numa_properties(node_); }
 
 size_t RawEgm::padded(size_t bytes) const {
   return (bytes + granularity_ - 1) / granularity_ * granularity_;
@@ -149,8 +136,8 @@ CUresult RawEgm::map(size_t bytes, RawMapping* mapping, const char** failed_step
     *failed_step = "cuMemMap";
     return result;
   }
-  const CUmemAccessDesc access[2] = {read_write_for(CU_MEM_LOCATION_TYPE_DEVICE, device_),
-                                     read_write_for(CU_MEM_LOCATION_TYPE_HOST_NUMA, node_)};
+  const CUmemAccessDesc access[2] = {egm::read_write_for(CU_MEM_LOCATION_TYPE_DEVICE, device_),
+                                     egm::read_write_for(CU_MEM_LOCATION_TYPE_HOST_NUMA, node_)};
   result = api_->mem_set_access(mapping->address, mapping->size, access, 2);
   if (result != CUDA_SUCCESS) {
     unmap(*mapping);

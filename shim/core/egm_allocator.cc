@@ -2,27 +2,9 @@
 
 #include <vector>
 
+#include "shim/core/vmm_descriptors.h"
+
 namespace egm {
-namespace {
-
-CUmemAllocationProp host_numa_properties(int node) {
-  CUmemAllocationProp properties = {};
-  properties.type = CU_MEM_ALLOCATION_TYPE_PINNED;
-  properties.location.type = CU_MEM_LOCATION_TYPE_HOST_NUMA;
-  properties.location.id = node;
-  properties.requestedHandleTypes = CU_MEM_HANDLE_TYPE_NONE;
-  return properties;
-}
-
-CUmemAccessDesc read_write_for(CUmemLocationType type, int id) {
-  CUmemAccessDesc access = {};
-  access.location.type = type;
-  access.location.id = id;
-  access.flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
-  return access;
-}
-
-}  // namespace
 
 size_t round_up(size_t size, size_t granularity) {
   if (size > SIZE_MAX - granularity) return 0;

@@ -25,8 +25,13 @@
 #include <vector>
 
 #include "tests/doubles/fake_control.h"
+#include "tests/preload/program_support.h"
 
 namespace {
+
+using test_program::address_of;
+using test_program::hex;
+using test_program::report;
 
 constexpr size_t kMiB = size_t{1} << 20;
 // Not multiples of the 2 MiB granularity: the shim must pad them.
@@ -38,27 +43,6 @@ constexpr int kRoundsPerThread = 16;
 constexpr int kSegfaultExitCode = 86;
 
 // ---- the report (values that legitimately differ under the shim) ----
-
-FILE* report_file() {
-  static FILE* file = [] {
-    const char* path = std::getenv("ALLOC_PROGRAM_REPORT");
-    return path ? std::fopen(path, "w") : nullptr;
-  }();
-  return file;
-}
-
-void report(const std::string& key, const std::string& value) {
-  if (FILE* file = report_file()) {
-    std::fprintf(file, "%s=%s\n", key.c_str(), value.c_str());
-    std::fflush(file);
-  }
-}
-
-std::string hex(uintptr_t value) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%#" PRIxPTR, value);
-  return text;
-}
 
 // ---- the doubles' inspection functions ----
 
@@ -80,11 +64,12 @@ int driver_count(const char* function) {
   return count ? count() : 0;
 }
 
-int runtime_allocations() {
-  auto count = reinterpret_cast<int (*)()>(
-      fake_symbol("libcudart.so.13", "fake_cudart_live_allocations"));
+int runtime_count(const char* function) {
+  auto count = reinterpret_cast<int (*)()>(fake_symbol("libcudart.so.13", function));
   return count ? count() : -1;
 }
+
+int runtime_allocations() { return runtime_count("fake_cudart_live_allocations"); }
 
 struct DriverMapping {
   uintptr_t base = 0;
@@ -112,7 +97,9 @@ void report_counts(const std::string& prefix) {
   report(prefix + ".cuda_mappings", std::to_string(driver_count("fake_cuda_live_mappings")));
   report(prefix + ".cuda_memory_objects",
          std::to_string(driver_count("fake_cuda_live_memory_objects")));
+  report(prefix + ".cuda_allocations", std::to_string(driver_count("fake_cuda_live_allocations")));
   report(prefix + ".cudart_allocations", std::to_string(runtime_allocations()));
+  report(prefix + ".cudart_events", std::to_string(runtime_count("fake_cudart_live_events")));
 }
 
 // Printed only once everything is freed: then equal with and without the shim.
@@ -346,8 +333,8 @@ const std::map<std::string, std::function<int()>>& scenarios() {
 // A fault (memory without granted access) becomes a clear message and exit code.
 void on_segfault(int, siginfo_t* info, void*) {
   char message[96];
-  int length = std::snprintf(message, sizeof message, "alloc_program: SIGSEGV at %p\n",
-                             info->si_addr);
+  int length =
+      std::snprintf(message, sizeof message, "alloc_program: SIGSEGV at %p\n", info->si_addr);
   if (length > 0) (void)!write(STDERR_FILENO, message, static_cast<size_t>(length));
   _exit(kSegfaultExitCode);
 }
@@ -363,16 +350,6 @@ void install_segfault_handler() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2 || scenarios().count(argv[1]) == 0) {
-    std::fprintf(stderr, "usage: alloc_program SCENARIO; scenarios:");
-    for (const auto& [name, run] : scenarios()) std::fprintf(stderr, " %s", name.c_str());
-    std::fprintf(stderr, "\n");
-    return 2;
-  }
   install_segfault_handler();
-  std::setvbuf(stdout, nullptr, _IOLBF, 0);
-  std::printf("scenario %s\n", argv[1]);
-  int status = scenarios().at(argv[1])();
-  std::printf("exit %d\n", status);
-  return status;
+  return test_program::run_scenario("alloc_program", scenarios(), argc, argv);
 }

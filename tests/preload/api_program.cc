@@ -21,12 +21,17 @@
 #include <vector>
 
 #include "tests/doubles/fake_control.h"
+#include "tests/preload/program_support.h"
 
 // Declared by cuda_runtime_api.h only for per-thread-default-stream builds.
 extern "C" cudaError_t cudaMallocAsync_ptsz(void** pointer, size_t size, cudaStream_t stream);
 extern "C" cudaError_t cudaFreeAsync_ptsz(void* pointer, cudaStream_t stream);
 
 namespace {
+
+using test_program::address_of;
+using test_program::hex;
+using test_program::report;
 
 constexpr size_t kMiB = size_t{1} << 20;
 constexpr size_t kAllocSize = 3 * kMiB + 123;  // not a multiple of the granularity
@@ -36,24 +41,6 @@ constexpr size_t kPitchHeight = 300;
 constexpr int kDriverVersionAsked = 12000;
 
 // ---- the report ----
-
-void report(const std::string& key, const std::string& value) {
-  static FILE* file = [] {
-    const char* path = std::getenv("ALLOC_PROGRAM_REPORT");
-    return path ? std::fopen(path, "w") : nullptr;
-  }();
-  if (file == nullptr) return;
-  std::fprintf(file, "%s=%s\n", key.c_str(), value.c_str());
-  std::fflush(file);
-}
-
-std::string hex(uintptr_t value) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%#" PRIxPTR, value);
-  return text;
-}
-
-std::string address_of(const void* pointer) { return hex(reinterpret_cast<uintptr_t>(pointer)); }
 
 // ---- the doubles' inspection functions (linked: the program needs both fakes) ----
 
@@ -454,15 +441,5 @@ const std::map<std::string, std::function<int()>>& scenarios() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2 || scenarios().count(argv[1]) == 0) {
-    std::fprintf(stderr, "usage: api_program SCENARIO; scenarios:");
-    for (const auto& [name, run] : scenarios()) std::fprintf(stderr, " %s", name.c_str());
-    std::fprintf(stderr, "\n");
-    return 2;
-  }
-  std::setvbuf(stdout, nullptr, _IOLBF, 0);
-  std::printf("scenario %s\n", argv[1]);
-  int status = scenarios().at(argv[1])();
-  std::printf("exit %d\n", status);
-  return status;
+  return test_program::run_scenario("api_program", scenarios(), argc, argv);
 }

@@ -19,8 +19,13 @@
 #include <string>
 
 #include "tests/doubles/fake_control.h"
+#include "tests/preload/program_support.h"
 
 namespace {
+
+using test_program::address_of;
+using test_program::hex;
+using test_program::report;
 
 constexpr size_t kMiB = size_t{1} << 20;
 // Distinct sizes, so that the pool never hands one's cached chunk to another.
@@ -30,22 +35,6 @@ constexpr size_t kLaterSize = 10 * kMiB;
 constexpr int kDevices = 2;
 
 // ---- the report ----
-
-void report(const std::string& key, const std::string& value) {
-  static FILE* file = [] {
-    const char* path = std::getenv("ALLOC_PROGRAM_REPORT");
-    return path ? std::fopen(path, "w") : nullptr;
-  }();
-  if (file == nullptr) return;
-  std::fprintf(file, "%s=%s\n", key.c_str(), value.c_str());
-  std::fflush(file);
-}
-
-std::string address_of(const void* pointer) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%#" PRIxPTR, reinterpret_cast<uintptr_t>(pointer));
-  return text;
-}
 
 void* as_pointer(CUdeviceptr address) { return reinterpret_cast<void*>(address); }
 
@@ -129,7 +118,8 @@ int scenario_both_devices() {
   set_device(1);
   void* b = runtime_alloc("b", 5 * kMiB);
   void* c = runtime_alloc("c", 5 * kMiB);
-  for (auto [label, pointer] : {std::pair{"a", a}, {"b", b}, {"c", c}}) runtime_free(label, pointer);
+  for (auto [label, pointer] : {std::pair{"a", a}, {"b", b}, {"c", c}})
+    runtime_free(label, pointer);
   report_live_counts("after_free");
   return 0;
 }
@@ -255,15 +245,5 @@ const std::map<std::string, std::function<int()>>& scenarios() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2 || scenarios().count(argv[1]) == 0) {
-    std::fprintf(stderr, "usage: multi_gpu_program SCENARIO; scenarios:");
-    for (const auto& [name, run] : scenarios()) std::fprintf(stderr, " %s", name.c_str());
-    std::fprintf(stderr, "\n");
-    return 2;
-  }
-  std::setvbuf(stdout, nullptr, _IOLBF, 0);
-  std::printf("scenario %s\n", argv[1]);
-  int status = scenarios().at(argv[1])();
-  std::printf("exit %d\n", status);
-  return status;
+  return test_program::run_scenario("multi_gpu_program", scenarios(), argc, argv);
 }

@@ -1,26 +1,19 @@
 // LD_PRELOAD integration tests: runs alloc_program with libegm.so preloaded
 // over the CPU-only fake libcudart.so.13 / libcuda.so.1, and checks what the
 // program saw, what the doubles counted, and what the shim logged.
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <spawn.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cstdlib>
-#include <fstream>
 #include <map>
 #include <ostream>
-#include <sstream>
 #include <string>
 #include <vector>
 
-extern char** environ;
+#include "tests/preload/harness.h"
 
 namespace {
 
-constexpr size_t kMiB = size_t{1} << 20;
+using preload::kMiB;
 // alloc_program's request sizes, and what the 2 MiB granularity makes of them.
 constexpr size_t kMallocSize = 3 * kMiB + 123;
 constexpr size_t kMallocMapped = 4 * kMiB;
@@ -30,225 +23,22 @@ constexpr size_t kSmallSize = 1000;
 constexpr size_t kSmallMapped = 2 * kMiB;
 constexpr int kThreadAllocations = 4 * 16;
 
-// ---- paths ----
+using preload::contains;
+using preload::events;
+using preload::expect_clean_exit;
+using preload::expect_nothing_live;
+using preload::field;
+using preload::lines_of;
+using preload::LogLine;
+using preload::RunOptions;
+using preload::RunResult;
 
-std::string absolute(const std::string& path) {
-  if (!path.empty() && path[0] == '/') return path;
-  char cwd[4096];
-  return std::string(getcwd(cwd, sizeof cwd) ? cwd : ".") + "/" + path;
-}
-
-// A data dependency's path: runfiles live under $TEST_SRCDIR/<workspace>/.
-std::string runfile(const std::string& path) {
-  const char* root = std::getenv("TEST_SRCDIR");
-  return absolute(std::string(root ? root : ".") + "/egm_shim/" + path);
-}
-
-std::string shim_path() { return runfile("shim/libegm.so"); }
-std::string fakes_dir() { return runfile("tests/doubles"); }
-std::string program_path() { return runfile("tests/preload/alloc_program"); }
-
-std::string make_temp_dir() {
-  const char* base = std::getenv("TEST_TMPDIR");
-  std::string pattern = absolute(std::string(base ? base : "/tmp") + "/preload.XXXXXX");
-  std::vector<char> buffer(pattern.begin(), pattern.end());
-  buffer.push_back('\0');
-  return mkdtemp(buffer.data()) ? std::string(buffer.data()) : std::string();
-}
-
-bool file_exists(const std::string& path) {
-  struct stat info;
-  return stat(path.c_str(), &info) == 0;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream content;
-  content << in.rdbuf();
-  return content.str();
-}
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
-// ---- logfmt ----
-
-using LogLine = std::map<std::string, std::string>;
-
-// Reads one value at `pos`: bare up to a space, or double-quoted with escapes.
-std::string read_value(const std::string& line, size_t& pos) {
-  std::string value;
-  if (pos < line.size() && line[pos] == '"') {
-    for (++pos; pos < line.size() && line[pos] != '"'; ++pos) {
-      if (line[pos] == '\\' && pos + 1 < line.size()) ++pos;
-      value += line[pos];
-    }
-    ++pos;  // the closing quote
-    return value;
-  }
-  while (pos < line.size() && line[pos] != ' ') value += line[pos++];
-  return value;
-}
-
-// `TIMESTAMP key=value ...` -> {"time": TIMESTAMP, key: value, ...}.
-LogLine parse_log_line(const std::string& line) {
-  LogLine fields;
-  size_t pos = line.find(' ');
-  fields["time"] = line.substr(0, pos);
-  while (pos != std::string::npos && pos < line.size()) {
-    while (pos < line.size() && line[pos] == ' ') ++pos;
-    size_t equals = line.find('=', pos);
-    if (equals == std::string::npos) break;
-    std::string key = line.substr(pos, equals - pos);
-    pos = equals + 1;
-    fields[key] = read_value(line, pos);
-  }
-  return fields;
-}
-
-std::vector<LogLine> parse_log(const std::string& text) {
-  std::vector<LogLine> log;
-  for (const std::string& line : lines_of(text)) {
-    if (!line.empty()) log.push_back(parse_log_line(line));
-  }
-  return log;
-}
-
-std::vector<LogLine> events(const std::vector<LogLine>& log, const std::string& event) {
-  std::vector<LogLine> found;
-  for (const LogLine& line : log) {
-    auto it = line.find("event");
-    if (it != line.end() && it->second == event) found.push_back(line);
-  }
-  return found;
-}
-
-std::string field(const LogLine& line, const std::string& key) {
-  auto it = line.find(key);
-  return it == line.end() ? "<missing " + key + ">" : it->second;
-}
-
-// ---- running alloc_program ----
-
-struct RunOptions {
-  bool preload = true;
-  bool log_file = true;
-  std::map<std::string, std::string> env;  // added to (or replacing) the defaults
-};
-
-struct RunResult {
-  pid_t pid = 0;
-  int exit_code = -1;    // -1 when killed by a signal
-  int signal = 0;
-  std::string out;
-  std::string err;
-  std::map<std::string, std::string> report;  // alloc_program's KEY=VALUE report
-  bool log_exists = false;
-  std::string log_text;
-  std::vector<LogLine> log;
-
-  const std::string& at(const std::string& key) const {
-    static const std::string missing = "<missing>";
-    auto it = report.find(key);
-    return it == report.end() ? missing : it->second;
-  }
-  // Everything the test saw, for failure messages.
-  std::string describe() const {
-    return "exit=" + std::to_string(exit_code) + " signal=" + std::to_string(signal) +
-           "\n--- stdout\n" + out + "--- stderr\n" + err + "--- log\n" + log_text;
-  }
-};
-
-std::map<std::string, std::string> parse_report(const std::string& text) {
-  std::map<std::string, std::string> report;
-  for (const std::string& line : lines_of(text)) {
-    size_t equals = line.find('=');
-    if (equals != std::string::npos) report[line.substr(0, equals)] = line.substr(equals + 1);
-  }
-  return report;
-}
-
-// A clean environment: nothing of the test's own EGM_*/FAKE_* settings leaks in.
-std::map<std::string, std::string> environment_for(const RunOptions& options,
-                                                   const std::string& dir) {
-  std::map<std::string, std::string> env = {
-      {"PATH", "/usr/bin:/bin"},
-      {"LD_LIBRARY_PATH", fakes_dir()},
-      {"ALLOC_PROGRAM_REPORT", dir + "/report.txt"},
-  };
-  if (options.preload) {
-    env["LD_PRELOAD"] = shim_path();
-    env["EGM_LOG_LEVEL"] = "debug";
-    // One mapping per allocation, unmapped at free: the pool's tests opt in.
-    env["EGM_POOL_LIMIT"] = "0";
-    env["EGM_SUBALLOC"] = "0";
-  }
-  if (options.preload && options.log_file) env["EGM_LOG_FILE"] = dir + "/egm-%p.log";
-  // Sanitizer builds (--config=asan/tsan) need their runtime options in children.
-  for (const char* name : {"ASAN_OPTIONS", "TSAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"}) {
-    if (const char* value = std::getenv(name)) env[name] = value;
-  }
-  for (const auto& [key, value] : options.env) env[key] = value;
-  return env;
-}
-
-std::vector<std::string> as_entries(const std::map<std::string, std::string>& env) {
-  std::vector<std::string> entries;
-  for (const auto& [key, value] : env) entries.push_back(key + "=" + value);
-  return entries;
-}
-
-std::vector<char*> as_argv(std::vector<std::string>& strings) {
-  std::vector<char*> pointers;
-  for (std::string& text : strings) pointers.push_back(text.data());
-  pointers.push_back(nullptr);
-  return pointers;
-}
-
-// Spawns the program with stdout/stderr going to files; its pid, or -1.
-pid_t spawn_program(const std::string& scenario, const std::map<std::string, std::string>& env,
-                    const std::string& dir) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, (dir + "/stdout").c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, (dir + "/stderr").c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  std::vector<std::string> args = {program_path(), scenario};
-  std::vector<std::string> entries = as_entries(env);
-  std::vector<char*> argv = as_argv(args);
-  std::vector<char*> envp = as_argv(entries);
-  pid_t pid = -1;
-  int error = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  return error == 0 ? pid : -1;
-}
-
-RunResult run(const std::string& scenario, const RunOptions& options = {}) {
-  RunResult result;
-  std::string dir = make_temp_dir();
-  result.pid = spawn_program(scenario, environment_for(options, dir), dir);
-  if (result.pid <= 0) return result;
-  int status = 0;
-  waitpid(result.pid, &status, 0);
-  if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) result.signal = WTERMSIG(status);
-  result.out = read_file(dir + "/stdout");
-  result.err = read_file(dir + "/stderr");
-  result.report = parse_report(read_file(dir + "/report.txt"));
-  std::string log_path = dir + "/egm-" + std::to_string(result.pid) + ".log";
-  result.log_exists = file_exists(log_path);
-  result.log_text = read_file(log_path);
-  result.log = parse_log(result.log_text);
-  return result;
+// alloc_program SCENARIO: the program linked against libcudart alone, as a
+// real CUDA program is, that finds the driver's doubles through dlsym.
+RunResult run(const std::string& scenario, RunOptions options = {}) {
+  options.program = "tests/preload/alloc_program";
+  options.args = {scenario};
+  return preload::run(options);
 }
 
 RunResult run_with(const std::string& scenario, std::map<std::string, std::string> env) {
@@ -264,21 +54,6 @@ RunResult run_without_shim(const std::string& scenario) {
 }
 
 // ---- shared expectations ----
-
-// The doubles' counts under `prefix` (e.g. "malloc.after_free") are all 0.
-void expect_nothing_live(const RunResult& run, const std::string& prefix) {
-  for (const char* count : {"cuda_handles", "cuda_reservations", "cuda_mappings",
-                            "cuda_memory_objects", "cudart_allocations"}) {
-    EXPECT_EQ(run.at(prefix + "." + count), "0") << prefix << "." << count << "\n"
-                                                 << run.describe();
-  }
-}
-
-void expect_clean_exit(const RunResult& run) {
-  ASSERT_GT(run.pid, 0) << "could not spawn " << program_path();
-  ASSERT_EQ(run.exit_code, 0) << run.describe();
-  EXPECT_TRUE(contains(run.out, "exit 0\n")) << run.describe();
-}
 
 // The allocation `label` was served by the shim through the fake driver, and
 // the CPU could use every byte of the padded range.
@@ -301,20 +76,12 @@ void expect_served_by_runtime(const RunResult& run, const std::string& label) {
   EXPECT_EQ(run.at(label + ".after_free.cudart_allocations"), "0") << run.describe();
 }
 
-std::vector<LogLine> lines_with_addr(const std::vector<LogLine>& lines, const std::string& addr) {
-  std::vector<LogLine> found;
-  for (const LogLine& line : lines) {
-    if (field(line, "addr") == addr) found.push_back(line);
-  }
-  return found;
-}
-
 // One map and one unmap line for the allocation `label`, agreeing with each other.
 void expect_map_and_unmap(const RunResult& run, const std::string& label, const std::string& api,
                           size_t requested, size_t mapped) {
   const std::string& addr = run.at(label + ".addr");
-  std::vector<LogLine> maps = lines_with_addr(events(run.log, "map"), addr);
-  std::vector<LogLine> unmaps = lines_with_addr(events(run.log, "unmap"), addr);
+  std::vector<LogLine> maps = preload::lines_about(run, "map", label);
+  std::vector<LogLine> unmaps = preload::lines_about(run, "unmap", label);
   ASSERT_EQ(maps.size(), 1u) << "map lines for " << addr << "\n" << run.describe();
   ASSERT_EQ(unmaps.size(), 1u) << "unmap lines for " << addr << "\n" << run.describe();
   for (const LogLine& line : {maps[0], unmaps[0]}) {
@@ -413,8 +180,9 @@ TEST(PreloadTest, ConcurrentAllocationsAreAllMappedAndUnmapped) {
   expect_clean_exit(result);
   EXPECT_EQ(events(result.log, "map").size(), size_t{kThreadAllocations}) << result.describe();
   EXPECT_EQ(events(result.log, "unmap").size(), size_t{kThreadAllocations});
-  EXPECT_TRUE(contains(result.out, "final cuda_handles=0 cuda_reservations=0 cuda_mappings=0 "
-                                   "cudart_allocations=0"))
+  EXPECT_TRUE(contains(result.out,
+                       "final cuda_handles=0 cuda_reservations=0 cuda_mappings=0 "
+                       "cudart_allocations=0"))
       << result.describe();
   expect_summary(result, kThreadAllocations, 0, 0);
 }
@@ -640,8 +408,8 @@ void expect_keys(const std::vector<LogLine>& lines, const std::vector<std::strin
       EXPECT_EQ(line.count(key), 1u) << "no " << key << " in " << field(line, "event");
     }
     for (const std::string& key : keys) {
-      EXPECT_EQ(line.count(key), 1u) << "no " << key << " in event=" << field(line, "event")
-                                     << "\n" << run.describe();
+      EXPECT_EQ(line.count(key), 1u) << "no " << key << " in event=" << field(line, "event") << "\n"
+                                     << run.describe();
     }
   }
 }
@@ -652,14 +420,14 @@ TEST(LogFormatTest, MapUnmapAndSummaryHaveTheDocumentedKeys) {
   expect_keys(events(result.log, "map"),
               {"id", "api", "addr", "requested", "mapped", "node", "device", "handle", "map_us"},
               result);
-  expect_keys(events(result.log, "unmap"),
-              {"id", "api", "addr", "requested", "mapped", "node", "device", "lifetime_us",
-               "unmap_us"},
+  expect_keys(
+      events(result.log, "unmap"),
+      {"id", "api", "addr", "requested", "mapped", "node", "device", "lifetime_us", "unmap_us"},
+      result);
+  expect_keys(events(result.log, "summary"), {"maps", "unmaps", "fallbacks", "live", "live_bytes"},
               result);
-  expect_keys(events(result.log, "summary"),
-              {"maps", "unmaps", "fallbacks", "live", "live_bytes"}, result);
-  expect_keys(events(result.log, "node-summary"),
-              {"node", "current_bytes", "peak_bytes", "maps"}, result);
+  expect_keys(events(result.log, "node-summary"), {"node", "current_bytes", "peak_bytes", "maps"},
+              result);
 }
 
 TEST(LogFormatTest, FallbackHasTheDocumentedKeys) {

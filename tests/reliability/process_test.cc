@@ -44,8 +44,7 @@ TEST(ForkTest, ChildRunsCudaFreeCodeAndLeavesTheParentsAccountsAlone) {
   // EGM_LOG_FILE=.../egm-%p.log: the child's own file, if any, has no account of the parent's.
   std::string child_log = preload::read_file(run.dir + "/egm-" + child + ".log");
   for (const char* event : {"summary", "leak", "unmap", "map"}) {
-    EXPECT_TRUE(events(preload::parse_log(child_log), event).empty()) << event << "\n"
-                                                                      << child_log;
+    EXPECT_TRUE(events(preload::parse_log(child_log), event).empty()) << event << "\n" << child_log;
   }
 }
 

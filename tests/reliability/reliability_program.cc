@@ -29,8 +29,13 @@
 #include <vector>
 
 #include "tests/doubles/fake_control.h"
+#include "tests/preload/program_support.h"
 
 namespace {
+
+using test_program::address_of;
+using test_program::hex;
+using test_program::report;
 
 constexpr size_t kMiB = size_t{1} << 20;
 constexpr size_t kLargeSize = 3 * kMiB + 123;  // a whole chunk, padded to 4 MiB
@@ -42,26 +47,10 @@ constexpr int kHandlerExitCode = 86;
 
 // ---- output ----
 
-void report(const std::string& key, const std::string& value) {
-  static FILE* file = [] {
-    const char* path = std::getenv("ALLOC_PROGRAM_REPORT");
-    return path ? std::fopen(path, "w") : nullptr;
-  }();
-  if (file == nullptr) return;
-  std::fprintf(file, "%s=%s\n", key.c_str(), value.c_str());
-  std::fflush(file);
-}
-
 // One write(2): usable from exit handlers and after stdio may be gone.
 void print_raw(const std::string& text) {
   ssize_t ignored = write(STDOUT_FILENO, text.data(), text.size());
   (void)ignored;
-}
-
-std::string address_of(const void* pointer) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%#" PRIxPTR, reinterpret_cast<uintptr_t>(pointer));
-  return text;
 }
 
 const char* name_of(cudaError_t error) { return cudaGetErrorName(error); }
@@ -362,7 +351,9 @@ int scenario_free_edge() {
       {"double", free_case_double},
       {"interior", free_case_interior},
       {"real-allocator",  // below EGM_MIN_SIZE: the runtime's own memory
-       [] { print_free("real", cudaFree(allocate_and_use("p", Api::kCudaMalloc, kSmallSize).pointer)); }},
+       [] {
+         print_free("real", cudaFree(allocate_and_use("p", Api::kCudaMalloc, kSmallSize).pointer));
+       }},
       {"other-thread", free_case_other_thread},
       {"other-device", free_case_other_device},
       {"after-reset", free_case_after_reset},
@@ -460,9 +451,8 @@ void install_early_handlers(int, char**, char** envp) {
   if (environment_says(envp, "REL_EARLY_SIGUSR2=1")) install_handler(SIGUSR2, on_program_sigusr2);
 }
 
-__attribute__((section(".preinit_array"), used)) void (*const early_handlers)(int, char**,
-                                                                                char**) =
-    install_early_handlers;
+__attribute__((section(".preinit_array"),
+               used)) void (*const early_handlers)(int, char**, char**) = install_early_handlers;
 
 // ---- live view: mappings stay live until stdin has a line ----
 
@@ -507,16 +497,6 @@ const std::map<std::string, std::function<int()>>& scenarios() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2 || scenarios().count(argv[1]) == 0) {
-    std::fprintf(stderr, "usage: reliability_program SCENARIO; scenarios:");
-    for (const auto& [name, run] : scenarios()) std::fprintf(stderr, " %s", name.c_str());
-    std::fprintf(stderr, "\n");
-    return 2;
-  }
   alarm(static_cast<unsigned>(env_number("REL_WATCHDOG_SECONDS", kWatchdogSeconds)));
-  std::setvbuf(stdout, nullptr, _IOLBF, 0);
-  std::printf("scenario %s\n", argv[1]);
-  int status = scenarios().at(argv[1])();
-  std::printf("exit %d\n", status);
-  return status;
+  return test_program::run_scenario("reliability_program", scenarios(), argc, argv);
 }

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <vector>
 
+#include "shim/core/vmm_descriptors.h"
 #include "tools/probe/cpu_access.h"
 
 namespace egm::probe {
@@ -86,22 +87,6 @@ struct Held {
   size_t size = 0;
 };
 
-CUmemAllocationProp host_numa_allocation(int node) {
-  CUmemAllocationProp prop = {};
-  prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
-  prop.location.type = CU_MEM_LOCATION_TYPE_HOST_NUMA;
-  prop.location.id = node;
-  return prop;
-}
-
-CUmemAccessDesc read_write_for(CUmemLocationType type, int id) {
-  CUmemAccessDesc desc = {};
-  desc.location.type = type;
-  desc.location.id = id;
-  desc.flags = CU_MEM_ACCESS_FLAGS_PROT_READWRITE;
-  return desc;
-}
-
 size_t round_up(size_t bytes, size_t unit) {
   return unit == 0 ? bytes : (bytes + unit - 1) / unit * unit;
 }
@@ -119,7 +104,7 @@ void acquire(const CudaDriver& cuda, StepRecorder& steps, Held& held, int gpu, i
   if (!steps.call("cuDevicePrimaryCtxRetain", cuda.primary_ctx_retain, &held.context, held.device))
     held.context = nullptr;
   steps.call("cuCtxSetCurrent", cuda.ctx_set_current, held.context);
-  CUmemAllocationProp prop = host_numa_allocation(node);
+  CUmemAllocationProp prop = egm::host_numa_properties(node);
   size_t granularity = 0;
   steps.call("cuMemGetAllocationGranularity", cuda.mem_get_allocation_granularity, &granularity,
              static_cast<const CUmemAllocationProp*>(&prop), CU_MEM_ALLOC_GRANULARITY_MINIMUM);
@@ -131,8 +116,8 @@ void acquire(const CudaDriver& cuda, StepRecorder& steps, Held& held, int gpu, i
   held.mapped =
       steps.call("cuMemMap", cuda.mem_map, held.address, held.size, size_t{0}, held.handle, 0ULL);
   // Over the whole mapped range, as the shim does, for the GPU and the node's CPUs.
-  CUmemAccessDesc access[] = {read_write_for(CU_MEM_LOCATION_TYPE_DEVICE, held.device),
-                              read_write_for(CU_MEM_LOCATION_TYPE_HOST_NUMA, node)};
+  CUmemAccessDesc access[] = {egm::read_write_for(CU_MEM_LOCATION_TYPE_DEVICE, held.device),
+                              egm::read_write_for(CU_MEM_LOCATION_TYPE_HOST_NUMA, node)};
   steps.call("cuMemSetAccess", cuda.mem_set_access, held.address, held.size,
              static_cast<const CUmemAccessDesc*>(access), size_t{2});
 }

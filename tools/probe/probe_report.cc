@@ -1,6 +1,7 @@
 #include "tools/probe/probe_report.h"
 
 #include "shim/core/host_topology.h"
+#include "shim/core/vmm_descriptors.h"
 
 namespace egm::probe {
 namespace {
@@ -17,10 +18,7 @@ Queried attribute(const CudaDriver& cuda, CUdevice device, CUdevice_attribute wh
 
 Queried host_numa_granularity(const CudaDriver& cuda, int node,
                               CUmemAllocationGranularity_flags which) {
-  CUmemAllocationProp prop = {};
-  prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
-  prop.location.type = CU_MEM_LOCATION_TYPE_HOST_NUMA;
-  prop.location.id = node;
+  const CUmemAllocationProp prop = egm::host_numa_properties(node);
   size_t granularity = 0;
   CUresult result = cuda.mem_get_allocation_granularity(&granularity, &prop, which);
   if (result != CUDA_SUCCESS) return {std::nullopt, cuda.error_name(result)};
