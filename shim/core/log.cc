@@ -13,6 +13,7 @@
 #include <cstring>
 #include <ctime>
 #include <mutex>
+#include <vector>
 
 namespace egm {
 namespace {
@@ -121,8 +122,11 @@ std::shared_ptr<spdlog::logger> EventLog::make_logger() const {
 }
 
 void EventLog::restart_after_fork() {
-  // The parent's logger is left alive (leaked): its mutexes may be locked.
-  new std::shared_ptr<spdlog::logger>(logger_);
+  // The parent's logger is never destroyed: its mutexes may be locked in the
+  // child. It stays reachable from a static, so leak checkers do not report
+  // it, and is never freed (a child's child abandons its parent's too).
+  static auto* abandoned = new std::vector<std::shared_ptr<spdlog::logger>>();
+  abandoned->push_back(std::move(logger_));
   // The new file sink opens its file on its first line: the child's own for
   // a %p template, else the same file, appended to.
   open_file_descriptor.store(-1, std::memory_order_release);
