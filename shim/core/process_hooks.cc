@@ -7,8 +7,8 @@
 
 #include <cerrno>
 #include <ctime>
-#include <thread>
 
+#include "shim/core/helper_thread.h"
 #include "shim/core/log.h"
 #include "shim/core/shim.h"
 
@@ -115,12 +115,12 @@ bool install_snapshot_handler(Shim& shim, const std::string& path_template) {
   if (current.sa_handler != SIG_DFL) return false;  // the program uses SIGUSR2 itself
   if (pipe2(wake_pipe, O_CLOEXEC) != 0) return false;
   fcntl(wake_pipe[1], F_SETFL, O_NONBLOCK);  // a handler must never block
-  std::thread([&shim, path_template] {
+  start_helper_thread([&shim, path_template] {
     char wake;
     while (read(wake_pipe[0], &wake, 1) > 0 || errno == EINTR) {
       shim.write_snapshot(expand_path_template(path_template, getpid()));
     }
-  }).detach();
+  });
   struct sigaction action {};
   action.sa_handler = on_snapshot_request;
   action.sa_flags = SA_RESTART;

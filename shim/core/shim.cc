@@ -5,9 +5,9 @@
 
 #include <cstdlib>
 #include <string>
-#include <thread>
 
 #include "shim/core/clock.h"
+#include "shim/core/helper_thread.h"
 #include "shim/core/host_topology.h"
 #include "shim/core/process_hooks.h"
 #include "shim/core/process_inspection.h"
@@ -299,10 +299,10 @@ void Shim::start_prefill_once(const DriverApi& driver, const ChunkKey& key, size
       driver.ctx_get_current(&context) != CUDA_SUCCESS || context == nullptr) {
     return;
   }
-  std::thread([this, &driver, key, granularity, context] {
+  start_helper_thread([this, &driver, key, granularity, context] {
     driver.ctx_set_current(context);
     pool_->prefill(driver, key, granularity, config_.pool_prealloc);
-  }).detach();
+  });
 }
 
 // What happens once host placement has failed everywhere it may be tried.

@@ -133,4 +133,16 @@ TEST(SignalTest, WithoutAHandlerTheDefaultActionEndsTheProcess) {
   EXPECT_EQ(field(fatal[0], "signal"), "11");
 }
 
+// The shim's own threads block every signal, so a signal the program's only
+// thread blocks waits for that thread instead of running on one of them.
+TEST(SignalTest, ShimThreadsNeverTakeTheProgramsSignals) {
+  std::string dir = preload::make_temp_dir();
+  RunResult run =
+      reliability::run_program("signal-threads", {{"EGM_SNAPSHOT_FILE", dir + "/snap-%p"}});
+  preload::expect_clean_exit(run);
+  EXPECT_TRUE(preload::contains(run.out, "while blocked: handler ran=0\n")) << run.describe();
+  EXPECT_TRUE(preload::contains(run.out, "after unblock: on the main thread=1\n"))
+      << run.describe();
+}
+
 }  // namespace

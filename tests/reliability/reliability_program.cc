@@ -11,7 +11,10 @@
 // with SIGALRM instead of hanging the test.
 #include <cuda.h>
 #include <cuda_runtime_api.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -437,6 +440,29 @@ int scenario_own_sigusr2() {
   return 0;
 }
 
+std::atomic<long> program_sigusr1_tid{0};
+
+void on_program_sigusr1(int) { program_sigusr1_tid = syscall(SYS_gettid); }
+
+// With the main thread blocking SIGUSR1, a process-directed SIGUSR1 may only
+// run on another thread that does not block it: the shim's threads (the live
+// view's here) must not be such threads.
+int scenario_signal_threads() {
+  install_handler(SIGUSR1, on_program_sigusr1);
+  Allocation a = allocate_and_use("p", Api::kCudaMalloc, kLargeSize);
+  sigset_t usr1;
+  sigemptyset(&usr1);
+  sigaddset(&usr1, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &usr1, nullptr);
+  kill(getpid(), SIGUSR1);
+  usleep(200 * 1000);
+  std::printf("while blocked: handler ran=%d\n", program_sigusr1_tid.load() != 0);
+  pthread_sigmask(SIG_UNBLOCK, &usr1, nullptr);
+  std::printf("after unblock: on the main thread=%d\n", program_sigusr1_tid.load() == getpid());
+  free_and_print(a);
+  return 0;
+}
+
 // Handlers the program has before any library initializer runs (the
 // executable's .preinit_array runs first): before libegm.so's.
 bool environment_says(char** envp, const char* entry) {
@@ -465,8 +491,11 @@ int scenario_live_wait() {
   free_and_print(freed);
   std::printf("ready\n");
   std::fflush(stdout);
-  // read(2), not fgets: ThreadSanitizer delivers the SIGUSR2 of the live view
-  // only inside calls it intercepts, and glibc's stdio reads past them.
+  // Waits in 100 ms slices: ThreadSanitizer delivers the live view's SIGUSR2
+  // only when the receiving thread returns from the call it is blocked in.
+  pollfd input = {STDIN_FILENO, POLLIN, 0};
+  while (poll(&input, 1, 100) == 0) {
+  }
   char line[16];
   if (read(STDIN_FILENO, line, sizeof line) <= 0) std::printf("stdin closed\n");
   for (const Allocation& allocation : live) free_and_print(allocation);
@@ -488,6 +517,7 @@ const std::map<std::string, std::function<int()>>& scenarios() {
       {"abort", scenario_abort},
       {"segv", scenario_segv},
       {"own-sigusr2", scenario_own_sigusr2},
+      {"signal-threads", scenario_signal_threads},
       {"live-wait", scenario_live_wait},
       {"one", scenario_one},
   };
