@@ -24,6 +24,7 @@ import time
 STARTED = time.monotonic()  # the time limit counts start-up too
 
 import argparse  # noqa: E402
+import functools  # noqa: E402
 import math  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
@@ -76,19 +77,31 @@ def host_rss_bytes():
     return -1
 
 
+@functools.lru_cache(maxsize=1)
+def nvml_device():
+    """pynvml and this process's GPU handle, set up once; None where NVML is not usable."""
+    try:
+        import pynvml
+        pynvml.nvmlInit()
+        return pynvml, pynvml.nvmlDeviceGetHandleByIndex(torch.cuda.current_device())
+    except Exception:  # no pynvml, no NVML, or an NVML error
+        return None
+
+
 def process_device_bytes():
     """This process's own device memory as NVML reports it, or -1 where NVML cannot say.
 
     device_used covers the whole GPU, so it moves whenever another program on the GPU
     allocates; this column does not, and is the one that shows growth of our own."""
+    device = nvml_device()
+    if device is None:
+        return -1
+    pynvml, handle = device
     try:
-        import pynvml
-        pynvml.nvmlInit()
-        handle = pynvml.nvmlDeviceGetHandleByIndex(torch.cuda.current_device())
         for process in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
             if process.pid == os.getpid() and process.usedGpuMemory is not None:
                 return int(process.usedGpuMemory)
-    except Exception:  # no pynvml, no NVML, or an NVML error: not measurable here
+    except Exception:  # an NVML error: not measurable this time
         pass
     return -1
 
