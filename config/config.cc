@@ -48,6 +48,21 @@ bool set_size(std::string_view value, size_t& field) {
   return parsed.has_value();
 }
 
+// A size, or "auto" (nullopt: derived from the device at each request).
+bool set_size_or_auto(std::string_view value, std::optional<size_t>& field) {
+  if (value == "auto") {
+    field.reset();
+    return true;
+  }
+  std::optional<size_t> parsed = parse_size(value);
+  if (parsed) field = *parsed;
+  return parsed.has_value();
+}
+
+std::string size_or_auto(const std::optional<size_t>& value) {
+  return value ? std::to_string(*value) : "auto";
+}
+
 // Every node must exist and have memory.
 bool check_nodes(const std::vector<int>& nodes, const HostTopology& topology, std::string& why) {
   for (int node : nodes) {
@@ -212,7 +227,9 @@ const std::map<std::string_view, Setter>& setters() {
       {"EGM_FALLBACK",
        [](auto v, auto&, Config& c, auto&) { return set_enum(v, kFallbackNames, c.fallback); }},
       {"EGM_DEVICE_RESERVE",
-       [](auto v, auto&, Config& c, auto&) { return set_size(v, c.device_reserve); }},
+       [](auto v, auto&, Config& c, auto&) { return set_size_or_auto(v, c.device_reserve); }},
+      {"EGM_SPILL_MIN_SIZE",
+       [](auto v, auto&, Config& c, auto&) { return set_size_or_auto(v, c.spill_min_size); }},
       {"EGM_MEMINFO", [](auto v, auto&, Config& c,
                          auto&) { return set_enum(v, kMeminfoNames, c.meminfo_includes_host); }},
       {"EGM_POOL_LIMIT", [](auto v, auto&, Config& c, auto&) { return set_size(v, c.pool_limit); }},
@@ -396,7 +413,8 @@ std::string ParsedConfig::summary() const {
          " devices=" + (c.devices ? format_int_list(*c.devices) : "all") +
          " node_limit=" + (limits.empty() ? "none" : limits) +
          " fallback=" + std::string(kFallbackNames[static_cast<size_t>(c.fallback)]) +
-         " device_reserve=" + std::to_string(c.device_reserve) +
+         " device_reserve=" + size_or_auto(c.device_reserve) +
+         " spill_min_size=" + size_or_auto(c.spill_min_size) +
          " host_access=" + (c.host_access ? "1" : "0") +
          " meminfo=" + (c.meminfo_includes_host ? "device+host" : "device") +
          " hook_driver=" + (c.hook_driver ? "1" : "0") +

@@ -57,7 +57,9 @@ struct Config {
   std::optional<std::vector<int>> devices;  // unset = every GPU
   std::map<int, size_t> node_limits;        // node -> cap in mapped bytes
   Fallback fallback = Fallback::kDevice;
-  size_t device_reserve = size_t{1} << 30;
+  // spill mode; nullopt = auto, derived from the device (shim/core/spill_rule.h)
+  std::optional<size_t> device_reserve;
+  std::optional<size_t> spill_min_size;
   bool host_access = true;
   bool meminfo_includes_host = false;
   size_t pool_limit = size_t{1} << 30;

@@ -15,15 +15,16 @@ struct OptionSpec {
   std::string_view doc;            // one line
 };
 
-inline constexpr std::array<OptionSpec, 23> kOptions = {{
+inline constexpr std::array<OptionSpec, 24> kOptions = {{
     {"EGM_CONFIG", "path", "", "a readable file of VARIABLE=value lines",
      "Read options from this file first; the environment overrides it. '#' starts a comment."},
     {"EGM_ENABLE", "bool", "1", "0 or 1",
      "Master switch: 0 leaves every call to the real CUDA runtime."},
     {"EGM_MODE", "enum", "always", "always, spill or off",
-     "always: every matching request goes to host memory. spill: device memory first; host "
-     "memory once the device's free memory minus the request would fall under "
-     "EGM_DEVICE_RESERVE, or when the real allocation runs out of memory. off: none."},
+     "always: every matching request goes to host memory. spill: device memory first; a "
+     "request of at least EGM_SPILL_MIN_SIZE goes to host memory once the device's free memory "
+     "minus the request would fall under EGM_DEVICE_RESERVE, a smaller one only when the real "
+     "allocation runs out of memory. off: none."},
     {"EGM_NUMA_POLICY", "policy", "nearest",
      "nearest, bind:NODES, preferred:NODE, interleave:NODES, weighted:NODE=W[,NODE=W...] or "
      "most-free (NODES as numactl writes them: 0-3,5 or all)",
@@ -46,9 +47,17 @@ inline constexpr std::array<OptionSpec, 23> kOptions = {{
     {"EGM_FALLBACK", "enum", "device", "device, next-node or error",
      "When host placement fails or a cap is reached: the real call (device memory); the next "
      "allowed node by distance, then the device; or cudaErrorMemoryAllocation."},
-    {"EGM_DEVICE_RESERVE", "size", "1G",
-     "bytes, with an optional K, M, G, T or KiB, MiB, GiB, TiB suffix",
-     "spill mode: device memory kept free; requests that would eat into it go to host memory."},
+    {"EGM_DEVICE_RESERVE", "size", "auto",
+     "auto, or bytes with an optional K, M, G, T or KiB, MiB, GiB, TiB suffix",
+     "spill mode: device memory kept for requests smaller than EGM_SPILL_MIN_SIZE (and CUDA's "
+     "own allocations); larger requests that would eat into it go to host memory. auto = 1/32 "
+     "of the device's memory, at least 1 GiB."},
+    {"EGM_SPILL_MIN_SIZE", "size", "auto",
+     "auto, or bytes with an optional K, M, G, T or KiB, MiB, GiB, TiB suffix",
+     "spill mode: requests smaller than this stay on the device while it has room, reserve "
+     "included; only larger ones spill at EGM_DEVICE_RESERVE. auto = the device's memory / 2048 "
+     "rounded down to a power of two, within 8 MiB..256 MiB (64 MiB on a 140 GiB GPU). 0 = "
+     "every request spills at the reserve."},
     {"EGM_MEMINFO", "enum", "device", "device or device+host",
      "What cudaMemGetInfo/cuMemGetInfo report: the device's memory, or that plus the host "
      "memory the policy may use (so frameworks that size pools from free memory see it)."},

@@ -67,16 +67,21 @@ bool current_device(const Request& request, int& device) {
   return get_device != nullptr && get_device(&device) == cudaSuccess;
 }
 
-// Free device memory for the request's layer; false when unknown.
-bool device_free_memory(const Request& request, size_t& free) {
-  size_t total = 0;
+// The device's free and total memory through the request's layer; zeros
+// when unknown.
+DeviceMemory device_memory(const Request& request) {
+  DeviceMemory memory;
+  bool known = false;
   if (is_driver_api(request.api)) {
     const DriverApi* driver = driver_api(nullptr);
-    return driver && driver->mem_get_info && driver->mem_get_info(&free, &total) == CUDA_SUCCESS;
+    known = driver && driver->mem_get_info &&
+            driver->mem_get_info(&memory.free, &memory.total) == CUDA_SUCCESS;
+  } else {
+    RuntimeCallScope scope;
+    auto mem_get_info = real_runtime().mem_get_info.get();
+    known = mem_get_info != nullptr && mem_get_info(&memory.free, &memory.total) == cudaSuccess;
   }
-  RuntimeCallScope scope;
-  auto mem_get_info = real_runtime().mem_get_info.get();
-  return mem_get_info != nullptr && mem_get_info(&free, &total) == cudaSuccess;
+  return known ? memory : DeviceMemory{};
 }
 
 // Runtime requests: make the runtime's context current (its own idiom), as
@@ -178,11 +183,11 @@ int Shim::allocate(const Request& request) {
 int Shim::place(const Request& request, int device) {
   log_start_once();
   drain_pending_frees(/*wait=*/false);
-  const char* trigger = "always";
+  std::string trigger = "always";
   if (config_.mode == Mode::kSpill) {
-    if (std::optional<int> result = try_device_first(request, trigger)) return *result;
+    if (std::optional<int> result = try_device_first(request, device, trigger)) return *result;
   }
-  bool device_failed = std::string_view(trigger) == "spill-oom";
+  bool device_failed = trigger.rfind("spill-oom", 0) == 0;
   const char* why = nullptr;
   const DriverApi* driver = driver_api(&why);
   if (driver == nullptr) {
@@ -197,26 +202,31 @@ int Shim::place(const Request& request, int device) {
   return fall_back(request, device_failed);
 }
 
-// spill mode: device memory while it lasts. nullopt = go to host memory.
-std::optional<int> Shim::try_device_first(const Request& request, const char*& trigger) {
-  size_t free = 0;
-  bool room = device_free_memory(request, free) && free >= request.size &&
-              free - request.size >= config_.device_reserve;
-  if (!room) {
-    trigger = "spill-threshold";
+// spill mode (spill_rule.h): device memory while it lasts, the reserve kept
+// for small requests. nullopt = go to host memory; `trigger` then says why,
+// with the device's memory at the decision (the map line carries it).
+std::optional<int> Shim::try_device_first(const Request& request, int device,
+                                          std::string& trigger) {
+  DeviceMemory memory = device_memory(request);
+  SpillDecision decision =
+      decide_spill(request.size, memory, config_.spill_min_size, config_.device_reserve);
+  if (!decision.try_device) {
+    log_spill_decision(request, device, "host", decision, memory);
+    trigger = spill_trigger("spill-threshold", decision, memory);
     return std::nullopt;
   }
   int result = call_real_allocation(request);
   if (result != kOutOfMemory) {
-    log_decision(request, -1, "device", "spill-room");
+    log_spill_decision(request, device, "device", decision, memory);
     return result;
   }
-  trigger = "spill-oom";  // the runtime's error stays recorded unless host memory serves it
+  // The runtime's error stays recorded unless host memory serves it.
+  trigger = spill_trigger("spill-oom", decision, memory);
   return std::nullopt;
 }
 
 bool Shim::try_host(const Request& request, int device, const DriverApi& driver,
-                    const char* trigger, bool device_failed) {
+                    const std::string& trigger, bool device_failed) {
   NodeOrder order = placement_->order(nearest_node_of(driver, device));
   bool next_node = config_.fallback == Fallback::kNextNode ||
                    config_.numa_policy.kind == NumaPolicyKind::kPreferred;

@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -21,6 +22,7 @@
 #include "shim/core/mapping_table.h"
 #include "shim/core/placement.h"
 #include "shim/core/request.h"
+#include "shim/core/spill_rule.h"
 
 namespace egm {
 
@@ -78,9 +80,9 @@ class Shim {
   // Cheap checks that need no CUDA call: the hot path of requests that stay.
   bool wants(const Request& request) const;
   int place(const Request& request, int device);
-  std::optional<int> try_device_first(const Request& request, const char*& trigger);
-  bool try_host(const Request& request, int device, const DriverApi& driver, const char* trigger,
-                bool device_failed);
+  std::optional<int> try_device_first(const Request& request, int device, std::string& trigger);
+  bool try_host(const Request& request, int device, const DriverApi& driver,
+                const std::string& trigger, bool device_failed);
   bool try_node(const Request& request, int device, int node, const DriverApi& driver,
                 const std::string& reason, const char* action_on_failure);
   int fall_back(const Request& request, bool device_failed);
@@ -92,6 +94,12 @@ class Shim {
 
   void log_start_once();
   void log_decision(const Request& request, int device, const char* placement, const char* reason);
+  // spill mode, info level: where the rule put the request and why.
+  void log_spill_decision(const Request& request, int device, const char* placement,
+                          const SpillDecision& decision, const DeviceMemory& memory);
+  // A map line's trigger in spill mode: "spill-threshold spill_reason=... device_free=...".
+  static std::string spill_trigger(const char* trigger, const SpillDecision& decision,
+                                   const DeviceMemory& memory);
   void log_fallback(const Request& request, int node, int device, const char* step,
                     const char* error, const char* action);
   const char* final_action(bool device_failed) const;

@@ -26,6 +26,31 @@ void Shim::log_decision(const Request& request, int device, const char* placemen
                          api_name(request.api), request.size, device, placement, reason));
 }
 
+namespace {
+
+// The device's memory is the whole device's, from cuMemGetInfo.
+std::string spill_fields(const SpillDecision& decision, const DeviceMemory& memory) {
+  return fmt::format("device_free={} device_total={} spill_min_size={} device_reserve={}",
+                     memory.free, memory.total, decision.spill_min_size, decision.device_reserve);
+}
+
+}  // namespace
+
+void Shim::log_spill_decision(const Request& request, int device, const char* placement,
+                              const SpillDecision& decision, const DeviceMemory& memory) {
+  if (!log_.enabled(LogLevel::kInfo)) return;
+  log_.write(LogLevel::kInfo, "decision",
+             fmt::format("api={} requested={} device={} placement={} reason={} {}",
+                         api_name(request.api), request.size, device, placement, decision.reason,
+                         spill_fields(decision, memory)));
+}
+
+std::string Shim::spill_trigger(const char* trigger, const SpillDecision& decision,
+                                const DeviceMemory& memory) {
+  return fmt::format("{} spill_reason={} {}", trigger, decision.reason,
+                     spill_fields(decision, memory));
+}
+
 void Shim::log_fallback(const Request& request, int node, int device, const char* step,
                         const char* error, const char* action) {
   fallbacks_.fetch_add(1, std::memory_order_relaxed);

@@ -127,6 +127,159 @@ TEST_P(SpillThresholdTest, DeviceWhileAboveTheReserveThenHost) {
 INSTANTIATE_TEST_SUITE_P(RuntimeAndDriver, SpillThresholdTest,
                          ::testing::Values("cudaMalloc", "cuMemAlloc"));
 
+// ---- spill: the reserve is kept for small requests (EGM_SPILL_MIN_SIZE) ----
+
+// The reasons of the decision lines for `api`, in order.
+std::vector<std::string> decision_reasons(const RunResult& run, const std::string& api) {
+  std::vector<std::string> reasons;
+  for (const LogLine& line : lines_where(run.log, {{"event", "decision"}, {"api", api}})) {
+    reasons.push_back(field(line, "placement") + ":" + field(line, "reason"));
+  }
+  return reasons;
+}
+
+// Three 20 MiB requests, then five of 5 MiB, on a 64 MiB device keeping 16 MiB.
+std::string small_after_large(const std::string& api) {
+  std::string series = api + ":20M," + api + ":20M," + api + ":20M";
+  for (int i = 0; i < 5; ++i) series += "," + api + ":5M";
+  return series;
+}
+
+class SpillMinSizeTest : public ::testing::TestWithParam<const char*> {};
+
+// auto on a 64 MiB device is 8 MiB: the third 20 MiB request spills at the
+// reserve; the 5 MiB ones stay on the device inside the reserve until the
+// real call runs out of memory.
+TEST_P(SpillMinSizeTest, SmallRequestsUseTheReserveLargeOnesSpill) {
+  const std::string api = GetParam();
+  RunResult run = run_series(small_after_large(api), kSmallDevice);
+  expect_clean_exit(run);
+  EXPECT_EQ(field(start_line(run), "spill_min_size"), "auto") << run.describe();
+  EXPECT_EQ(field(start_line(run), "device_reserve"), bytes(16 * kMiB)) << run.describe();
+  EXPECT_EQ(decision_reasons(run, api),
+            (std::vector<std::string>{"device:spill-room", "device:spill-room",
+                                      "host:above-spill-size", "device:spill-room",
+                                      "device:below-spill-size", "device:below-spill-size",
+                                      "device:below-spill-size"}))
+      << run.describe();
+  for (const char* label : {"a1", "a2", "a4", "a5", "a6", "a7"}) expect_on_device(run, label);
+  LogLine large = expect_on_host(run, "a3", api);
+  EXPECT_EQ(field(large, "trigger"), "spill-threshold") << run.describe();
+  EXPECT_EQ(field(large, "spill_reason"), "above-spill-size") << run.describe();
+  EXPECT_EQ(field(large, "device_free"), bytes(24 * kMiB)) << run.describe();
+  EXPECT_EQ(field(large, "device_total"), bytes(64 * kMiB)) << run.describe();
+  EXPECT_EQ(field(large, "spill_min_size"), bytes(8 * kMiB)) << run.describe();
+  EXPECT_EQ(field(large, "device_reserve"), bytes(16 * kMiB)) << run.describe();
+  // 4 MiB left: the 5 MiB request is tried, runs out of memory, goes to host memory.
+  LogLine small = expect_on_host(run, "a8", api);
+  EXPECT_EQ(field(small, "trigger"), "spill-oom") << run.describe();
+  EXPECT_EQ(field(small, "spill_reason"), "below-spill-size") << run.describe();
+  EXPECT_EQ(field(small, "device_free"), bytes(4 * kMiB)) << run.describe();
+  EXPECT_EQ(run.at("a8.result"), api == "cudaMalloc" ? "cudaSuccess" : "CUDA_SUCCESS");
+  EXPECT_TRUE(contains(run.out, "cudaGetLastError=cudaSuccess\n")) << run.describe();
+  // A request kept inside the reserve says how much the device had.
+  std::vector<LogLine> inside =
+      lines_where(run.log, {{"event", "decision"}, {"reason", "below-spill-size"}});
+  ASSERT_EQ(inside.size(), 3u) << run.describe();
+  EXPECT_EQ(field(inside[0], "device_free"), bytes(19 * kMiB));
+  EXPECT_EQ(field(inside[0], "level"), "info");
+  EXPECT_EQ(field(inside[0], "device"), "0");
+  EXPECT_TRUE(events(run.log, "fallback").empty()) << run.describe();
+  expect_nothing_live(run, "all.after_free");
+}
+
+// EGM_SPILL_MIN_SIZE=0 is the rule before it existed: every request spills
+// at the reserve.
+TEST_P(SpillMinSizeTest, ZeroSpillsEveryRequestAtTheReserve) {
+  const std::string api = GetParam();
+  std::map<std::string, std::string> env = kSmallDevice;
+  env["EGM_SPILL_MIN_SIZE"] = "0";
+  RunResult run = run_series(small_after_large(api), env);
+  expect_clean_exit(run);
+  EXPECT_EQ(field(start_line(run), "spill_min_size"), "0") << run.describe();
+  for (const char* label : {"a1", "a2", "a4"}) expect_on_device(run, label);
+  for (const char* label : {"a3", "a5", "a6", "a7", "a8"}) {
+    LogLine map = expect_on_host(run, label, api);
+    EXPECT_EQ(field(map, "trigger"), "spill-threshold") << label << "\n" << run.describe();
+    EXPECT_EQ(field(map, "spill_reason"), "above-spill-size") << run.describe();
+  }
+  EXPECT_EQ(lines_where(run.log, {{"event", "decision"}, {"placement", "device"}}).size(), 3u)
+      << run.describe();
+  expect_nothing_live(run, "all.after_free");
+}
+
+// An explicit size: with 4 MiB, a 5 MiB request is large and a 3 MiB one small.
+TEST_P(SpillMinSizeTest, AnExplicitSizeDecidesWhatIsSmall) {
+  const std::string api = GetParam();
+  std::map<std::string, std::string> env = kSmallDevice;
+  env["EGM_SPILL_MIN_SIZE"] = "4M";
+  RunResult run = run_series(
+      api + ":20M," + api + ":20M," + api + ":5M," + api + ":5M," + api + ":3M," + api + ":3M",
+      env);
+  expect_clean_exit(run);
+  EXPECT_EQ(decision_reasons(run, api),
+            (std::vector<std::string>{"device:spill-room", "device:spill-room",
+                                      "device:spill-room", "host:above-spill-size",
+                                      "device:spill-room", "device:below-spill-size"}))
+      << run.describe();
+  EXPECT_EQ(field(expect_on_host(run, "a4", api), "spill_min_size"), bytes(4 * kMiB));
+  for (const char* label : {"a3", "a5", "a6"}) expect_on_device(run, label);
+  expect_nothing_live(run, "all.after_free");
+}
+
+INSTANTIATE_TEST_SUITE_P(RuntimeAndDriver, SpillMinSizeTest,
+                         ::testing::Values("cudaMalloc", "cuMemAlloc"));
+
+// auto is derived from the device's total memory: 32 MiB on a 64 GiB device
+// (8 MiB, the floor, on the 64 MiB one above), and the auto reserve is 1/32
+// of it. The reserve is set to leave 30 MiB of room, so that the second
+// 20 MiB request falls inside it.
+TEST(SpillMinSizeAutoTest, FollowsTheDevicesTotalMemory) {
+  constexpr size_t kTotal = size_t{64} << 30;
+  RunResult run = run_series("cudaMalloc:20M,cudaMalloc:20M,cudaMalloc:40M",
+                             {{"EGM_MODE", "spill"},
+                              {"EGM_DEVICE_RESERVE", bytes(kTotal - 30 * kMiB)},
+                              {"FAKE_CUDA_DEVICE_MEMORY", bytes(kTotal)}});
+  expect_clean_exit(run);
+  EXPECT_EQ(decision_reasons(run, "cudaMalloc"),
+            (std::vector<std::string>{"device:spill-room", "device:below-spill-size",
+                                      "host:above-spill-size"}))
+      << run.describe();
+  expect_on_device(run, "a2");
+  LogLine map = expect_on_host(run, "a3", "cudaMalloc");
+  EXPECT_EQ(field(map, "spill_min_size"), bytes(32 * kMiB)) << run.describe();
+  EXPECT_EQ(field(map, "device_total"), bytes(kTotal)) << run.describe();
+  expect_nothing_live(run, "all.after_free");
+}
+
+TEST(SpillMinSizeAutoTest, TheAutoReserveIsAThirtySecondOfTheDevice) {
+  constexpr size_t kTotal = size_t{64} << 30;
+  RunResult run = run_series("cudaMalloc:3M", {{"EGM_MODE", "spill"},
+                                               {"FAKE_CUDA_DEVICE_MEMORY", bytes(kTotal)}});
+  expect_clean_exit(run);
+  EXPECT_EQ(field(start_line(run), "device_reserve"), "auto") << run.describe();
+  LogLine decision = decision_for(run, "cudaMalloc", k3MiB);
+  EXPECT_EQ(field(decision, "reason"), "spill-room") << run.describe();
+  EXPECT_EQ(field(decision, "device_reserve"), bytes(kTotal / 32)) << run.describe();
+  EXPECT_EQ(field(decision, "spill_min_size"), bytes(32 * kMiB)) << run.describe();
+  EXPECT_EQ(field(decision, "device_free"), bytes(kTotal)) << run.describe();
+}
+
+TEST(SpillMinSizeAutoTest, ABadValueIsOneConfigErrorAndRedirectionIsOff) {
+  std::map<std::string, std::string> env = kSmallDevice;
+  env["EGM_SPILL_MIN_SIZE"] = "half";
+  RunResult run = run_series("cudaMalloc:20M,cudaMalloc:20M,cudaMalloc:20M", env);
+  expect_clean_exit(run);
+  for (const char* label : {"a1", "a2", "a3"}) expect_on_device(run, label);
+  std::vector<LogLine> errors = events(run.log, "config-error");
+  ASSERT_EQ(errors.size(), 1u) << run.describe();
+  EXPECT_EQ(field(errors[0], "variable"), "EGM_SPILL_MIN_SIZE");
+  EXPECT_EQ(field(errors[0], "value"), "half");
+  EXPECT_TRUE(contains(field(errors[0], "accepted"), "auto")) << run.describe();
+  EXPECT_TRUE(events(run.log, "map").empty()) << run.describe();
+  EXPECT_TRUE(events(run.log, "decision").empty()) << run.describe();
+}
+
 TEST(SpillTest, OutOfMemoryOfTheRealCallSpillsAndClearsTheRuntimesError) {
   std::map<std::string, std::string> env = kSmallDevice;
   env["FAKE_CUDART_FAIL"] = "cudaMalloc@1";  // room by cudaMemGetInfo, yet the call fails

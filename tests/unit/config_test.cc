@@ -22,7 +22,8 @@ TEST(ConfigTest, DefaultsComeFromTheOptionsTable) {
   EXPECT_EQ(parsed.config.numa_policy.kind, NumaPolicyKind::kNearest);
   EXPECT_EQ(parsed.config.fallback, Fallback::kDevice);
   EXPECT_EQ(parsed.config.max_size, SIZE_MAX);
-  EXPECT_EQ(parsed.config.device_reserve, kGiB);
+  EXPECT_FALSE(parsed.config.device_reserve.has_value());  // auto
+  EXPECT_FALSE(parsed.config.spill_min_size.has_value());  // auto
   for (const OptionSpec& spec : kOptions) {
     if (spec.default_value.empty()) continue;
     ParsedConfig explicit_default =
@@ -80,6 +81,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadValue{"EGM_NODE_LIMIT", "3:1G", "node 3 does not exist"},
         BadValue{"EGM_NODE_LIMIT", "0:65G", "above the node's memory (64G)"},
         BadValue{"EGM_FALLBACK", "host"}, BadValue{"EGM_DEVICE_RESERVE", "lots"},
+        BadValue{"EGM_DEVICE_RESERVE", "AUTO"}, BadValue{"EGM_SPILL_MIN_SIZE", "half"},
+        BadValue{"EGM_SPILL_MIN_SIZE", "-1M"},
         BadValue{"EGM_HOST_ACCESS", "2"}, BadValue{"EGM_GRANULARITY", "maximum"},
         BadValue{"EGM_LOG_LEVEL", "loud"}, BadValue{"EGM_LOG_FILE", "/tmp/x%d", "only %p"},
         BadValue{"EGM_STRICT", "2"},
@@ -96,6 +99,7 @@ TEST(ConfigTest, GoodValues) {
                                {"EGM_NODE_LIMIT", "0:64G,1:512M"},
                                {"EGM_FALLBACK", "next-node"},
                                {"EGM_DEVICE_RESERVE", "256MiB"},
+                               {"EGM_SPILL_MIN_SIZE", "0"},
                                {"EGM_HOST_ACCESS", "0"},
                                {"EGM_GRANULARITY", "recommended"},
                                {"EGM_LOG_FILE", "/tmp/egm-%p.log"},
@@ -115,12 +119,14 @@ TEST(ConfigTest, GoodValues) {
   EXPECT_FALSE(c.device_selected(1));
   EXPECT_EQ(c.node_limits, (std::map<int, size_t>{{0, 64 * kGiB}, {1, 512u << 20}}));
   EXPECT_EQ(c.fallback, Fallback::kNextNode);
-  EXPECT_EQ(c.device_reserve, 256u << 20);
+  EXPECT_EQ(c.device_reserve, std::optional<size_t>(256u << 20));
+  EXPECT_EQ(c.spill_min_size, std::optional<size_t>(0));
   EXPECT_FALSE(c.host_access);
   EXPECT_EQ(c.granularity, Granularity::kRecommended);
   EXPECT_EQ(c.log_level, LogLevel::kDebug);
   EXPECT_TRUE(c.strict);
   EXPECT_NE(parsed.summary().find("numa_policy=interleave:0-2,5"), std::string::npos);
+  EXPECT_NE(parsed.summary().find("device_reserve=268435456 spill_min_size=0"), std::string::npos);
 }
 
 struct PolicyCase {
