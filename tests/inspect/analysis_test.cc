@@ -98,6 +98,66 @@ TEST(AnalysisTest, SlowestAreSortedAndCut) {
   EXPECT_EQ(report.slowest[1].id, 3u);
 }
 
+
+// A spill-mode decision line at second `second`.
+std::string decision_line(int second, int pid, const std::string& placement,
+                          const std::string& reason, uint64_t requested, uint64_t free) {
+  char stamp[40];
+  std::snprintf(stamp, sizeof stamp, "2024-05-01T10:00:%02d.000000Z", second);
+  return std::string(stamp) + " pid=" + std::to_string(pid) + " tid=1 level=info event=decision" +
+         " api=cudaMalloc requested=" + std::to_string(requested) +
+         " device=0 placement=" + placement + " reason=" + reason +
+         " device_free=" + std::to_string(free) +
+         " device_total=1000000 spill_min_size=100 device_reserve=1000\n";
+}
+
+std::string spill_fields(const std::string& trigger, uint64_t free) {
+  return "map_us=5 reason=nearest trigger=" + trigger + " spill_reason=above-spill-size" +
+         " device_free=" + std::to_string(free) +
+         " device_total=1000000 spill_min_size=100 device_reserve=1000";
+}
+
+TEST(AnalysisTest, SpillRunsGetDeviceAndHostBytesPerProcess) {
+  AnalysisOptions at_three;
+  at_three.snapshot_us = *parse_timestamp("2024-05-01T10:00:03.500000Z");
+  std::string log =
+      decision_line(1, 100, "device", "spill-room", 600000, 1000000) +
+      mapping_line("map", 2, 100, 1, 4000, 0, spill_fields("spill-threshold", 400000)) +
+      decision_line(3, 100, "device", "below-spill-size", 50, 400000) +
+      mapping_line("map", 4, 100, 2, 60, 0, spill_fields("spill-oom", 10)) +
+      mapping_line("unmap", 5, 100, 1, 4000, 0) +
+      mapping_line("map", 6, 200, 1, 8192, 0);  // another process, mode always: not a spill run
+  Report report = analyze_text(log, at_three);
+  ASSERT_EQ(report.spill.size(), 1u);
+  const SpillUsage& usage = report.spill.begin()->second;
+  EXPECT_EQ(usage.pid, 100);
+  EXPECT_EQ(usage.device, 0);
+  EXPECT_EQ(usage.device_total, 1000000u);
+  EXPECT_EQ(usage.kept_on_device, 2u);
+  EXPECT_EQ(usage.kept_in_reserve, 1u);
+  EXPECT_EQ(usage.spilled_for_size, 1u);
+  EXPECT_EQ(usage.spilled_out_of_memory, 1u);
+  // In use = total - free, plus the request when it stayed on the device.
+  ASSERT_EQ(usage.timeline.size(), 5u);
+  EXPECT_EQ(usage.timeline[0].device_bytes, 600000u);
+  EXPECT_EQ(usage.timeline[0].host_bytes, 0u);
+  EXPECT_EQ(usage.timeline[1].device_bytes, 600000u);
+  EXPECT_EQ(usage.timeline[1].host_bytes, 4000u);
+  EXPECT_EQ(usage.timeline[2].device_bytes, 600050u);
+  EXPECT_EQ(usage.timeline[3].device_bytes, 999990u);
+  EXPECT_EQ(usage.timeline[3].host_bytes, 4060u);
+  EXPECT_EQ(usage.timeline[4].host_bytes, 60u);  // the unmap
+  EXPECT_EQ(usage.current.device_bytes, 600050u);  // at 3.5 s
+  EXPECT_EQ(usage.current.host_bytes, 4000u);
+  EXPECT_EQ(usage.peak_device_bytes, 999990u);
+  EXPECT_EQ(usage.peak_host_bytes, 4060u);
+}
+
+TEST(AnalysisTest, LogsWithoutSpillFieldsHaveNoSpillSection) {
+  Report report = analyze_text(mapping_line("map", 1, 100, 1, 4096, 0));
+  EXPECT_TRUE(report.spill.empty());
+}
+
 TEST(AnalysisTest, TimeSpecsAreTimestampsOrSeconds) {
   std::optional<TimeSpec> relative = parse_time_spec("12.5s");
   ASSERT_TRUE(relative);

@@ -54,6 +54,11 @@ std::vector<GoldenCase> golden_cases() {
       // A real log of the shim with its pool: chunk events and blocks.
       {"pooled", {log("pooled.log")}},
       {"pooled_json", {"--json", log("pooled.log")}},
+      // A real spill-mode log (api_program on the doubles: a 64 MiB device keeping 16 MiB):
+      // three 20 MiB requests (the third spills for size), five of 5 MiB (three inside the
+      // reserve, the last one spilled when the device ran out).
+      {"spill", {log("spill.log")}, 0, true},
+      {"spill_json", {"--json", log("spill.log")}},
       {"help", {"--help"}},
       {"no_logs", {}, 2},
       {"bad_top", {"--top", "-1", log("normal.log")}, 2},

@@ -133,6 +133,7 @@ class Replay {
 
  private:
   void handle(const LogLine& line) {
+    if (line.event == "map" || line.event == "decision") on_spill_line(line);
     if (line.event == "map")
       on_map(line);
     else if (line.event == "unmap")
@@ -181,6 +182,56 @@ class Replay {
     remove_bytes(found->second, line.timestamp_us);
     unmapped_.insert(found->first);
     live_.erase(found);
+  }
+
+  // spill mode: decision and map lines say what the device had at the
+  // decision. Counts come from decisions that kept a request on the device
+  // and from map lines (what really went to host memory).
+  void on_spill_line(const LogLine& line) {
+    FieldReader fields(line);
+    if (!fields.has("device_total")) return;
+    int64_t device = fields.signed_value("device");
+    uint64_t total = fields.unsigned_value("device_total");
+    uint64_t free = fields.unsigned_value("device_free");
+    uint64_t requested = fields.unsigned_value("requested");
+    if (!fields.ok()) return warn(line, fields.error() + " (spill fields ignored)");
+    SpillUsage& usage = spill_usage(line.pid, device);
+    usage.device_total = total;
+    uint64_t in_use = total - std::min(total, free);
+    if (line.event == "decision" && fields.text("placement") == "device") {
+      ++usage.kept_on_device;
+      if (fields.text("reason") == "below-spill-size") ++usage.kept_in_reserve;
+      in_use += requested;
+    } else if (line.event == "map") {
+      std::string trigger = fields.text("trigger");
+      if (trigger == "spill-threshold") ++usage.spilled_for_size;
+      if (trigger == "spill-oom") ++usage.spilled_out_of_memory;
+    }
+    device_in_use_[{line.pid, device}] = in_use;
+    record_spill_sample(line.pid, device, line.timestamp_us);
+  }
+
+  SpillUsage& spill_usage(int64_t pid, int64_t device) {
+    auto [entry, inserted] = report_.spill.try_emplace({pid, device});
+    if (inserted) {
+      entry->second.pid = pid;
+      entry->second.device = device;
+    }
+    return entry->second;
+  }
+
+  // Only for (pid, device) pairs seen in spill mode; one step per microsecond.
+  void record_spill_sample(int64_t pid, int64_t device, int64_t time_us) {
+    auto found = report_.spill.find({pid, device});
+    if (found == report_.spill.end()) return;
+    SpillUsage& usage = found->second;
+    SpillSample sample{time_us, device_in_use_[{pid, device}], host_bytes_[{pid, device}]};
+    usage.peak_device_bytes = std::max(usage.peak_device_bytes, sample.device_bytes);
+    usage.peak_host_bytes = std::max(usage.peak_host_bytes, sample.host_bytes);
+    if (!usage.timeline.empty() && usage.timeline.back().time_us == time_us) {
+      usage.timeline.pop_back();
+    }
+    usage.timeline.push_back(sample);
   }
 
   // Pinned memory: the pool's chunks, behind the user allocations.
@@ -253,6 +304,8 @@ class Replay {
   }
 
   void add_bytes(const Mapping& mapping, int64_t time_us) {
+    host_bytes_[{mapping.pid, mapping.device}] += mapping.mapped;
+    record_spill_sample(mapping.pid, mapping.device, time_us);
     change_usage(report_.nodes[mapping.node], node_bytes_[mapping.node], +1, mapping.mapped);
     change_usage(report_.devices[mapping.device], device_bytes_[mapping.device], +1,
                  mapping.mapped);
@@ -260,6 +313,9 @@ class Replay {
   }
 
   void remove_bytes(const Mapping& mapping, int64_t time_us) {
+    uint64_t& host = host_bytes_[{mapping.pid, mapping.device}];
+    host -= std::min(host, mapping.mapped);
+    record_spill_sample(mapping.pid, mapping.device, time_us);
     change_usage(report_.nodes[mapping.node], node_bytes_[mapping.node], -1, mapping.mapped);
     change_usage(report_.devices[mapping.device], device_bytes_[mapping.device], -1,
                  mapping.mapped);
@@ -301,6 +357,9 @@ class Replay {
     }
     for (const auto& [device, bytes] : device_bytes_) {
       report_.devices[device].current_bytes = bytes;
+    }
+    for (auto& [key, usage] : report_.spill) {
+      if (!usage.timeline.empty()) usage.current = usage.timeline.back();
     }
   }
 
@@ -397,6 +456,8 @@ class Replay {
   std::map<int64_t, uint64_t> node_bytes_;
   std::map<int64_t, uint64_t> pinned_bytes_;
   std::map<int64_t, uint64_t> device_bytes_;
+  std::map<std::pair<int64_t, int64_t>, uint64_t> host_bytes_;     // by (pid, device)
+  std::map<std::pair<int64_t, int64_t>, uint64_t> device_in_use_;  // by (pid, device)
   std::map<uint64_t, SizeBucket> size_buckets_;
   std::vector<Mapping> all_maps_;
   std::map<std::pair<std::string, std::string>, FallbackCount> fallbacks_;

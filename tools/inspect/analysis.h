@@ -94,6 +94,32 @@ struct UsageSample {
   uint64_t bytes = 0;
 };
 
+// EGM_MODE=spill: one process's requests for one device (from the decision
+// and map lines that carry device_free/device_total), and the bytes on the
+// device and in host memory over time.
+struct SpillSample {
+  int64_t time_us = 0;
+  // The whole device's memory in use (device_total - device_free, as
+  // cuMemGetInfo saw it at a decision: every process and the CUDA context
+  // included), plus the request when it stayed on the device.
+  uint64_t device_bytes = 0;
+  uint64_t host_bytes = 0;  // this process's host-placed bytes for the device (mapped)
+};
+
+struct SpillUsage {
+  int64_t pid = 0;
+  int64_t device = 0;
+  uint64_t device_total = 0;  // the latest seen
+  uint64_t kept_on_device = 0;    // requests the rule left on the device
+  uint64_t kept_in_reserve = 0;   // of those, small ones inside the reserve (below-spill-size)
+  uint64_t spilled_for_size = 0;  // trigger=spill-threshold
+  uint64_t spilled_out_of_memory = 0;  // trigger=spill-oom
+  SpillSample current;  // at the snapshot
+  uint64_t peak_device_bytes = 0;
+  uint64_t peak_host_bytes = 0;
+  std::vector<SpillSample> timeline;
+};
+
 struct Report {
   std::vector<std::string> files;
   size_t events = 0;  // lines read
@@ -114,6 +140,7 @@ struct Report {
   std::vector<Mapping> slowest;            // by map_us, slowest first
   std::vector<FallbackCount> fallbacks;    // most frequent first
   std::map<int64_t, std::vector<UsageSample>> node_timeline;
+  std::map<std::pair<int64_t, int64_t>, SpillUsage> spill;  // by (pid, device); spill runs only
   std::vector<Warning> warnings;  // the reader's, then the replay's
 };
 

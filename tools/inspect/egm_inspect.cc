@@ -81,7 +81,8 @@ void define_options(CLI::App& app, CommandLine& command_line, std::string& at_te
       ->check(check_count);
   app.add_flag("--json", command_line.json, "write the report as JSON instead of text");
   app.add_option("--svg", command_line.svg_path,
-                 "also write an SVG plot of mapped bytes per NUMA node over time")
+                 "also write an SVG plot of mapped bytes per NUMA node over time (spill "
+                 "runs: device and host bytes per process)")
       ->type_name("FILE");
 }
 

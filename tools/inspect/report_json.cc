@@ -107,6 +107,31 @@ Json warnings_json(const std::vector<Warning>& warnings) {
   return array;
 }
 
+Json spill_json(const Report& report) {
+  Json array = Json::array();
+  for (const auto& [key, usage] : report.spill) {
+    Json timeline = Json::array();
+    for (const SpillSample& sample : usage.timeline) {
+      timeline.push_back({{"offset_us", sample.time_us - report.first_us},
+                          {"device_bytes", sample.device_bytes},
+                          {"host_bytes", sample.host_bytes}});
+    }
+    array.push_back({{"pid", usage.pid},
+                     {"device", usage.device},
+                     {"device_total", usage.device_total},
+                     {"kept_on_device", usage.kept_on_device},
+                     {"kept_in_reserve", usage.kept_in_reserve},
+                     {"spilled_for_size", usage.spilled_for_size},
+                     {"spilled_out_of_memory", usage.spilled_out_of_memory},
+                     {"current_device_bytes", usage.current.device_bytes},
+                     {"peak_device_bytes", usage.peak_device_bytes},
+                     {"current_host_bytes", usage.current.host_bytes},
+                     {"peak_host_bytes", usage.peak_host_bytes},
+                     {"timeline", timeline}});
+  }
+  return array;
+}
+
 Json snapshot_json(const Report& report) {
   Json json = time_json(report.snapshot_us, report.first_us);
   json["end_of_log"] = report.snapshot_is_end;
@@ -133,6 +158,8 @@ std::string json_report(const Report& report) {
                {"slowest", mappings_json(report.slowest, first)},
                {"fallbacks", fallbacks_json(report.fallbacks)},
                {"warnings", warnings_json(report.warnings)}};
+  // Spill runs only, so that other reports keep their shape.
+  if (!report.spill.empty()) json["spill"] = spill_json(report);
   // Replacement characters instead of an exception for any stray byte in a
   // value: the log is untrusted input.
   return json.dump(kIndent, ' ', false, Json::error_handler_t::replace) + "\n";

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <cstdio>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "tools/inspect/report.h"
 
@@ -96,15 +98,59 @@ class StepPath {
   double last_ = 0;
 };
 
+// One step line of the plot.
+struct Series {
+  std::string label;  // legend text, without the peak
+  std::string group;  // a legend heading above this line ("" = none)
+  size_t colour = 0;
+  bool dashed = false;
+  bool from_zero = true;  // starts at 0 at the first event, else at its first sample
+  uint64_t peak = 0;
+  std::vector<UsageSample> samples;
+};
+
+// Mapped bytes per NUMA node.
+std::vector<Series> node_series(const Report& report) {
+  std::vector<Series> series;
+  for (const auto& [node, samples] : report.node_timeline) {
+    series.push_back({"node " + std::to_string(node), "", series.size(), false, true,
+                      report.nodes.at(node).peak_bytes, samples});
+  }
+  return series;
+}
+
+// Spill runs: each process's device bytes (solid) and host bytes (dashed,
+// same colour), so that the split shows.
+std::vector<Series> spill_series(const Report& report) {
+  std::vector<Series> series;
+  size_t colour = 0;
+  for (const auto& [key, usage] : report.spill) {
+    std::string who = "pid " + std::to_string(usage.pid) + ", GPU " + std::to_string(usage.device);
+    Series device{"device", who, colour, false, false, usage.peak_device_bytes, {}};
+    Series host{"host memory", "", colour++, true, true, usage.peak_host_bytes, {}};
+    for (const SpillSample& sample : usage.timeline) {
+      device.samples.push_back({sample.time_us, sample.device_bytes});
+      host.samples.push_back({sample.time_us, sample.host_bytes});
+    }
+    series.push_back(std::move(device));
+    series.push_back(std::move(host));
+  }
+  return series;
+}
+
 class SvgPlot {
  public:
-  explicit SvgPlot(const Report& report) : report_(report) {
+  explicit SvgPlot(const Report& report)
+      : report_(report),
+        spill_(!report.spill.empty()),
+        series_(spill_ ? spill_series(report) : node_series(report)) {
     int64_t span = std::max<int64_t>(report.last_us - report.first_us, 1);
     time_step_us_ = nice_time_step_us(span);
     time_axis_us_ = static_cast<int64_t>(
         round_up(static_cast<uint64_t>(span), static_cast<uint64_t>(time_step_us_)));
     uint64_t peak = 0;
     for (const auto& [node, usage] : report.nodes) peak = std::max(peak, usage.peak_bytes);
+    for (const Series& line : series_) peak = std::max(peak, line.peak);
     byte_step_ = nice_byte_step(std::max<uint64_t>(peak, 1024));
     byte_axis_ = round_up(std::max<uint64_t>(peak, 1024), byte_step_);
   }
@@ -148,7 +194,8 @@ class SvgPlot {
 
   void title() {
     double middle = (kPlotLeft + kPlotRight) / 2;
-    text(middle, 30, "middle", "Mapped bytes per NUMA node",
+    text(middle, 30, "middle",
+         spill_ ? "Bytes on the device and in host memory" : "Mapped bytes per NUMA node",
          " font-size=\"18\" font-weight=\"bold\"");
     std::string subtitle = report_.events == 0
                                ? "no events"
@@ -164,7 +211,7 @@ class SvgPlot {
     }
     line(kPlotLeft, kPlotTop, kPlotLeft, kPlotBottom, "stroke=\"black\"");
     double middle = (kPlotTop + kPlotBottom) / 2;
-    text(24, middle, "middle", "mapped bytes",
+    text(24, middle, "middle", spill_ ? "bytes" : "mapped bytes",
          " transform=\"rotate(-90 24 " + coordinate(middle) + ")\"");
   }
 
@@ -181,17 +228,23 @@ class SvgPlot {
 
   const char* colour_of(size_t index) const { return kColours[index % kColours.size()]; }
 
-  // Each node starts at 0 at the first event and holds its value until the next change.
+  // Each line holds its value until the next change.
   void series() {
-    size_t index = 0;
-    for (const auto& [node, samples] : report_.node_timeline) {
-      StepPath path(x_of(report_.first_us), y_of(0));
-      for (const UsageSample& sample : samples) {
+    for (const Series& line : series_) {
+      if (line.samples.empty()) continue;
+      StepPath path = line.from_zero
+                          ? StepPath(x_of(report_.first_us), y_of(0))
+                          : StepPath(x_of(line.samples[0].time_us), y_of(line.samples[0].bytes));
+      for (const UsageSample& sample : line.samples) {
         path.step_to(x_of(sample.time_us), y_of(sample.bytes));
       }
       out_ << "<path d=\"" << path.finish(x_of(report_.last_us)) << "\" fill=\"none\" stroke=\""
-           << colour_of(index++) << "\" stroke-width=\"2\"/>\n";
+           << colour_of(line.colour) << "\" stroke-width=\"2\"" << dash(line) << "/>\n";
     }
+  }
+
+  static std::string dash(const Series& line) {
+    return line.dashed ? " stroke-dasharray=\"6,4\"" : "";
   }
 
   void snapshot_marker() {
@@ -204,19 +257,30 @@ class SvgPlot {
 
   void legend() {
     double y = kPlotTop + 10;
-    text(kPlotRight + 20, y, "start", "NUMA node (peak)", " font-weight=\"bold\"");
-    size_t index = 0;
-    for (const auto& [node, samples] : report_.node_timeline) {
+    text(kPlotRight + 20, y, "start", spill_ ? "bytes (peak)" : "NUMA node (peak)",
+         " font-weight=\"bold\"");
+    for (const Series& series : series_) {
+      if (!series.group.empty()) {
+        y += 22;
+        text(kPlotRight + 20, y, "start", series.group);
+      }
       y += 22;
       line(kPlotRight + 20, y - 4, kPlotRight + 44, y - 4,
-           "stroke=\"" + std::string(colour_of(index++)) + "\" stroke-width=\"3\"");
-      std::string label = "node " + std::to_string(node) + " (" +
-                          human_bytes(report_.nodes.at(node).peak_bytes) + ")";
-      text(kPlotRight + 50, y, "start", label);
+           "stroke=\"" + std::string(colour_of(series.colour)) + "\" stroke-width=\"3\"" +
+               dash(series));
+      text(kPlotRight + 50, y, "start", series.label + " (" + human_bytes(series.peak) + ")");
+    }
+    if (spill_) {
+      y += 30;
+      text(kPlotRight + 20, y, "start", "device: the whole GPU's use", " fill=\"#555\"");
+      text(kPlotRight + 20, y + 16, "start", "at each decision (cuMemGetInfo,", " fill=\"#555\"");
+      text(kPlotRight + 20, y + 32, "start", "all processes)", " fill=\"#555\"");
     }
   }
 
   const Report& report_;
+  bool spill_ = false;
+  std::vector<Series> series_;
   std::ostringstream out_;
   int64_t time_step_us_ = 1;
   int64_t time_axis_us_ = 1;

@@ -74,6 +74,7 @@ class TextRenderer {
     if (!report_.pinned_by_node.empty()) {
       usage("Pinned host memory (pool chunks, in use or cached)", "NODE", report_.pinned_by_node);
     }
+    spill();
     live();
     leaks();
     histogram();
@@ -139,6 +140,33 @@ class TextRenderer {
                  human_bytes(usage.peak_bytes), std::to_string(usage.maps)});
     }
     out_ << table.render();
+  }
+
+  // Only for spill runs: where the rule put each process's requests.
+  void spill() {
+    if (report_.spill.empty()) return;
+    section("Spill placement (per process and device; current at " + snapshot_name() +
+            ", peak over the whole log)");
+    Table table({"PID", "DEVICE", "KEPT", "IN RESERVE", "SPILLED: SIZE", "SPILLED: OOM",
+                 "DEVICE LAST", "DEVICE PEAK", "DEVICE TOTAL", "HOST NOW", "HOST PEAK"},
+                "rrrrrrrrrrr");
+    for (const auto& [key, usage] : report_.spill) {
+      table.add({std::to_string(usage.pid), std::to_string(usage.device),
+                 std::to_string(usage.kept_on_device), std::to_string(usage.kept_in_reserve),
+                 std::to_string(usage.spilled_for_size),
+                 std::to_string(usage.spilled_out_of_memory),
+                 human_bytes(usage.current.device_bytes), human_bytes(usage.peak_device_bytes),
+                 human_bytes(usage.device_total), human_bytes(usage.current.host_bytes),
+                 human_bytes(usage.peak_host_bytes)});
+    }
+    out_ << table.render();
+    out_ << "  KEPT: requests left on the device (IN RESERVE: smaller than EGM_SPILL_MIN_SIZE, "
+            "inside EGM_DEVICE_RESERVE);\n"
+            "  SPILLED: SIZE: at least EGM_SPILL_MIN_SIZE with the device at the reserve; "
+            "SPILLED: OOM: the device ran out.\n"
+            "  DEVICE: the whole device's memory in use as cuMemGetInfo reported it at each "
+            "decision (all processes; LAST: at the last decision before the state's time);\n"
+            "  HOST: this process's bytes in host memory.\n";
   }
 
   static std::vector<std::string> mapping_cells(const Mapping& mapping) {
