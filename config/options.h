@@ -93,7 +93,8 @@ inline constexpr std::array<OptionSpec, 24> kOptions = {{
      "read by egm-inspect; `egm-inspect --live PID` sends the signal). Unset = no handler."},
     {"EGM_LOG_LEVEL", "enum", "info", "trace, debug, info, warn, error or off",
      "Lowest level written to EGM_LOG_FILE (to stderr when no file is set, where the default "
-     "is warn). debug adds one line per decision, with its reason."},
+     "is warn). debug adds one line per request a filter leaves on the device, with its reason "
+     "(spill mode's decisions are info)."},
     {"EGM_STRICT", "bool", "0", "0 or 1",
      "1: bad configuration stops the process at load (exit status 1) instead of switching "
      "redirection off."},
