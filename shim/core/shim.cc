@@ -184,10 +184,11 @@ int Shim::place(const Request& request, int device) {
   log_start_once();
   drain_pending_frees(/*wait=*/false);
   std::string trigger = "always";
+  bool device_failed = false;  // the real call ran out of memory
   if (config_.mode == Mode::kSpill) {
-    if (std::optional<int> result = try_device_first(request, device, trigger)) return *result;
+    std::optional<int> result = try_device_first(request, device, trigger, device_failed);
+    if (result) return *result;
   }
-  bool device_failed = trigger.rfind("spill-oom", 0) == 0;
   const char* why = nullptr;
   const DriverApi* driver = driver_api(&why);
   if (driver == nullptr) {
@@ -205,8 +206,8 @@ int Shim::place(const Request& request, int device) {
 // spill mode (spill_rule.h): device memory while it lasts, the reserve kept
 // for small requests. nullopt = go to host memory; `trigger` then says why,
 // with the device's memory at the decision (the map line carries it).
-std::optional<int> Shim::try_device_first(const Request& request, int device,
-                                          std::string& trigger) {
+std::optional<int> Shim::try_device_first(const Request& request, int device, std::string& trigger,
+                                          bool& device_failed) {
   DeviceMemory memory = device_memory(request);
   SpillDecision decision =
       decide_spill(request.size, memory, config_.spill_min_size, config_.device_reserve);
@@ -221,6 +222,7 @@ std::optional<int> Shim::try_device_first(const Request& request, int device,
     return result;
   }
   // The runtime's error stays recorded unless host memory serves it.
+  device_failed = true;
   trigger = spill_trigger("spill-oom", decision, memory);
   return std::nullopt;
 }

@@ -80,7 +80,8 @@ class Shim {
   // Cheap checks that need no CUDA call: the hot path of requests that stay.
   bool wants(const Request& request) const;
   int place(const Request& request, int device);
-  std::optional<int> try_device_first(const Request& request, int device, std::string& trigger);
+  std::optional<int> try_device_first(const Request& request, int device, std::string& trigger,
+                                      bool& device_failed);
   bool try_host(const Request& request, int device, const DriverApi& driver,
                 const std::string& trigger, bool device_failed);
   bool try_node(const Request& request, int device, int node, const DriverApi& driver,

@@ -98,7 +98,6 @@ TEST(AnalysisTest, SlowestAreSortedAndCut) {
   EXPECT_EQ(report.slowest[1].id, 3u);
 }
 
-
 // A spill-mode decision line at second `second`.
 std::string decision_line(int second, int pid, const std::string& placement,
                           const std::string& reason, uint64_t requested, uint64_t free) {
@@ -146,7 +145,7 @@ TEST(AnalysisTest, SpillRunsGetDeviceAndHostBytesPerProcess) {
   EXPECT_EQ(usage.timeline[2].device_bytes, 600050u);
   EXPECT_EQ(usage.timeline[3].device_bytes, 999990u);
   EXPECT_EQ(usage.timeline[3].host_bytes, 4060u);
-  EXPECT_EQ(usage.timeline[4].host_bytes, 60u);  // the unmap
+  EXPECT_EQ(usage.timeline[4].host_bytes, 60u);    // the unmap
   EXPECT_EQ(usage.current.device_bytes, 600050u);  // at 3.5 s
   EXPECT_EQ(usage.current.host_bytes, 4000u);
   EXPECT_EQ(usage.peak_device_bytes, 999990u);

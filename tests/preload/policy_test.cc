@@ -156,11 +156,11 @@ TEST_P(SpillMinSizeTest, SmallRequestsUseTheReserveLargeOnesSpill) {
   expect_clean_exit(run);
   EXPECT_EQ(field(start_line(run), "spill_min_size"), "auto") << run.describe();
   EXPECT_EQ(field(start_line(run), "device_reserve"), bytes(16 * kMiB)) << run.describe();
-  EXPECT_EQ(decision_reasons(run, api),
-            (std::vector<std::string>{"device:spill-room", "device:spill-room",
-                                      "host:above-spill-size", "device:spill-room",
-                                      "device:below-spill-size", "device:below-spill-size",
-                                      "device:below-spill-size"}))
+  EXPECT_EQ(
+      decision_reasons(run, api),
+      (std::vector<std::string>{"device:spill-room", "device:spill-room", "host:above-spill-size",
+                                "device:spill-room", "device:below-spill-size",
+                                "device:below-spill-size", "device:below-spill-size"}))
       << run.describe();
   for (const char* label : {"a1", "a2", "a4", "a5", "a6", "a7"}) expect_on_device(run, label);
   LogLine large = expect_on_host(run, "a3", api);
@@ -218,9 +218,9 @@ TEST_P(SpillMinSizeTest, AnExplicitSizeDecidesWhatIsSmall) {
       env);
   expect_clean_exit(run);
   EXPECT_EQ(decision_reasons(run, api),
-            (std::vector<std::string>{"device:spill-room", "device:spill-room",
-                                      "device:spill-room", "host:above-spill-size",
-                                      "device:spill-room", "device:below-spill-size"}))
+            (std::vector<std::string>{"device:spill-room", "device:spill-room", "device:spill-room",
+                                      "host:above-spill-size", "device:spill-room",
+                                      "device:below-spill-size"}))
       << run.describe();
   EXPECT_EQ(field(expect_on_host(run, "a4", api), "spill_min_size"), bytes(4 * kMiB));
   for (const char* label : {"a3", "a5", "a6"}) expect_on_device(run, label);
@@ -254,8 +254,8 @@ TEST(SpillMinSizeAutoTest, FollowsTheDevicesTotalMemory) {
 
 TEST(SpillMinSizeAutoTest, TheAutoReserveIsAThirtySecondOfTheDevice) {
   constexpr size_t kTotal = size_t{64} << 30;
-  RunResult run = run_series("cudaMalloc:3M", {{"EGM_MODE", "spill"},
-                                               {"FAKE_CUDA_DEVICE_MEMORY", bytes(kTotal)}});
+  RunResult run = run_series("cudaMalloc:3M",
+                             {{"EGM_MODE", "spill"}, {"FAKE_CUDA_DEVICE_MEMORY", bytes(kTotal)}});
   expect_clean_exit(run);
   EXPECT_EQ(field(start_line(run), "device_reserve"), "auto") << run.describe();
   LogLine decision = decision_for(run, "cudaMalloc", k3MiB);

@@ -17,8 +17,8 @@ TEST(AutoSpillMinSizeTest, FollowsTheDeviceWithinItsBounds) {
   EXPECT_EQ(auto_spill_min_size(80 * kGiB), 32 * kMiB);
   EXPECT_EQ(auto_spill_min_size(79 * kGiB), 32 * kMiB);  // rounded down to a power of two
   EXPECT_EQ(auto_spill_min_size(24 * kGiB), 8 * kMiB);
-  EXPECT_EQ(auto_spill_min_size(1 * kGiB), 8 * kMiB);  // floor
-  EXPECT_EQ(auto_spill_min_size(0), 8 * kMiB);         // unknown device
+  EXPECT_EQ(auto_spill_min_size(1 * kGiB), 8 * kMiB);       // floor
+  EXPECT_EQ(auto_spill_min_size(0), 8 * kMiB);              // unknown device
   EXPECT_EQ(auto_spill_min_size(4096 * kGiB), 256 * kMiB);  // ceiling
 }
 
@@ -46,8 +46,7 @@ TEST(DecideSpillTest, TheReserveIsKeptForSmallRequests) {
                         Case{8 * kMiB - 1, 20 * kMiB, true, "below-spill-size"},
                         Case{5 * kMiB, 4 * kMiB, true, "below-spill-size"},  // the call decides
                         Case{100 * kMiB, 64 * kMiB, false, "above-spill-size"}}) {
-    SpillDecision decision =
-        decide_spill(c.request, {c.free, total.total}, 8 * kMiB, 16 * kMiB);
+    SpillDecision decision = decide_spill(c.request, {c.free, total.total}, 8 * kMiB, 16 * kMiB);
     EXPECT_EQ(decision.try_device, c.try_device) << c.request << " " << c.free;
     EXPECT_EQ(std::string(decision.reason), c.reason) << c.request << " " << c.free;
     EXPECT_EQ(decision.spill_min_size, 8 * kMiB);

@@ -109,12 +109,12 @@ struct SpillSample {
 struct SpillUsage {
   int64_t pid = 0;
   int64_t device = 0;
-  uint64_t device_total = 0;  // the latest seen
-  uint64_t kept_on_device = 0;    // requests the rule left on the device
-  uint64_t kept_in_reserve = 0;   // of those, small ones inside the reserve (below-spill-size)
-  uint64_t spilled_for_size = 0;  // trigger=spill-threshold
+  uint64_t device_total = 0;           // the latest seen
+  uint64_t kept_on_device = 0;         // requests the rule left on the device
+  uint64_t kept_in_reserve = 0;        // of those, small ones inside the reserve (below-spill-size)
+  uint64_t spilled_for_size = 0;       // trigger=spill-threshold
   uint64_t spilled_out_of_memory = 0;  // trigger=spill-oom
-  SpillSample current;  // at the snapshot
+  SpillSample current;                 // at the snapshot
   uint64_t peak_device_bytes = 0;
   uint64_t peak_host_bytes = 0;
   std::vector<SpillSample> timeline;
@@ -141,7 +141,7 @@ struct Report {
   std::vector<FallbackCount> fallbacks;    // most frequent first
   std::map<int64_t, std::vector<UsageSample>> node_timeline;
   std::map<std::pair<int64_t, int64_t>, SpillUsage> spill;  // by (pid, device); spill runs only
-  std::vector<Warning> warnings;  // the reader's, then the replay's
+  std::vector<Warning> warnings;                            // the reader's, then the replay's
 };
 
 // `logs.lines` must be merged by timestamp (read_log_files does that).
