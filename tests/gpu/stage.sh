@@ -37,7 +37,8 @@ copy_artifacts() {
   rm -rf "$DEST"
   mkdir -p "$DEST/fallback-libs"
   install -m 0755 "$bin/shim/libegm.so" "$bin/tests/gpu/gpu_alloc_test" "$DEST/"
-  install -m 0755 tests/gpu/run_on_gpu.sh tests/gpu/torch_check.py tests/gpu/torch_spill.py "$DEST/"
+  install -m 0755 tests/gpu/run_on_gpu.sh tests/gpu/torch_check.py tests/gpu/torch_spill.py \
+    tests/gpu/torch_spill_rule.py "$DEST/"
   install -m 0755 "${COVERAGE_PROGRAMS[@]/#/$bin/tests/gpu/}" "$DEST/"
   install -m 0755 "$bin/tools/probe/egm-probe" "$bin/tools/inspect/egm-inspect" \
     "$bin/tools/run/egm-run" "$DEST/"
