@@ -526,7 +526,6 @@ def worker_main(kind, spec_text, result_path):
 
         if not torch.cuda.is_available():
             raise RuntimeError("torch.cuda.is_available() is False")
-        torch.backends.cuda.matmul.allow_tf32 = False  # the same arithmetic in every run
         WORKERS[kind](torch, spec, recorder)
         recorder.data["ok"] = not recorder.data["errors"]
     except BaseException as error:  # noqa: B902 - recorded, then re-raised as exit status 1
