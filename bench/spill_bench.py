@@ -329,11 +329,15 @@ def worker_w1(torch, spec, recorder):
 def llama_config(spec):
     from transformers import LlamaConfig
 
-    return LlamaConfig(vocab_size=32000, hidden_size=4096, intermediate_size=11008,
-                       num_hidden_layers=spec["layers"], num_attention_heads=32,
-                       num_key_value_heads=32, max_position_embeddings=2048,
-                       tie_word_embeddings=False, bos_token_id=1, eos_token_id=None,
-                       pad_token_id=0, attn_implementation="sdpa")
+    shape = dict(vocab_size=32000, hidden_size=4096, intermediate_size=11008,
+                 num_hidden_layers=spec["layers"], num_attention_heads=32, num_key_value_heads=32,
+                 max_position_embeddings=2048, tie_word_embeddings=False, bos_token_id=1,
+                 eos_token_id=None, pad_token_id=0)
+    try:
+        return LlamaConfig(attn_implementation="sdpa", **shape)
+    except (TypeError, ValueError) as error:  # an older or newer transformers: its default
+        say("LlamaConfig(attn_implementation='sdpa') refused (%s): default attention" % error)
+        return LlamaConfig(**shape)
 
 
 def random_llama_on_cpu(torch, spec):
@@ -426,7 +430,7 @@ def worker_w2(torch, spec, recorder):
             new_tokens = spec["new_tokens"]
 
             def generate(count):
-                with torch.inference_mode():
+                with torch.no_grad():  # accelerate's hooks swap parameters: no inference mode
                     return model.generate(input_ids=ids, attention_mask=mask, do_sample=False,
                                           num_beams=1, max_new_tokens=count, pad_token_id=0)
 
@@ -1120,13 +1124,30 @@ def report_w3(runs, checks, args):
                      % (got[key].name, common, "identical" if same else "DIFFERENT", key,
                         ", ".join(repr(v) for v in losses[key][:common]),
                         ", ".join(repr(v) for v in reference[:common])))
+    if shim_vs_old is not None:
+        checks.target(shim_vs_old >= 2.0, "w3: shim default ÷ old rule (same run) = %.3f "
+                      "(target >= 2)" % shim_vs_old)
     if sps["shim"] is not None:
         checks.target(sps["shim"] >= TARGET_TRAIN_STEPS_PER_S,
-                      "w3: shim default %.3f steps/s (target >= %.3f = 2 x the old default's 0.974 "
-                      "in the issue's setup; same run's old rule: %s)"
-                      % (sps["shim"], TARGET_TRAIN_STEPS_PER_S, fmt(sps["oldrule"])))
+                      "w3: shim default %.3f steps/s (issue 17's target >= %.3f = 2 x the old "
+                      "default's 0.974 in its own setup)" % (sps["shim"], TARGET_TRAIN_STEPS_PER_S))
     return {"spec": spec, "steps_per_s": sps, "shim/oldrule": shim_vs_old,
             "shim/allgpu": ratio(sps["shim"], sps["allgpu"]), "losses": losses}
+
+
+def check_shim_active(runs, checks):
+    """Every workload exceeds its budget by design: a shim run that mapped nothing in host
+    memory measured nothing (libegm.so not loaded, or the budget was not reached)."""
+    for run in runs:
+        if run.shim_env is None or run.log is None or run.result is None:
+            continue
+        log = run.log
+        checks.check(log["started"] and log["maps"] > 0,
+                     "%s: shim active (start line %s), %d allocations mapped in host memory "
+                     "(%s requested; peak live %s), %d fallbacks, log files %d"
+                     % (run.name, "yes" if log["started"] else "MISSING", log["maps"],
+                        gib(log["map_bytes"]), gib(log["peak_live_host"]), log["fallbacks"],
+                        log["files"]))
 
 
 def report(runs, args, elapsed, preflight):
@@ -1148,6 +1169,7 @@ def report(runs, args, elapsed, preflight):
     results = {"w1": report_w1(runs, checks, args), "w2": report_w2(runs, checks, args),
                "w3": report_w3(runs, checks, args)}
     print()
+    check_shim_active(runs, checks)
     for run in runs:
         if run.status != "ok":
             print("%s run %s: %s" % ("SKIP" if run.status == "SKIP" else "FAIL", run.name,
