@@ -97,6 +97,10 @@ class Recorder:
         os.replace(temporary, self.path)
 
 
+def describe(error):
+    return "%s: %s" % (type(error).__name__, error)
+
+
 def say(*parts):
     print(*parts, flush=True)
 
@@ -315,9 +319,10 @@ def worker_w1(torch, spec, recorder):
             recorder.data["batches"][str(batch)] = {
                 "median_s": median, "times_s": times, "passes_per_s": 1.0 / median,
                 "checksum": checksum(torch, output)}
-            say("batch %d: %.4f s/pass (%s)" % (batch, median, ", ".join("%.4f" % t for t in times)))
+            say("batch %d: %.4f s/pass (%s)"
+                % (batch, median, ", ".join("%.4f" % t for t in times)))
         except Exception as error:  # keep the other batches
-            recorder.data["batches"][str(batch)] = {"error": "%s: %s" % (type(error).__name__, error)}
+            recorder.data["batches"][str(batch)] = {"error": describe(error)}
             recorder.data["errors"].append("batch %d: %s" % (batch, error))
             traceback.print_exc()
             torch.cuda.synchronize()
@@ -445,7 +450,7 @@ def worker_w2(torch, spec, recorder):
             say("batch %d: %.3f s for %d new tokens (%.1f tokens/s)"
                 % (batch, median, produced, batch * produced / median))
         except Exception as error:
-            recorder.data["batches"][str(batch)] = {"error": "%s: %s" % (type(error).__name__, error)}
+            recorder.data["batches"][str(batch)] = {"error": describe(error)}
             recorder.data["errors"].append("batch %d: %s" % (batch, error))
             traceback.print_exc()
         recorder.save()
@@ -504,7 +509,8 @@ def worker_preflight(torch, spec, recorder):
     probe = torch.empty(4 * MIB, dtype=torch.uint8, device="cuda")
     probe.fill_(1)
     torch.cuda.synchronize()
-    versions = {"torch": torch.__version__, "cuda": torch.version.cuda, "python": sys.version.split()[0]}
+    versions = {"torch": torch.__version__, "cuda": torch.version.cuda,
+                "python": sys.version.split()[0]}
     for package in ("transformers", "accelerate", "numpy"):
         try:
             from importlib.metadata import version
@@ -703,7 +709,9 @@ def run_environment(run, args, work):
              "EGM_LOG_FILE=" + os.path.join(work, "egm-%s-%%p.log" % run.name)]
     if args.shim_library_path:
         current = os.environ.get("LD_LIBRARY_PATH", "")
-        pairs.append("LD_LIBRARY_PATH=" + args.shim_library_path + (":" + current if current else ""))
+        pairs.append("LD_LIBRARY_PATH=" + args.shim_library_path
+                     + (":" + current if current else ""))
+    pairs += args.shim_env  # --shim-env: every shim run
     pairs += ["%s=%s" % (k, v) for k, v in run.shim_env.items()]
     return pairs
 
@@ -782,6 +790,17 @@ def tail(path, count):
     return " | ".join(lines[-count:])
 
 
+def settings_of(text):
+    """{VAR: VALUE} of 'VAR=VALUE VAR=VALUE'."""
+    pairs = {}
+    for item in text.split():
+        name, equals, value = item.partition("=")
+        if not equals or not name.startswith("EGM_"):
+            raise SystemExit("spill_bench.py: %r is not EGM_NAME=VALUE" % item)
+        pairs[name] = value
+    return pairs
+
+
 def batches_of(text):
     return [int(part) for part in str(text).split(",") if part.strip()]
 
@@ -790,7 +809,7 @@ def plan(args):
     """The runs, in the order they execute (most important first, so that a spent time budget
     costs the least)."""
     seed = args.seed
-    old_rule = {"EGM_SPILL_MIN_SIZE": "0"}
+    old_rule = settings_of(args.old_rule)
     runs = []
     w1 = {"dim": args.w1_dim, "layers": max(1, int(round(args.w1_weights_gib * GIB
                                                            / (args.w1_dim ** 2 * 2)))),
@@ -799,8 +818,8 @@ def plan(args):
     with_budget = dict(w1, budget_gib=args.w1_budget_gib)
     w2 = {"layers": args.w2_layers, "batches": batches_of(args.w2_batches),
           "new_tokens": args.w2_new_tokens, "prompt": args.w2_prompt, "reps": args.w2_reps,
-          "batch_seconds": args.w2_batch_seconds, "seed": seed, "headroom_gib": args.w2_headroom_gib,
-          "cpu_gib": args.w2_cpu_gib}
+          "batch_seconds": args.w2_batch_seconds, "seed": seed,
+          "headroom_gib": args.w2_headroom_gib, "cpu_gib": args.w2_cpu_gib}
     w3 = {"dim": args.w3_dim, "layers": args.w3_layers, "batch": args.w3_batch,
           "steps": args.w3_steps, "warmup": args.w3_warmup, "seed": seed}
     selected = set(args.only.split(","))
@@ -829,10 +848,10 @@ def plan(args):
         ]
     if "w1" in selected:
         runs.append(Run("w1-oldrule", "w1", "oldrule", dict(with_budget, mode="device"),
-                        old_rule, 90, "shim spill, EGM_SPILL_MIN_SIZE=0"))
+                        old_rule, 90, "shim spill, " + args.old_rule))
     if "w3" in selected:
         runs.append(Run("w3-oldrule", "w3", "oldrule", dict(w3, budget_gib=args.w3_budget_gib),
-                        old_rule, 90, "shim spill, EGM_SPILL_MIN_SIZE=0"))
+                        old_rule, 90, "shim spill, " + args.old_rule))
     if "w2" in selected and args.w2_all_gpu:
         runs.append(Run("w2-allgpu", "w2", "allgpu", dict(w2, mode="allgpu"), None, 90,
                         "all on the GPU, no filler"))
@@ -993,7 +1012,7 @@ def report_w1(runs, checks, args):
             reference, reference_name = batch_value(got["offload"], batch, "checksum"), "offload"
         for key in ("shim", "oldrule", "offload"):
             other = batch_value(got[key], batch, "checksum")
-            if other is None or reference is None or (key == "offload" and reference_name == "offload"):
+            if other is None or reference is None or reference_name == names[key][3:]:
                 continue
             ok, how = compare_checksums(reference, other)
             checks.check(ok, "w1 batch %d output: %s vs %s: %s (norm %s vs %s)"
@@ -1163,9 +1182,13 @@ def report(runs, args, elapsed, preflight):
     if default_shim is not None:
         print("shim start line (%s, default settings): %s" % (default_shim.name, " ".join(
             "%s=%s" % kv for kv in default_shim.log["start"].items())))
-    unknown = option_unknown(preflight.log) if preflight is not None and preflight.log else None
+    unknown = None
+    if preflight is not None and preflight.log:
+        for option in settings_of(args.old_rule):
+            unknown = unknown or option_unknown(preflight.log, option)
     if unknown:
-        print("NOTE: %s; the old-rule runs are skipped and 'shim default' is the old rule" % unknown)
+        print("NOTE: %s; the old-rule runs are skipped and 'shim default' is the old rule"
+              % unknown)
     results = {"w1": report_w1(runs, checks, args), "w2": report_w2(runs, checks, args),
                "w3": report_w3(runs, checks, args)}
     print()
@@ -1194,7 +1217,8 @@ def parse_args(argv):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shim", help="path of libegm.so")
     parser.add_argument("--inspect", help="path of egm-inspect (optional: summaries, SVG)")
-    parser.add_argument("--out", default=os.environ.get("OUT"), help="results folder (default $OUT)")
+    parser.add_argument("--out", default=os.environ.get("OUT"),
+                        help="results folder (default $OUT, else a new temporary folder)")
     parser.add_argument("--quick", action="store_true", help="smaller sizes (about 60 s)")
     parser.add_argument("--dry-run", action="store_true", help="print the runs; run nothing")
     parser.add_argument("--self-test", action="store_true", help="test the parsing and report")
@@ -1217,6 +1241,10 @@ def parse_args(argv):
                         help="accelerate: max_memory[0] = free device memory - this (default 1, "
                              "as the shim's default EGM_DEVICE_RESERVE)")
     parser.add_argument("--w2-cpu-gib", type=float, default=100.0, help="accelerate max_memory cpu")
+    parser.add_argument("--old-rule", default="EGM_SPILL_MIN_SIZE=0",
+                        help="the settings of the old-rule runs (default EGM_SPILL_MIN_SIZE=0)")
+    parser.add_argument("--shim-env", action="append", default=[], metavar="EGM_NAME=VALUE",
+                        help="an extra setting for every shim run (repeatable)")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
@@ -1236,7 +1264,8 @@ def main(argv):
         return self_test()
     if not args.dry_run:
         if not args.shim or not os.path.isfile(args.shim):
-            print("spill_bench.py: --shim must name libegm.so (got %r)" % args.shim, file=sys.stderr)
+            print("spill_bench.py: --shim must name libegm.so (got %r)" % args.shim,
+                  file=sys.stderr)
             return 2
     args.shim = os.path.abspath(args.shim) if args.shim else "libegm.so"
     if args.inspect:
@@ -1249,8 +1278,10 @@ def main(argv):
                        else tempfile.mkdtemp(prefix="spill-bench."))
     work = os.path.join(out, "runs")
     runs = plan(args)
-    preflight = Run("preflight", "preflight", "shim", {}, {"EGM_SPILL_MIN_SIZE": "0"}, 60,
-                    "torch + shim, EGM_SPILL_MIN_SIZE known?")
+    for setting in args.shim_env:
+        settings_of(setting)
+    preflight = Run("preflight", "preflight", "shim", {}, settings_of(args.old_rule), 60,
+                    "torch + shim, old-rule settings known?")
     if args.dry_run:
         print("time budget %d s; results would go to %s" % (args.time_budget, out))
         for run in [preflight] + runs:
@@ -1266,7 +1297,9 @@ def main(argv):
     execute(preflight, args, work, deadline)
     if preflight.status != "ok":
         print("preflight failed (%s): see %s/preflight.err" % (preflight.reason, work))
-    unknown = option_unknown(preflight.log) if preflight.log else None
+    unknown = None
+    for option in settings_of(args.old_rule):
+        unknown = unknown or (option_unknown(preflight.log, option) if preflight.log else None)
     if preflight.log is not None and not preflight.log["started"]:
         print("WARNING: the preflight's shim log has no start line: is libegm.so loading? (%s)"
               % ", ".join(preflight.log["notices"][:2]))
