@@ -173,8 +173,9 @@ def make_filler(torch, budget_gib, recorder):
 
 
 def timed(torch, function, passes, max_seconds, warmup=1):
-    """Median seconds of `function` over up to `passes` timed calls (at least one; stops early
-    once max_seconds are spent), after `warmup` untimed calls. Returns (median, times, output)."""
+    """Median seconds of `function` over up to `passes` timed calls (at least one; no further
+    call once another would end past max_seconds), after `warmup` untimed calls.
+    Returns (median, times, output)."""
     output = None
     for _ in range(warmup):
         output = function()
@@ -186,7 +187,7 @@ def timed(torch, function, passes, max_seconds, warmup=1):
         output = function()
         torch.cuda.synchronize()
         times.append(time.perf_counter() - begin)
-        if time.perf_counter() - started > max_seconds:
+        if time.perf_counter() - started + times[-1] > max_seconds:
             break
     return statistics.median(times), times, output
 
