@@ -406,9 +406,8 @@ def worker_w2(torch, spec, recorder):
         gpu_bytes = max(0, free - int(spec["headroom_gib"] * GIB))
         max_memory = {0: gpu_bytes, "cpu": int(spec["cpu_gib"] * GIB)}
         no_split = getattr(model, "_no_split_modules", None) or ["LlamaDecoderLayer"]
-        device_map = infer_auto_device_map(model, max_memory=max_memory,
-                                           no_split_module_classes=list(no_split),
-                                           dtype=torch.bfloat16)
+        device_map = infer_auto_device_map(model, max_memory=max_memory,  # weights are bf16
+                                           no_split_module_classes=list(no_split))
         off_bytes = module_bytes_off_gpu(model, device_map)
         model = dispatch_model(model, device_map=device_map)
         recorder.data["placement"] = {
