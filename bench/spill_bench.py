@@ -347,28 +347,39 @@ def llama_config(spec):
 
 
 def random_llama_on_cpu(torch, spec):
-    """LlamaForCausalLM with bf16 random weights on the CPU; each parameter is generated on the
-    GPU from its own seed (fast, the same in every process), then copied to the CPU."""
-    from accelerate import init_empty_weights
+    """LlamaForCausalLM with bf16 random weights, on the CPU. Built on the GPU (fast; call it
+    before the filler), every parameter drawn from its own seed (the same in every process),
+    then moved to the CPU and the device memory given back. No meta-device tricks: buffers such
+    as the rotary inv_freq are computed the same way in every run."""
     from transformers import LlamaForCausalLM
 
-    with init_empty_weights():  # parameters on meta, buffers (rotary inv_freq) real
-        model = LlamaForCausalLM(llama_config(spec))
-    names = [name for name, _ in model.named_parameters()]
-    for index, name in enumerate(names):
-        module_name, _, leaf = name.rpartition(".")
-        module = model.get_submodule(module_name) if module_name else model
-        shape = module._parameters[leaf].shape
-        if "norm" in name:
-            value = torch.ones(shape, dtype=torch.bfloat16)
-        else:
-            generator = torch.Generator(device="cuda")
-            generator.manual_seed(spec["seed"] * 1000003 + index)
-            value = torch.randn(shape, generator=generator, device="cuda", dtype=torch.bfloat16)
-            value = value.mul_(0.02).cpu()
-        module._parameters[leaf] = torch.nn.Parameter(value, requires_grad=False)
+    config = llama_config(spec)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.bfloat16)
+    try:
+        with torch.device("cuda"):
+            model = LlamaForCausalLM(config)
+    finally:
+        torch.set_default_dtype(previous)
+    with torch.no_grad():
+        for index, (name, parameter) in enumerate(model.named_parameters()):
+            if parameter.dtype != torch.bfloat16:
+                parameter.data = parameter.data.to(torch.bfloat16)
+            if "norm" in name:
+                parameter.fill_(1.0)
+            else:
+                generator = torch.Generator(device="cuda")
+                generator.manual_seed(spec["seed"] * 1000003 + index)
+                parameter.normal_(0.0, 0.02, generator=generator)
+    model = model.to("cpu")
+    # Plain parameters: accelerate (some versions) rebuilds a parameter with its __dict__ as
+    # keyword arguments, which fails on flags newer transformers set (_is_hf_initialized).
+    for module in model.modules():
+        for leaf, parameter in list(module._parameters.items()):
+            if parameter is not None:
+                module._parameters[leaf] = torch.nn.Parameter(parameter.data, requires_grad=False)
     torch.cuda.synchronize()
-    torch.cuda.empty_cache()  # the generation's scratch goes back to the device
+    torch.cuda.empty_cache()  # the device is free again for the filler
     model.eval()
     generation = getattr(model, "generation_config", None)
     if generation is not None:
@@ -388,15 +399,15 @@ def module_bytes_off_gpu(model, device_map):
 
 
 def worker_w2(torch, spec, recorder):
-    filler = make_filler(torch, spec.get("budget_gib"), recorder)
-    recorder.mark("after_filler")
     started = time.perf_counter()
-    model = random_llama_on_cpu(torch, spec)
+    model = random_llama_on_cpu(torch, spec)  # first: it is built on the GPU
     parameter_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     recorder.data["model"] = {"layers": spec["layers"], "parameter_bytes": parameter_bytes,
                               "build_seconds": time.perf_counter() - started}
     say("model: %d layers, %.2f GiB of parameters, built in %.1f s"
         % (spec["layers"], parameter_bytes / GIB, time.perf_counter() - started))
+    filler = make_filler(torch, spec.get("budget_gib"), recorder)
+    recorder.mark("after_filler")
     recorder.mark("before_place")
     started = time.perf_counter()
     if spec["mode"] == "accelerate":
