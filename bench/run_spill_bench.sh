@@ -4,7 +4,7 @@
 #
 #   OUT=/tmp/spill bash .device/bench/run_spill_bench.sh [--quick] [spill_bench.py flags]
 #
-# Full run: about 4-5 min (capped at 300 s, --time-budget); --quick: 1-1.5 min.
+# Full run: about 4-5 min (capped at 300 s, --time-budget); --quick: 1-2 min (120 s cap).
 # Prints one table per workload with ratios measured in this run, PASS/FAIL
 # lines, and writes $OUT/spill_bench.json (per run: $OUT/runs). Environment:
 # OUT (results folder; default a new temporary folder), PYTHON (python3).

@@ -72,7 +72,7 @@ QUICK = dict(FULL, **{
     "w2_layers": 6, "w2_budget_gib": 2.0, "w2_batches": "1", "w2_new_tokens": 8, "w2_reps": 1,
     "w2_batch_seconds": 4.0, "w2_all_gpu": False,
     "w3_layers": 8, "w3_budget_gib": 5.0, "w3_batch": 256, "w3_steps": 3, "w3_warmup": 1,
-    "time_budget": 90,
+    "time_budget": 120,
 })
 
 
@@ -1236,7 +1236,7 @@ def parse_args(argv):
     parser.add_argument("--only", default="w1,w2,w3", help="workloads to run (w1,w2,w3)")
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--seed", type=int, default=1234)
-    parser.add_argument("--time-budget", type=int, help="seconds for everything (300; quick 75)")
+    parser.add_argument("--time-budget", type=int, help="seconds for everything (300; quick 120)")
     defaults = FULL
     for key, value in FULL.items():
         if key == "time_budget":
