@@ -834,6 +834,8 @@ def plan(args):
     w3 = {"dim": args.w3_dim, "layers": args.w3_layers, "batch": args.w3_batch,
           "steps": args.w3_steps, "warmup": args.w3_warmup, "seed": seed}
     selected = set(args.only.split(","))
+    if not selected <= {"w1", "w2", "w3"}:
+        raise SystemExit("spill_bench.py: --only takes w1, w2, w3 (got %r)" % args.only)
     if "w1" in selected:
         runs += [
             Run("w1-shim", "w1", "shim", dict(with_budget, mode="device"), {}, 90,
