@@ -12,7 +12,7 @@ set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 DEST=$REPO/.device/bench
 CUDA_ROOT=${CUDA_PATH:-/usr/local/cuda}
-TARGETS=(//shim:libegm.so //bench:egm-bench)
+TARGETS=(//shim:libegm.so //bench:egm-bench //tools/inspect:egm-inspect)
 
 copy_artifacts() {
   local bin
@@ -21,6 +21,9 @@ copy_artifacts() {
   mkdir -p "$DEST/fallback-libs"
   install -m 0755 "$bin/shim/libegm.so" "$bin/bench/egm-bench" "$DEST/"
   install -m 0755 bench/run_bench.sh bench/report.py "$DEST/"
+  # The spill benchmark (PyTorch, transformers, accelerate on the GPU machine).
+  install -m 0755 "$bin/tools/inspect/egm-inspect" bench/spill_bench.py bench/run_spill_bench.sh \
+    "$DEST/"
   install -m 0644 bench/README.md "$DEST/"
 }
 
@@ -60,6 +63,7 @@ main() {
   echo "Staged in $DEST. On the GPU machine (carry .device/bench), from the repository root:"
   echo "  OUT=/tmp/bench bash .device/bench/run_bench.sh            # full, < 6 min"
   echo "  OUT=/tmp/bench bash .device/bench/run_bench.sh --quick    # smoke run, < 1 min"
+  echo "  OUT=/tmp/spill bash .device/bench/run_spill_bench.sh      # spill benchmark, < 5.5 min"
 }
 
 main "$@"
