@@ -11,11 +11,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <algorithm>
 #include <ctime>
 #include <mutex>
 #include <vector>
@@ -206,7 +206,8 @@ class FdSink final : public spdlog::sinks::base_sink<std::mutex> {
                      "\"; reopening it");
     }
     open_file();
-    if (fd_ < 0) stopped_ = true;  // no file: the lines of a program that closes fds stay out of its files
+    // No file: the lines of a program that closes descriptors stay out of its files.
+    if (fd_ < 0) stopped_ = true;
   }
 
   void stop_file(int error) {

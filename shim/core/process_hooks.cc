@@ -161,7 +161,6 @@ void write_summary_now(void*) {
   if (summary_shim != nullptr) summary_shim->write_exit_summary();
 }
 
-
 }  // namespace
 
 void write_exit_summary_last(Shim& shim) {

@@ -189,7 +189,7 @@ int Shim::allocate(const Request& request) {
   }
   int device = 0;
   bool device_known = request.api == Api::kCudaMallocAsync ? stream_device(request, device)
-                                                          : current_device(request, device);
+                                                           : current_device(request, device);
   if (!device_known) {
     return call_real_allocation(request);  // the real call reports the runtime's state
   }

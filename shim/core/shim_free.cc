@@ -189,8 +189,9 @@ cudaError_t Shim::free_async(void* pointer, cudaStream_t stream, bool per_thread
     // of times later: no event can say when the memory is unused.
     deferred_.add({*mapping, nullptr, nullptr, device});
     if (!capture_noted_.exchange(true)) {
-      note("cudaFreeAsync during stream capture: the memory stays mapped until its device is "
-           "reset or the process exits");
+      note(
+          "cudaFreeAsync during stream capture: the memory stays mapped until its device is "
+          "reset or the process exits");
     }
     return cudaSuccess;
   }

@@ -36,8 +36,8 @@ void expect_no_live_mapping(const RunResult& run) {
 
 TEST(AsyncFreeTest, WithoutAnEventTheMemoryWaitsForTheStream) {
   // The program creates one event itself; the shim's is the second.
-  RunResult run = reliability::run_program(
-      "async-no-event", {{"FAKE_CUDART_FAIL", "cudaEventCreateWithFlags@2"}});
+  RunResult run = reliability::run_program("async-no-event",
+                                           {{"FAKE_CUDART_FAIL", "cudaEventCreateWithFlags@2"}});
   preload::expect_clean_exit(run);
   ASSERT_EQ(run.at("p.redirected"), "1") << run.describe();
   EXPECT_TRUE(preload::contains(run.out, "cudaFreeAsync=cudaSuccess\n")) << run.describe();
@@ -95,10 +95,11 @@ TEST(AsyncFreeTest, FreeInsideStreamCaptureStaysMappedForTheGraph) {
 }
 
 TEST(AsyncFreeTest, CudaFreeOfAnotherDevicesMemorySynchronizesThatDevice) {
-  RunResult run = reliability::run_program("free-other-device-sync",
-                                           {{"FAKE_CUDA_DEVICE_COUNT", "2"}});
+  RunResult run =
+      reliability::run_program("free-other-device-sync", {{"FAKE_CUDA_DEVICE_COUNT", "2"}});
   preload::expect_clean_exit(run);
-  EXPECT_TRUE(preload::contains(run.out, "device-1-current cudaFree=cudaSuccess")) << run.describe();
+  EXPECT_TRUE(preload::contains(run.out, "device-1-current cudaFree=cudaSuccess"))
+      << run.describe();
   EXPECT_EQ(run.at("p.redirected"), "1") << run.describe();
   EXPECT_EQ(run.at("owner_synchronized"), "1") << run.describe();
   expect_no_live_mapping(run);

@@ -30,12 +30,11 @@ std::vector<std::string> files_in(const std::string& dir) {
 TEST(ForkStressTest, HundredsOfForksWhileThreadsAllocateAndFree) {
   // ThreadSanitizer makes each fork of a threaded process slow.
   std::string forks = reliability::kThreadSanitizer ? "60" : "300";
-  RunResult run = reliability::run_program(
-      "fork-storm", {{"REL_FORKS", forks},
-                     {"REL_WATCHDOG_SECONDS", "240"},
-                     {"EGM_MEMINFO", "device+host"},
-                     {"EGM_POOL_LIMIT", "64M"},
-                     {"EGM_SUBALLOC", "1"}});
+  RunResult run = reliability::run_program("fork-storm", {{"REL_FORKS", forks},
+                                                          {"REL_WATCHDOG_SECONDS", "240"},
+                                                          {"EGM_MEMINFO", "device+host"},
+                                                          {"EGM_POOL_LIMIT", "64M"},
+                                                          {"EGM_SUBALLOC", "1"}});
   preload::expect_clean_exit(run);
   EXPECT_TRUE(preload::contains(run.out, "forks=" + forks + " hung=0 failed=0\n"))
       << run.describe();

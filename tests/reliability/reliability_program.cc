@@ -632,8 +632,10 @@ int scenario_fork_storm() {
     pid_t child = fork();
     if (child == 0) child_body(kept.pointer, stream);
     int status = wait_bounded(child, 5);
-    if (status == kChildHung) ++hung;
-    else if (status != 0) ++failed;
+    if (status == kChildHung)
+      ++hung;
+    else if (status != 0)
+      ++failed;
   }
   stop = true;
   for (std::thread& worker : workers) worker.join();

@@ -56,7 +56,8 @@ TEST(HostPoolRaceTest, PeerGrantsNeverReachAChunkBeingUnmapped) {
   driver.mem_set_access = set_access;
   MappingTable table;
   // No cache: a freed chunk is unmapped at once.
-  HostPool pool(PoolSettings{0, false, 0}, table, [](const char*, const Chunk&, const char*, int64_t) {});
+  HostPool pool(PoolSettings{0, false, 0}, table,
+                [](const char*, const Chunk&, const char*, int64_t) {});
   pool_under_test = &pool;
   driver_under_test = &driver;
   auto placed = pool.acquire(driver, ChunkKey{0, 0, true}, kGranule, kGranule, SIZE_MAX);
