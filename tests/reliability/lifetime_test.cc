@@ -31,9 +31,9 @@ TEST(LifetimeTest, PitchedCallsWithInvalidArgumentsFailAsTheRealCalls) {
 }
 
 TEST(LifetimeTest, PoolPreallocStaysWithinTheNodeLimit) {
-  RunResult run = reliability::run_program(
-      "one-pause",
-      {{"EGM_POOL_LIMIT", "1G"}, {"EGM_POOL_PREALLOC", "64M"}, {"EGM_NODE_LIMIT", "0:8M"},
+  RunResult run = reliability::run_program("one-pause", {{"EGM_POOL_LIMIT", "1G"},
+                                                         {"EGM_POOL_PREALLOC", "64M"},
+                                                         {"EGM_NODE_LIMIT", "0:8M"},
                                                          {"REL_PAUSE_MS", "1000"}});
   preload::expect_clean_exit(run);
   size_t mapped = 0, peak = 0;
