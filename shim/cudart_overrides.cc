@@ -2,6 +2,7 @@
 // egm::Shim; nothing else is exported (see exports.lds).
 #include <cuda_runtime_api.h>
 
+#include "shim/core/process_hooks.h"
 #include "shim/core/real_runtime.h"
 #include "shim/core/runtime_guard.h"
 #include "shim/core/shim.h"
@@ -14,7 +15,12 @@ namespace {
 // EGM_STRICT=1, stops the process) before main runs.
 __attribute__((constructor)) void egm_load() { egm::Shim::instance(); }
 
-__attribute__((destructor)) void egm_unload() { egm::Shim::instance().write_exit_summary(); }
+// The summary is written after every library's destructors (a library that
+// frees in its destructor must not show as a leak): see process_hooks.h.
+__attribute__((destructor)) void egm_unload() {
+  egm::Shim::instance().finish_frees_before_exit();
+  egm::write_exit_summary_last(egm::Shim::instance());
+}
 
 cudaError_t allocate(const egm::Request& request) {
   return static_cast<cudaError_t>(egm::Shim::instance().allocate(request));

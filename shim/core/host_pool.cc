@@ -77,9 +77,19 @@ std::variant<Chunk, EgmFailure> HostPool::fresh_chunk(const DriverApi& driver, c
   return chunk;
 }
 
-void HostPool::grant_every_device(uint64_t devices) {
+void HostPool::grant_every_device(const DriverApi& driver, uint64_t devices) {
   std::lock_guard<std::mutex> lock(registry_mutex_);
   settings_.every_device = devices;
+  for (auto& [id, entry] : registry_) grant_missing(driver, entry);
+}
+
+void HostPool::grant_missing(const DriverApi& driver, Registered& entry) {
+  uint64_t missing = peers_of(entry.chunk.device) & ~entry.peers;
+  for (int peer = 0; peer < 64; ++peer) {
+    if ((missing >> peer & 1) && !EgmAllocator(driver).grant(entry.chunk.mapping, peer)) {
+      entry.peers |= uint64_t{1} << peer;
+    }
+  }
 }
 
 uint64_t HostPool::peers_of(int device) {
@@ -92,13 +102,8 @@ uint64_t HostPool::peers_of(int device) {
 // Peers enabled while the chunk was being mapped get their access now.
 void HostPool::register_chunk(const DriverApi& driver, const Chunk& chunk, uint64_t peers) {
   std::lock_guard<std::mutex> lock(registry_mutex_);
-  uint64_t missing = peers_of(chunk.device) & ~peers;
-  for (int peer = 0; peer < 64; ++peer) {
-    if ((missing >> peer & 1) && !EgmAllocator(driver).grant(chunk.mapping, peer)) {
-      peers |= uint64_t{1} << peer;
-    }
-  }
-  registry_[chunk.id] = {chunk, peers};
+  Registered& entry = registry_[chunk.id] = {chunk, peers};
+  grant_missing(driver, entry);
 }
 
 std::optional<EgmFailure> HostPool::grant_peer(const DriverApi& driver, int device, int peer) {
@@ -138,11 +143,11 @@ void HostPool::trim(const DriverApi& driver, const char* reason) {
 }
 
 void HostPool::prefill(const DriverApi& driver, const ChunkKey& key, size_t granularity,
-                       size_t bytes) {
+                       size_t bytes, size_t cap) {
   for (size_t filled = 0;
        filled + granularity <= bytes && cache_.cached_bytes() + granularity <= cache_.limit();
        filled += granularity) {
-    auto chunk = fresh_chunk(driver, key, granularity, granularity, SIZE_MAX);
+    auto chunk = fresh_chunk(driver, key, granularity, granularity, cap);
     if (std::holds_alternative<EgmFailure>(chunk)) return;
     unmap_chunks(driver, cache_.put(std::get<Chunk>(chunk)), "evict");
   }
@@ -153,14 +158,16 @@ std::optional<EgmFailure> HostPool::unmap_chunks(const DriverApi& driver,
                                                  const char* reason) {
   std::optional<EgmFailure> first_failure;
   for (const Chunk& chunk : chunks) {
+    {
+      // Out of the registry first: a peer grant must never reach a range
+      // that is being unmapped (or, once freed, reserved by someone else).
+      std::lock_guard<std::mutex> lock(registry_mutex_);
+      registry_.erase(chunk.id);
+    }
     int64_t start = steady_us();
     std::optional<EgmFailure> failure = EgmAllocator(driver).unmap(chunk.mapping);
     table_.uncharge(chunk.node, chunk.mapping.mapped_size);
     table_.uncharge_device(chunk.device, chunk.mapping.mapped_size);
-    {
-      std::lock_guard<std::mutex> lock(registry_mutex_);
-      registry_.erase(chunk.id);
-    }
     observer_("unmap", chunk, failure ? failure->step : reason, steady_us() - start);
     if (failure && !first_failure) first_failure = failure;
   }

@@ -58,24 +58,33 @@ class HostPool {
   // Returns the first unmap failure, if any.
   std::optional<EgmFailure> release(const DriverApi& driver, const Mapping& mapping);
 
-  // EGM_PEER_ACCESS=all, once the device count is known.
-  void grant_every_device(uint64_t devices);
+  // EGM_PEER_ACCESS=all, once the device count is known: chunks mapped
+  // before get the access too.
+  void grant_every_device(const DriverApi& driver, uint64_t devices);
 
   // Unmaps every cached chunk (exit, or memory pressure).
   void trim(const DriverApi& driver, const char* reason);
 
-  // Maps `bytes` of granule-sized chunks into the cache (EGM_POOL_PREALLOC).
-  void prefill(const DriverApi& driver, const ChunkKey& key, size_t granularity, size_t bytes);
+  // Maps `bytes` of granule-sized chunks into the cache (EGM_POOL_PREALLOC),
+  // within the node's `cap` (EGM_NODE_LIMIT).
+  void prefill(const DriverApi& driver, const ChunkKey& key, size_t granularity, size_t bytes,
+               size_t cap);
 
   size_t cached_bytes() const { return cache_.cached_bytes(); }
 
  private:
+  struct Registered {
+    Chunk chunk;
+    uint64_t peers;
+  };
   std::variant<Chunk, EgmFailure> fresh_chunk(const DriverApi& driver, const ChunkKey& key,
                                               size_t size, size_t granularity, size_t cap);
   std::variant<Chunk, EgmFailure> chunk_for(const DriverApi& driver, const ChunkKey& key,
                                             size_t size, size_t granularity, size_t cap,
                                             const char*& source);
   uint64_t peers_of(int device);  // registry_mutex_ held
+  // Grants what peers_of() says and the chunk lacks; registry_mutex_ held.
+  void grant_missing(const DriverApi& driver, Registered& entry);
   void register_chunk(const DriverApi& driver, const Chunk& chunk, uint64_t peers);
   std::optional<EgmFailure> give_back(const DriverApi& driver, const Chunk& chunk);
   std::optional<EgmFailure> unmap_chunks(const DriverApi& driver, const std::vector<Chunk>& chunks,
@@ -88,10 +97,6 @@ class HostPool {
   SlabAllocator slabs_;
   std::atomic<uint64_t> next_chunk_id_{1};
   // Every mapped chunk (in use, in a slab or cached) and who may access it.
-  struct Registered {
-    Chunk chunk;
-    uint64_t peers;
-  };
   std::mutex registry_mutex_;
   std::map<uint64_t, Registered> registry_;
   std::map<int, uint64_t> enabled_peers_;  // device -> peers the program enabled

@@ -31,8 +31,11 @@ class EventLog {
   // forever there) and, for a %p template, the child's own file.
   void restart_after_fork();
 
-  // The open log file's descriptor, or -1: for async-signal-safe writes.
+  // The open log file's descriptor, or -1 (also when the program closed or
+  // reused it): for async-signal-safe writes.
   static int file_descriptor();
+  // One write that never raises SIGPIPE; 0 or errno. Async-signal-safe.
+  static int write_line_quietly(int fd, const char* text, size_t size);
 
  private:
   std::shared_ptr<spdlog::logger> make_logger() const;

@@ -1,5 +1,6 @@
 #include "shim/core/process_hooks.h"
 
+#include <cxxabi.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -19,6 +20,9 @@ Shim* hooked_shim = nullptr;
 constexpr int kFatalSignals[] = {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL};
 struct sigaction previous_actions[NSIG];
 int wake_pipe[2] = {-1, -1};
+// The process whose thread reads the wake pipe: a forked child inherits the
+// handler and the pipe, but its SIGUSR2 must never wake the parent.
+pid_t live_view_owner = 0;
 
 // ---- async-signal-safe formatting (no locks, no allocation) ----
 
@@ -66,8 +70,7 @@ void write_fatal_signal_line(int signal_number) {
   line.add(" level=error event=fatal-signal signal="), line.add_number(signal_number);
   line.add(" live="), line.add_number(static_cast<long long>(hooked_shim->live_count()));
   line.add("\n");
-  ssize_t ignored = write(fd, line.text, line.length);
-  (void)ignored;
+  EventLog::write_line_quietly(fd, line.text, line.length);
 }
 
 // Says which signal ended the process, then lets the previous handler (or
@@ -103,6 +106,7 @@ void install_fatal_signal_handlers() {
 
 void on_snapshot_request(int) {
   int saved_errno = errno;
+  if (getpid() != live_view_owner) return;  // a forked child (before its fork handler ran)
   char wake = 1;
   ssize_t ignored = write(wake_pipe[1], &wake, 1);
   (void)ignored;
@@ -114,6 +118,7 @@ bool install_snapshot_handler(Shim& shim, const std::string& path_template) {
   sigaction(SIGUSR2, nullptr, &current);
   if (current.sa_handler != SIG_DFL) return false;  // the program uses SIGUSR2 itself
   if (pipe2(wake_pipe, O_CLOEXEC) != 0) return false;
+  live_view_owner = getpid();
   fcntl(wake_pipe[1], F_SETFL, O_NONBLOCK);  // a handler must never block
   start_helper_thread([&shim, path_template] {
     char wake;
@@ -128,11 +133,42 @@ bool install_snapshot_handler(Shim& shim, const std::string& path_template) {
   return sigaction(SIGUSR2, &action, nullptr) == 0;
 }
 
+// The child has no live view (no thread reads the pipe): SIGUSR2 gets the
+// disposition it would have without the shim, and the parent's pipe is closed.
+void stop_live_view_in_child() {
+  if (live_view_owner == 0) return;
+  struct sigaction current {};
+  if (sigaction(SIGUSR2, nullptr, &current) == 0 && current.sa_handler == on_snapshot_request) {
+    struct sigaction default_action {};
+    default_action.sa_handler = SIG_DFL;
+    sigemptyset(&default_action.sa_mask);
+    sigaction(SIGUSR2, &default_action, nullptr);
+  }
+  for (int& end : wake_pipe) {
+    if (end >= 0) close(end);
+    end = -1;
+  }
+}
+
 void on_fork_child() {
+  stop_live_view_in_child();
   if (hooked_shim != nullptr) hooked_shim->on_fork_child();
 }
 
+Shim* summary_shim = nullptr;
+
+void write_summary_now(void*) {
+  if (summary_shim != nullptr) summary_shim->write_exit_summary();
+}
+
 }  // namespace
+
+void write_exit_summary_last(Shim& shim) {
+  summary_shim = &shim;
+  // A null DSO handle: not run by libegm.so's own __cxa_finalize (which
+  // follows this destructor), only by exit() once _dl_fini has returned.
+  if (abi::__cxa_atexit(write_summary_now, nullptr, nullptr) != 0) write_summary_now(nullptr);
+}
 
 void install_process_hooks(Shim& shim, const ProcessHookSettings& settings) {
   hooked_shim = &shim;

@@ -56,6 +56,14 @@ struct RealRuntime {
   RealFunction<cudaError_t (*)()> device_reset{"cudaDeviceReset"};
   RealFunction<cudaError_t (*)(int, unsigned)> device_enable_peer_access{
       "cudaDeviceEnablePeerAccess"};
+  // Deferred frees: the stream's device and state, without disturbing the
+  // program's cudaGetLastError. Plain names: the shim passes explicit streams.
+  RealFunction<cudaError_t (*)(int)> set_device{"cudaSetDevice"};
+  RealFunction<cudaError_t (*)()> peek_at_last_error{"cudaPeekAtLastError"};
+  RealFunction<cudaError_t (*)(cudaStream_t, int*)> stream_get_device{"cudaStreamGetDevice"};
+  RealFunction<cudaError_t (*)(cudaStream_t, cudaStreamCaptureStatus*)> stream_is_capturing{
+      "cudaStreamIsCapturing"};
+  RealFunction<cudaError_t (*)(cudaStream_t)> stream_synchronize{"cudaStreamSynchronize"};
 };
 
 RealRuntime& real_runtime();

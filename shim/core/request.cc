@@ -64,8 +64,14 @@ Request pitched_request(Api api, void** pointer, size_t* pitch, size_t width, si
   request.height = height;
   request.element_size = element_size;
   size_t row = round_up(width, kPitchAlignment);
-  // 0 (left to the real call) when the size would not fit.
-  request.size = (row == 0 || (height != 0 && row > SIZE_MAX / height)) ? 0 : row * height;
+  // 0 (left to the real call) when the size would not fit, or when the real
+  // call refuses the arguments: no pitch to return, or (driver) an element
+  // size other than 4, 8 or 16 bytes.
+  bool driver_call = is_driver_api(api);
+  bool valid = pitch != nullptr &&
+               (!driver_call || element_size == 4 || element_size == 8 || element_size == 16);
+  request.size =
+      (!valid || row == 0 || (height != 0 && row > SIZE_MAX / height)) ? 0 : row * height;
   return request;
 }
 

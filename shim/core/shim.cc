@@ -67,6 +67,29 @@ bool current_device(const Request& request, int& device) {
   return get_device != nullptr && get_device(&device) == cudaSuccess;
 }
 
+// cudaMallocAsync places memory for the stream's device, which need not be
+// the current one. False for a stream the runtime does not know (destroyed,
+// invalid): the real call then gives the program its answer.
+bool stream_device(const Request& request, int& device) {
+  RealRuntime& real = real_runtime();
+  RuntimeCallScope scope;
+  auto get_stream_device = real.stream_get_device.get();
+  if (get_stream_device == nullptr) {  // a runtime before 12.8: the current device
+    auto get_device = real.get_device.get();
+    return get_device != nullptr && get_device(&device) == cudaSuccess;
+  }
+  cudaStream_t stream =
+      request.per_thread_stream && request.stream == nullptr ? cudaStreamPerThread : request.stream;
+  auto peek = real.peek_at_last_error.get();
+  cudaError_t before = peek ? peek() : cudaSuccess;
+  if (get_stream_device(stream, &device) == cudaSuccess) return true;
+  // The real call records its own error; this one is the shim's.
+  if (auto get_last_error = real.get_last_error.get(); before == cudaSuccess && get_last_error) {
+    get_last_error();
+  }
+  return false;
+}
+
 // The device's free and total memory through the request's layer; zeros
 // when unknown.
 DeviceMemory device_memory(const Request& request) {
@@ -170,7 +193,9 @@ int Shim::allocate(const Request& request) {
     return call_real_allocation(request);
   }
   int device = 0;
-  if (!current_device(request, device)) {
+  bool device_known = request.api == Api::kCudaMallocAsync ? stream_device(request, device)
+                                                           : current_device(request, device);
+  if (!device_known) {
     return call_real_allocation(request);  // the real call reports the runtime's state
   }
   if (!config_.device_selected(device)) {
@@ -182,7 +207,7 @@ int Shim::allocate(const Request& request) {
 
 int Shim::place(const Request& request, int device) {
   log_start_once();
-  drain_pending_frees(/*wait=*/false);
+  drain_pending_frees();
   std::string trigger = "always";
   bool device_failed = false;  // the real call ran out of memory
   if (config_.mode == Mode::kSpill) {
@@ -284,13 +309,17 @@ bool Shim::try_node(const Request& request, int device, int node, const DriverAp
   return true;
 }
 
-// EGM_PEER_ACCESS=all needs the device count, known once CUDA is up.
+// EGM_PEER_ACCESS=all needs the device count, known once CUDA is up. Known
+// only once read (a failed read is tried again at the next allocation); the
+// pool grants the access to chunks mapped meanwhile as well.
 void Shim::learn_device_count_once(const DriverApi& driver) {
-  if (!config_.peer_access_all || device_count_known_.exchange(true)) return;
+  if (!config_.peer_access_all || device_count_known_.load(std::memory_order_acquire)) return;
   int count = 0;
-  if (driver.device_get_count && driver.device_get_count(&count) == CUDA_SUCCESS && count > 0) {
-    pool_->grant_every_device(count >= 64 ? ~uint64_t{0} : (uint64_t{1} << count) - 1);
+  if (!driver.device_get_count || driver.device_get_count(&count) != CUDA_SUCCESS || count <= 0) {
+    return;
   }
+  pool_->grant_every_device(driver, count >= 64 ? ~uint64_t{0} : (uint64_t{1} << count) - 1);
+  device_count_known_.store(true, std::memory_order_release);
 }
 
 void Shim::peer_access_enabled(int owner, int accessor) {
@@ -313,7 +342,7 @@ void Shim::start_prefill_once(const DriverApi& driver, const ChunkKey& key, size
   }
   start_helper_thread([this, &driver, key, granularity, context] {
     driver.ctx_set_current(context);
-    pool_->prefill(driver, key, granularity, config_.pool_prealloc);
+    pool_->prefill(driver, key, granularity, config_.pool_prealloc, node_limit(config_, key.node));
   });
 }
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "shim/core/deferred_frees.h"
 #include "shim/core/driver_api.h"
 #include "shim/core/egm_allocator.h"
 #include "shim/core/host_pool.h"
@@ -55,6 +56,10 @@ class Shim {
   // Whether driver-layer calls are the shim's to handle (not the runtime's own).
   bool hooks_driver() const { return config_.hook_driver; }
 
+  // At unload (library destructors, CUDA may still be up): unmaps the
+  // deferred frees that are done. The summary itself is written later, after
+  // every other library's destructors (process_hooks.h), and calls no CUDA.
+  void finish_frees_before_exit();
   void write_exit_summary();
 
   // The live view: the current table as log lines, written to `path`
@@ -70,11 +75,6 @@ class Shim {
   void note(const std::string& message);
 
  private:
-  struct PendingFree {
-    Mapping mapping;
-    cudaEvent_t event;
-  };
-
   Shim();
   void report_configuration();
   // Cheap checks that need no CUDA call: the hot path of requests that stay.
@@ -90,7 +90,8 @@ class Shim {
 
   std::optional<Mapping> take_mapping(uintptr_t address);
   int unmap_now(const Mapping& mapping);
-  void drain_pending_frees(bool wait);
+  void drain_pending_frees();
+  cudaError_t synchronize_for_free(const Mapping& mapping);
   std::pair<size_t, size_t> host_budget() const;
 
   void log_start_once();
@@ -124,10 +125,11 @@ class Shim {
   std::atomic<bool> device_count_known_{false};
   std::atomic<uint64_t> fallbacks_{0};
   std::atomic<bool> start_logged_{false};
+  // Set in a forked child (single-threaded then): from then on the child
+  // takes no lock of the shim's and touches none of the parent's state.
   bool forked_child_ = false;
-  std::mutex pending_mutex_;
-  std::vector<PendingFree> pending_;
-  std::atomic<size_t> pending_count_{0};
+  DeferredFrees deferred_;
+  std::atomic<bool> capture_noted_{false};
 };
 
 }  // namespace egm

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "shim/core/clock.h"
+#include "shim/core/deferred_frees.h"
 #include "shim/core/host_topology.h"
 #include "shim/core/real_runtime.h"
 #include "shim/core/runtime_guard.h"
@@ -30,6 +31,101 @@ cudaError_t real_free(void* pointer) {
   return fn ? fn(pointer) : static_cast<cudaError_t>(kNotInitialized);
 }
 
+CUresult real_free_driver(CUdeviceptr pointer) {
+  const DriverApi* driver = driver_api(nullptr);
+  return driver && driver->mem_free ? driver->mem_free(pointer) : CUDA_ERROR_NOT_INITIALIZED;
+}
+
+// A failure of a call the shim made for itself is not the program's: it is
+// not left for the program's cudaGetLastError (unless one was there before).
+void forget_own_error(cudaError_t before) {
+  if (before != cudaSuccess) return;
+  if (auto get_last_error = real_runtime().get_last_error.get()) get_last_error();
+}
+
+cudaError_t last_error_now() {
+  auto peek = real_runtime().peek_at_last_error.get();
+  return peek ? peek() : cudaSuccess;
+}
+
+EventOps::State query_runtime_event(void* event) {
+  RuntimeCallScope scope;
+  auto query = real_runtime().event_query.get();
+  if (query == nullptr) return EventOps::State::kPending;
+  cudaError_t before = last_error_now();
+  cudaError_t result = query(static_cast<cudaEvent_t>(event));
+  if (result == cudaSuccess) return EventOps::State::kDone;
+  if (result == cudaErrorNotReady) return EventOps::State::kPending;
+  forget_own_error(before);
+  // No longer an event (its context was destroyed, or the runtime is
+  // unloading): never destroyed, its handle may be a new event's by now.
+  if (result == cudaErrorInvalidResourceHandle || result == cudaErrorCudartUnloading) {
+    return EventOps::State::kGone;
+  }
+  return EventOps::State::kDone;  // a broken context: its stream work will never run
+}
+
+void destroy_runtime_event(void* event) {
+  RuntimeCallScope scope;
+  if (auto destroy = real_runtime().event_destroy.get()) destroy(static_cast<cudaEvent_t>(event));
+}
+
+constexpr EventOps kRuntimeEvents{query_runtime_event, destroy_runtime_event};
+
+// The _ptsz entry points read stream 0 as the calling thread's default stream.
+cudaStream_t effective_stream(cudaStream_t stream, bool per_thread_stream) {
+  return per_thread_stream && stream == nullptr ? cudaStreamPerThread : stream;
+}
+
+// The device `stream` belongs to, or the current device when the runtime
+// cannot say (then the stream is on it, or the real call fails on it).
+int device_of_stream(cudaStream_t stream) {
+  RuntimeCallScope scope;
+  RealRuntime& real = real_runtime();
+  int device = -1;
+  auto get_stream_device = real.stream_get_device.get();
+  cudaError_t before = last_error_now();
+  if (get_stream_device && get_stream_device(stream, &device) == cudaSuccess) return device;
+  forget_own_error(before);
+  if (auto get_device = real.get_device.get()) get_device(&device);
+  return device;
+}
+
+// Makes `device` current for its lifetime, as the calls it wraps need.
+class DeviceScope {
+ public:
+  explicit DeviceScope(int device) {
+    RealRuntime& real = real_runtime();
+    auto get_device = real.get_device.get();
+    set_device_ = real.set_device.get();
+    if (device < 0 || !get_device || !set_device_ || get_device(&previous_) != cudaSuccess ||
+        previous_ == device || set_device_(device) != cudaSuccess) {
+      previous_ = -1;
+    }
+  }
+  ~DeviceScope() {
+    if (previous_ >= 0) set_device_(previous_);
+  }
+  DeviceScope(const DeviceScope&) = delete;
+  DeviceScope& operator=(const DeviceScope&) = delete;
+
+ private:
+  cudaError_t (*set_device_)(int) = nullptr;
+  int previous_ = -1;
+};
+
+bool stream_is_capturing(cudaStream_t stream) {
+  RuntimeCallScope scope;
+  auto is_capturing = real_runtime().stream_is_capturing.get();
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  cudaError_t before = last_error_now();
+  if (!is_capturing || is_capturing(stream, &status) != cudaSuccess) {
+    forget_own_error(before);
+    return false;  // an invalid stream fails the event's record below, as the real call fails
+  }
+  return status != cudaStreamCaptureStatusNone;
+}
+
 }  // namespace
 
 std::optional<Mapping> Shim::take_mapping(uintptr_t address) {
@@ -37,27 +133,42 @@ std::optional<Mapping> Shim::take_mapping(uintptr_t address) {
   return table_.remove(address);
 }
 
+// cudaFree waits for the device before freeing; so must we: for the device
+// the memory was made for, which may not be the current one.
+cudaError_t Shim::synchronize_for_free(const Mapping& mapping) {
+  RuntimeCallScope scope;
+  RealRuntime& real = real_runtime();
+  auto synchronize = real.device_synchronize.get();
+  if (synchronize == nullptr) return cudaSuccess;
+  cudaError_t result = synchronize();
+  int current = -1;
+  auto get_device = real.get_device.get();
+  if (get_device && get_device(&current) == cudaSuccess && current != mapping.device) {
+    DeviceScope on_owner(mapping.device);
+    cudaError_t owner_result = synchronize();
+    if (result == cudaSuccess) result = owner_result;
+  }
+  return result;
+}
+
 cudaError_t Shim::free_runtime(void* pointer) {
-  drain_pending_frees(/*wait=*/false);
+  // A forked child passes every call through: the parent's mappings and
+  // deferred frees are not its to touch, and their locks may be held forever.
+  if (forked_child_) return real_free(pointer);
+  drain_pending_frees();
   std::optional<Mapping> mapping = take_mapping(reinterpret_cast<uintptr_t>(pointer));
   if (!mapping) return real_free(pointer);
-  // cudaFree waits for the device before freeing; so must we.
-  cudaError_t sync_error = cudaSuccess;
-  {
-    RuntimeCallScope scope;
-    if (auto synchronize = real_runtime().device_synchronize.get()) sync_error = synchronize();
-  }
+  cudaError_t sync_error = synchronize_for_free(*mapping);
   int unmap_error = unmap_now(*mapping);
   return static_cast<cudaError_t>(unmap_error != kSuccess ? unmap_error : sync_error);
 }
 
 CUresult Shim::free_driver(CUdeviceptr pointer) {
-  drain_pending_frees(/*wait=*/false);
+  if (forked_child_) return real_free_driver(pointer);
+  drain_pending_frees();
   const DriverApi* driver = driver_api(nullptr);
   std::optional<Mapping> mapping = take_mapping(static_cast<uintptr_t>(pointer));
-  if (!mapping) {
-    return driver && driver->mem_free ? driver->mem_free(pointer) : CUDA_ERROR_NOT_INITIALIZED;
-  }
+  if (!mapping) return real_free_driver(pointer);
   CUresult sync_error = driver->ctx_synchronize ? driver->ctx_synchronize() : CUDA_SUCCESS;
   int unmap_error = unmap_now(*mapping);
   return static_cast<CUresult>(unmap_error != kSuccess ? unmap_error : sync_error);
@@ -66,16 +177,43 @@ CUresult Shim::free_driver(CUdeviceptr pointer) {
 cudaError_t Shim::free_async(void* pointer, cudaStream_t stream, bool per_thread_stream) {
   std::optional<Mapping> mapping = take_mapping(reinterpret_cast<uintptr_t>(pointer));
   RealRuntime& real = real_runtime();
-  RuntimeCallScope scope;
   if (!mapping) {
+    RuntimeCallScope scope;
     auto fn = per_thread_stream ? real.free_async_ptsz.get() : real.free_async.get();
     return fn ? fn(pointer, stream) : static_cast<cudaError_t>(kNotInitialized);
   }
+  stream = effective_stream(stream, per_thread_stream);
+  int device = device_of_stream(stream);
+  if (stream_is_capturing(stream)) {
+    // The free belongs to the graph being captured, which may run any number
+    // of times later: no event can say when the memory is unused.
+    deferred_.add({*mapping, nullptr, nullptr, device});
+    if (!capture_noted_.exchange(true)) {
+      note(
+          "cudaFreeAsync during stream capture: the memory stays mapped until its device is "
+          "reset or the process exits");
+    }
+    return cudaSuccess;
+  }
+  RuntimeCallScope scope;
+  DeviceScope on_stream_device(device);  // an event is recorded on its own device's streams
   cudaEvent_t event = nullptr;
   auto create = real.event_create_with_flags.get();
   auto record = real.event_record.get();
+  cudaError_t before = last_error_now();
   if (!create || !record || create(&event, cudaEventDisableTiming) != cudaSuccess) {
-    return static_cast<cudaError_t>(unmap_now(*mapping));  // no event: free at once, safely late
+    forget_own_error(before);
+    // No event: wait for the stream here, so that the memory is unused when unmapped.
+    auto synchronize = real.stream_synchronize.get();
+    cudaError_t synced = synchronize ? synchronize(stream) : cudaErrorInvalidValue;
+    if (synced == cudaErrorInvalidResourceHandle) {
+      table_.restore(*mapping);  // an invalid stream: the real call fails the same way
+      return synced;
+    }
+    if (!synchronize) {
+      if (auto device_synchronize = real.device_synchronize.get()) device_synchronize();
+    }
+    return static_cast<cudaError_t>(unmap_now(*mapping));
   }
   cudaError_t recorded = record(event, stream);
   if (recorded != cudaSuccess) {
@@ -83,17 +221,18 @@ cudaError_t Shim::free_async(void* pointer, cudaStream_t stream, bool per_thread
     table_.restore(*mapping);  // still the caller's: a real cudaFreeAsync would fail the same way
     return recorded;
   }
-  std::lock_guard<std::mutex> lock(pending_mutex_);
-  pending_.push_back({*mapping, event});
-  pending_count_.store(pending_.size(), std::memory_order_release);
+  deferred_.add({*mapping, event, &kRuntimeEvents, device});
   return cudaSuccess;
 }
 
 void Shim::device_reset(int device) {
   const DriverApi* driver = driver_api(nullptr);
   if (driver == nullptr || forked_child_) return;
-  drain_pending_frees(/*wait=*/false);
-  std::vector<Mapping> released = table_.remove_device(device);
+  // The reset destroyed the device's events and stream work: those frees are done.
+  std::vector<Mapping> released = deferred_.take_device(device);
+  drain_pending_frees();
+  std::vector<Mapping> live = table_.remove_device(device);
+  released.insert(released.end(), live.begin(), live.end());
   for (const Mapping& mapping : released) unmap_now(mapping);
   pool_->trim(*driver, "device-reset");
   log_.write(LogLevel::kInfo, "device-reset",
@@ -117,35 +256,13 @@ int Shim::unmap_now(const Mapping& mapping) {
   return kSuccess;
 }
 
-// Unmaps the deferred frees whose stream work is done (all of them, waiting,
-// when `wait`).
-void Shim::drain_pending_frees(bool wait) {
-  if (pending_count_.load(std::memory_order_acquire) == 0) return;
-  std::vector<PendingFree> ready;
-  {
-    std::lock_guard<std::mutex> lock(pending_mutex_);
-    RealRuntime& real = real_runtime();
-    RuntimeCallScope scope;
-    auto query = real.event_query.get();
-    auto done = [&](const PendingFree& pending) {
-      if (wait) return true;
-      return query != nullptr && query(pending.event) != cudaErrorNotReady;
-    };
-    auto split = std::stable_partition(pending_.begin(), pending_.end(),
-                                       [&](const PendingFree& p) { return !done(p); });
-    ready.assign(split, pending_.end());
-    pending_.erase(split, pending_.end());
-    pending_count_.store(pending_.size(), std::memory_order_release);
-  }
-  RuntimeCallScope scope;
-  for (const PendingFree& pending : ready) {
-    if (wait) {
-      if (auto synchronize = real_runtime().device_synchronize.get()) synchronize();
-    }
-    if (auto destroy = real_runtime().event_destroy.get()) destroy(pending.event);
-    unmap_now(pending.mapping);
-  }
+// Unmaps the deferred frees whose stream work is done.
+void Shim::drain_pending_frees() {
+  if (forked_child_ || deferred_.count() == 0) return;
+  for (const Mapping& mapping : deferred_.take_finished()) unmap_now(mapping);
 }
+
+void Shim::finish_frees_before_exit() { drain_pending_frees(); }
 
 int Shim::memory_info(bool driver_layer, size_t* free, size_t* total) {
   int result = kNotInitialized;
@@ -156,7 +273,8 @@ int Shim::memory_info(bool driver_layer, size_t* free, size_t* total) {
     RuntimeCallScope scope;
     if (auto fn = real_runtime().mem_get_info.get()) result = fn(free, total);
   }
-  if (result != kSuccess || !redirecting_ || !config_.meminfo_includes_host || !free || !total) {
+  if (result != kSuccess || !redirecting_ || forked_child_ || !config_.meminfo_includes_host ||
+      !free || !total) {
     return result;
   }
   auto [host_free, host_total] = host_budget();

@@ -93,7 +93,6 @@ void Shim::log_unmap(const Mapping& mapping, int64_t unmap_us, const char* how) 
 
 void Shim::write_exit_summary() {
   if (forked_child_) return;  // the parent owns the mappings and reports them
-  drain_pending_frees(/*wait=*/false);
   uint64_t maps = table_.total_inserted();
   uint64_t fallbacks = fallbacks_.load(std::memory_order_relaxed);
   if (maps == 0 && fallbacks == 0) return;  // the process never asked: leave no trace
@@ -104,7 +103,7 @@ void Shim::write_exit_summary() {
              fmt::format("maps={} unmaps={} fallbacks={} live={} live_bytes={} pending_frees={} "
                          "pool_cached_bytes={}",
                          maps, table_.total_removed(), fallbacks, live.size(), live_bytes,
-                         pending_count_.load(), pool_->cached_bytes()));
+                         deferred_.count(), pool_->cached_bytes()));
   for (const auto& [node, usage] : table_.usage_by_node()) {
     log_.write(LogLevel::kInfo, "node-summary",
                fmt::format("node={} current_bytes={} peak_bytes={} maps={}", node,

@@ -34,6 +34,10 @@ class FailureInjector {
 
   long call_count(std::string_view function) const;
 
+  // Held across fork() (pthread_atfork), so that a child never inherits it locked.
+  void lock_for_fork() { mutex_.lock(); }
+  void unlock_after_fork() { mutex_.unlock(); }
+
  private:
   const char* env_variable_;
   int default_code_;

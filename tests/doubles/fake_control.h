@@ -57,6 +57,8 @@ size_t fake_cudart_allocated_device_bytes(void);
 int fake_cudart_live_events(void);
 // 1 if cudaDeviceEnablePeerAccess let `device` use `peer`'s memory.
 int fake_cudart_peer_access_enabled(int device, int peer);
+// cudaDeviceSynchronize calls made while `device` was current.
+long fake_cudart_synchronize_count(int device);
 // Test control: work queued on `stream` (a cudaStream_t; 0 is the legacy
 // default stream) from now on is not done until fake_cudart_stream_release.
 // 0 on success, -1 for an unknown stream.

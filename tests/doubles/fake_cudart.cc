@@ -19,7 +19,13 @@
 // Several devices (FAKE_CUDA_DEVICE_COUNT): the current device is per thread
 // (cudaSetDevice), every pair of distinct devices can access each other
 // (cudaDeviceCanAccessPeer), cudaDeviceEnablePeerAccess records the pair, and
-// cudaMemcpyPeer is a plain copy. Allocations are not kept per device.
+// cudaMemcpyPeer is a plain copy. Allocations are not kept per device; streams
+// and events are (the device current at their creation; a built-in stream is
+// the current device's). cudaStreamSynchronize completes the held work of the
+// stream (the wait the real call does); cudaDeviceReset destroys the current
+// device's streams and events too. Stream capture: between
+// cudaStreamBeginCapture and cudaStreamEndCapture an event recorded on the
+// stream is a captured one (cudaEventQuery: cudaErrorCapturedEvent).
 //
 // Settings (read on every call): FAKE_CUDA_DEVICE_COUNT (default 1),
 // FAKE_CUDA_DEVICE_MEMORY (bytes, default 80 GiB), FAKE_CUDART_VIA_DRIVER,
@@ -27,11 +33,13 @@
 #include <cuda.h>
 #include <cuda_runtime_api.h>
 #include <dlfcn.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <set>
@@ -57,6 +65,8 @@ struct Allocation {
 // A test can hold back a stream's work: blocks are numbered, and a release
 // completes every block so far.
 struct Stream {
+  int device = 0;
+  bool capturing = false;
   bool blocked = false;
   uint64_t blocks_started = 0;
   uint64_t blocks_released = 0;
@@ -65,6 +75,8 @@ struct Stream {
 struct Event {
   cudaStream_t stream = nullptr;
   uint64_t waits_for_block = 0;  // 0 = complete when recorded
+  int device = 0;
+  bool captured = false;  // recorded while its stream was capturing
 };
 
 struct RuntimeState {
@@ -75,18 +87,39 @@ struct RuntimeState {
   std::map<cudaEvent_t, Event> events;
   std::set<std::pair<int, int>> peer_access;  // (device, peer) enabled by cudaDeviceEnablePeerAccess
   uintptr_t next_handle = 0x5e000000;
+  std::map<int, long> synchronizations;  // device -> cudaDeviceSynchronize calls
 };
-
-// Never destroyed: frees may arrive while the process exits.
-RuntimeState& state() {
-  static RuntimeState* runtime = new RuntimeState();
-  return *runtime;
-}
 
 fake::FailureInjector& injector() {
   static fake::FailureInjector* failures =
       new fake::FailureInjector("FAKE_CUDART_FAIL", cudaErrorMemoryAllocation);
   return *failures;
+}
+
+RuntimeState& state();
+
+// The fake's locks are held across fork(), so that a forked child can make
+// calls whatever the parent's other threads were doing (a test of the shim
+// in a child must not hang on the fake's own locks).
+void lock_before_fork() {
+  injector().lock_for_fork();
+  state().mutex.lock();
+}
+
+void unlock_after_fork() {
+  state().mutex.unlock();
+  injector().unlock_after_fork();
+}
+
+// Never destroyed: frees may arrive while the process exits.
+RuntimeState& state() {
+  static RuntimeState* runtime = [] {
+    injector();
+    auto* created = new RuntimeState();
+    pthread_atfork(lock_before_fork, unlock_after_fork, unlock_after_fork);
+    return created;
+  }();
+  return *runtime;
 }
 
 thread_local int current_device = 0;
@@ -223,7 +256,10 @@ bool is_built_in_stream(cudaStream_t stream) {
 Stream* find_stream(RuntimeState& runtime, cudaStream_t stream) {
   auto it = runtime.streams.find(stream);
   if (it != runtime.streams.end()) return &it->second;
-  return is_built_in_stream(stream) ? &runtime.streams[stream] : nullptr;
+  if (!is_built_in_stream(stream)) return nullptr;
+  Stream& built_in = runtime.streams[stream];
+  built_in.device = current_device;
+  return &built_in;
 }
 
 bool is_known_stream(cudaStream_t stream) {
@@ -264,6 +300,8 @@ constexpr ErrorText kErrors[] = {
     {cudaErrorDeviceUninitialized, "cudaErrorDeviceUninitialized", "invalid device context"},
     {cudaErrorInvalidResourceHandle, "cudaErrorInvalidResourceHandle", "invalid resource handle"},
     {cudaErrorNotReady, "cudaErrorNotReady", "device not ready"},
+    {cudaErrorCapturedEvent, "cudaErrorCapturedEvent",
+     "operation not permitted on an event last recorded in a capturing stream"},
     {cudaErrorPeerAccessAlreadyEnabled, "cudaErrorPeerAccessAlreadyEnabled",
      "peer access is already enabled"},
     {cudaErrorPeerAccessNotEnabled, "cudaErrorPeerAccessNotEnabled",
@@ -366,7 +404,63 @@ cudaError_t cudaStreamCreate(cudaStream_t* stream) {
   RuntimeState& runtime = state();
   std::lock_guard<std::mutex> lock(runtime.mutex);
   *stream = new_handle<cudaStream_t>(runtime);
-  runtime.streams[*stream] = Stream{};
+  runtime.streams[*stream] = Stream{current_device};
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamGetDevice(cudaStream_t stream, int* device) {
+  if (cudaError_t failure = injected_failure("cudaStreamGetDevice")) return record(failure);
+  if (device == nullptr) return record(cudaErrorInvalidValue);
+  RuntimeState& runtime = state();
+  std::lock_guard<std::mutex> lock(runtime.mutex);
+  Stream* queue = find_stream(runtime, stream);
+  if (queue == nullptr) return record(cudaErrorInvalidResourceHandle);
+  *device = is_built_in_stream(stream) ? current_device : queue->device;
+  return cudaSuccess;
+}
+
+// Waits for the stream: its held work is done when this returns.
+cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
+  if (cudaError_t failure = injected_failure("cudaStreamSynchronize")) return record(failure);
+  RuntimeState& runtime = state();
+  std::lock_guard<std::mutex> lock(runtime.mutex);
+  Stream* queue = find_stream(runtime, stream);
+  if (queue == nullptr) return record(cudaErrorInvalidResourceHandle);
+  queue->blocked = false;
+  queue->blocks_released = queue->blocks_started;
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode) {
+  if (cudaError_t failure = injected_failure("cudaStreamBeginCapture")) return record(failure);
+  RuntimeState& runtime = state();
+  std::lock_guard<std::mutex> lock(runtime.mutex);
+  Stream* queue = find_stream(runtime, stream);
+  if (queue == nullptr || is_built_in_stream(stream)) return record(cudaErrorInvalidResourceHandle);
+  queue->capturing = true;
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
+  if (cudaError_t failure = injected_failure("cudaStreamEndCapture")) return record(failure);
+  if (graph == nullptr) return record(cudaErrorInvalidValue);
+  RuntimeState& runtime = state();
+  std::lock_guard<std::mutex> lock(runtime.mutex);
+  Stream* queue = find_stream(runtime, stream);
+  if (queue == nullptr) return record(cudaErrorInvalidResourceHandle);
+  queue->capturing = false;
+  *graph = new_handle<cudaGraph_t>(runtime);
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* status) {
+  if (cudaError_t failure = injected_failure("cudaStreamIsCapturing")) return record(failure);
+  if (status == nullptr) return record(cudaErrorInvalidValue);
+  RuntimeState& runtime = state();
+  std::lock_guard<std::mutex> lock(runtime.mutex);
+  Stream* queue = find_stream(runtime, stream);
+  if (queue == nullptr) return record(cudaErrorInvalidResourceHandle);
+  *status = queue->capturing ? cudaStreamCaptureStatusActive : cudaStreamCaptureStatusNone;
   return cudaSuccess;
 }
 
@@ -388,7 +482,9 @@ cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int flags) {
   RuntimeState& runtime = state();
   std::lock_guard<std::mutex> lock(runtime.mutex);
   *event = new_handle<cudaEvent_t>(runtime);
-  runtime.events[*event] = Event{};
+  Event created;
+  created.device = current_device;
+  runtime.events[*event] = created;
   return cudaSuccess;
 }
 
@@ -406,7 +502,9 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
   if (it == runtime.events.end() || queue == nullptr) {
     return record(cudaErrorInvalidResourceHandle);
   }
-  it->second = Event{stream, queue->blocked ? queue->blocks_started : 0};
+  it->second.stream = stream;
+  it->second.waits_for_block = queue->blocked ? queue->blocks_started : 0;
+  it->second.captured = queue->capturing;
   return cudaSuccess;
 }
 
@@ -417,6 +515,7 @@ cudaError_t cudaEventQuery(cudaEvent_t event) {
   std::lock_guard<std::mutex> lock(runtime.mutex);
   auto it = runtime.events.find(event);
   if (it == runtime.events.end()) return record(cudaErrorInvalidResourceHandle);
+  if (it->second.captured) return record(cudaErrorCapturedEvent);
   return event_is_ready(runtime, it->second) ? cudaSuccess : cudaErrorNotReady;
 }
 
@@ -495,6 +594,9 @@ cudaError_t cudaMemcpyPeer(void* destination, int destination_device, const void
 
 cudaError_t cudaDeviceSynchronize(void) {
   if (cudaError_t failure = injected_failure("cudaDeviceSynchronize")) return record(failure);
+  RuntimeState& runtime = state();
+  std::lock_guard<std::mutex> lock(runtime.mutex);
+  ++runtime.synchronizations[current_device];
   return cudaSuccess;  // the fake device runs nothing asynchronously
 }
 
@@ -543,6 +645,13 @@ cudaError_t cudaDeviceReset(void) {
   }
   runtime.allocations.clear();
   runtime.charged_bytes = 0;
+  for (auto it = runtime.events.begin(); it != runtime.events.end();) {
+    it = it->second.device == current_device ? runtime.events.erase(it) : std::next(it);
+  }
+  for (auto it = runtime.streams.begin(); it != runtime.streams.end();) {
+    bool destroyed = it->second.device == current_device && !is_built_in_stream(it->first);
+    it = destroyed ? runtime.streams.erase(it) : std::next(it);
+  }
   return cudaSuccess;
 }
 
@@ -580,6 +689,13 @@ int fake_cudart_live_events(void) {
   RuntimeState& runtime = state();
   std::lock_guard<std::mutex> lock(runtime.mutex);
   return static_cast<int>(runtime.events.size());
+}
+
+long fake_cudart_synchronize_count(int device) {
+  RuntimeState& runtime = state();
+  std::lock_guard<std::mutex> lock(runtime.mutex);
+  auto it = runtime.synchronizations.find(device);
+  return it == runtime.synchronizations.end() ? 0 : it->second;
 }
 
 int fake_cudart_stream_block(void* stream) {

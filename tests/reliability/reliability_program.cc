@@ -11,13 +11,17 @@
 // with SIGALRM instead of hanging the test.
 #include <cuda.h>
 #include <cuda_runtime_api.h>
+#include <dlfcn.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cinttypes>
 #include <cstdint>
@@ -507,6 +511,322 @@ int scenario_one() {
   return 0;
 }
 
+// ---- the log's descriptor, FIFOs and SIGPIPE (issue 15) ----
+
+int descriptor_ceiling() {
+  rlimit limit{};
+  getrlimit(RLIMIT_NOFILE, &limit);
+  return static_cast<int>(std::min<rlim_t>(limit.rlim_cur, 8192));
+}
+
+// As a daemon does: closes every descriptor above 2, then opens its own file,
+// which here takes every number the shim could have used.
+int scenario_log_takeover() {
+  free_and_print(allocate_and_use("p", Api::kCudaMalloc, kLargeSize));  // the log is open now
+  int ceiling = descriptor_ceiling();
+  std::string own_path = env_text("REL_OWN_FILE");
+  std::fflush(stdout);
+  for (int fd = 3; fd < ceiling; ++fd) close(fd);  // the report's file too: no report() below
+  int own = open(own_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  for (int fd = 3; fd < ceiling; ++fd) {
+    if (fd != own) dup2(own, fd);
+  }
+  const char text[] = "the program's own line\n";
+  ssize_t ignored = write(own, text, sizeof text - 1);
+  (void)ignored;
+  void* pointer = nullptr;  // no report() (its file is gone): stdout only
+  std::printf("after takeover cudaMalloc=%s\n", name_of(cudaMalloc(&pointer, kLargeSize)));
+  std::printf("after takeover cudaFree=%s\n", name_of(cudaFree(pointer)));
+  for (int fd = 3; fd < ceiling; ++fd) close(fd);
+  return 0;
+}
+
+// The log is a FIFO whose reader (this program) goes away after the first lines.
+int scenario_fifo_reader_gone() {
+  int reader = open(env_text("REL_FIFO").c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  std::printf("reader open=%d\n", reader >= 0);
+  free_and_print(allocate_and_use("p", Api::kCudaMalloc, kLargeSize));
+  close(reader);
+  free_and_print(allocate_and_use("q", Api::kCudaMalloc, kLargeSize));
+  std::printf("survived\n");
+  return 0;
+}
+
+// stderr becomes a pipe that nobody reads any more.
+int scenario_stderr_closed_pipe() {
+  int ends[2];
+  if (pipe(ends) != 0) return 1;
+  dup2(ends[1], STDERR_FILENO);
+  close(ends[0]);
+  close(ends[1]);
+  free_and_print(allocate_and_use("p", Api::kCudaMalloc, kLargeSize));
+  std::printf("survived\n");
+  return 0;
+}
+
+// ---- fork while other threads allocate and free ----
+
+constexpr int kChildHung = 1000;
+
+// What a child of a CUDA program may do: frees and queries pass through.
+void child_body(void* parents_pointer, cudaStream_t stream) {
+  fake_cudart_stream_release(stream);  // the parent's deferred free looks finished here
+  cudaError_t null_free = cudaFree(nullptr);
+  cudaError_t parents_free = cudaFree(parents_pointer);
+  size_t free = 0, total = 0;
+  cudaMemGetInfo(&free, &total);
+  void* own = nullptr;  // passed through: a decision line in the child's own log
+  cudaError_t own_result = cudaMalloc(&own, kLargeSize);
+  if (own_result == cudaSuccess) cudaFree(own);
+  bool ok = null_free == cudaSuccess && parents_free != cudaSuccess && own_result == cudaSuccess;
+  _exit(ok ? 0 : 3);
+}
+
+// The child's exit status, or kChildHung after `seconds` (then it is killed).
+int wait_bounded(pid_t child, int seconds) {
+  int status = 0;
+  for (int waited_ms = 0; waited_ms < seconds * 1000; waited_ms += 2) {
+    if (waitpid(child, &status, WNOHANG) == child) {
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    usleep(2000);
+  }
+  kill(child, SIGKILL);
+  waitpid(child, &status, 0);
+  return kChildHung;
+}
+
+int scenario_fork_storm() {
+  long forks = env_number("REL_FORKS", 300);
+  int threads = static_cast<int>(env_number("REL_THREADS", 3));
+  // A deferred free that stays pending in the parent: its stream is held.
+  cudaStream_t stream = nullptr;
+  cudaStreamCreate(&stream);
+  void* deferred = nullptr;
+  std::printf("cudaMallocAsync=%s\n", name_of(cudaMallocAsync(&deferred, kLargeSize, stream)));
+  fake_cudart_stream_block(stream);
+  std::printf("cudaFreeAsync=%s\n", name_of(cudaFreeAsync(deferred, stream)));
+  Allocation kept = allocate_and_use("kept", Api::kCudaMalloc, kLargeSize);
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> workers;
+  workers.emplace_back([&] {
+    while (!stop) cudaFree(nullptr);
+  });
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      std::mt19937_64 random(t + 1);
+      while (!stop) {
+        void* pointer = nullptr;
+        size_t size = random_size(random);
+        if (cudaMalloc(&pointer, size) == cudaSuccess) {
+          size_t free = 0, total = 0;
+          cudaMemGetInfo(&free, &total);
+          cudaFree(pointer);
+        }
+        usleep(200);
+      }
+    });
+  }
+  long hung = 0, failed = 0, made = 0;
+  for (; made < forks && hung < 3; ++made) {  // three hung children say enough
+    pid_t child = fork();
+    if (child == 0) child_body(kept.pointer, stream);
+    int status = wait_bounded(child, 5);
+    if (status == kChildHung)
+      ++hung;
+    else if (status != 0)
+      ++failed;
+  }
+  stop = true;
+  for (std::thread& worker : workers) worker.join();
+  std::printf("forks=%ld hung=%ld failed=%ld\n", made, hung, failed);
+  report("parent.mapped_deferred", is_mapped_by_driver(deferred) ? "1" : "0");
+  fake_cudart_stream_release(stream);
+  free_and_print(kept);
+  return 0;
+}
+
+// SIGUSR2 (the live view's request) sent to a forked child.
+int scenario_fork_sigusr2() {
+  Allocation kept = allocate_and_use("p", Api::kCudaMalloc, kLargeSize);
+  std::fflush(stdout);
+  pid_t child = fork();
+  if (child == 0) {
+    raise(SIGUSR2);
+    usleep(100 * 1000);
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  usleep(500 * 1000);  // time for a (wrongly) woken parent thread to write
+  report("child.pid", std::to_string(child));
+  std::printf("child signaled=%d\n", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  free_and_print(kept);
+  return 0;
+}
+
+// ---- stream-ordered frees and allocations ----
+
+cudaStream_t new_stream() {
+  cudaStream_t stream = nullptr;
+  cudaError_t result = cudaStreamCreate(&stream);
+  if (result != cudaSuccess) std::printf("cudaStreamCreate=%s\n", name_of(result));
+  return stream;
+}
+
+// cudaFreeAsync whose event cannot be created (REL: FAKE_CUDART_FAIL): the
+// memory may be unmapped only once the stream's work is done.
+int scenario_async_no_event() {
+  cudaStream_t stream = new_stream();
+  void* pointer = nullptr;
+  std::printf("cudaMallocAsync=%s\n", name_of(cudaMallocAsync(&pointer, kLargeSize, stream)));
+  report("p.redirected", is_mapped_by_driver(pointer) ? "1" : "0");
+  fake_cudart_stream_block(stream);
+  cudaEvent_t work_done = nullptr;
+  cudaEventCreate(&work_done);
+  cudaEventRecord(work_done, stream);
+  std::printf("cudaFreeAsync=%s\n", name_of(cudaFreeAsync(pointer, stream)));
+  bool unmapped = !is_mapped_by_driver(pointer);
+  bool done = cudaEventQuery(work_done) == cudaSuccess;
+  report("p.unmapped_while_stream_busy", unmapped && !done ? "1" : "0");
+  fake_cudart_stream_release(stream);
+  cudaFree(nullptr);
+  report("p.mapped_at_end", is_mapped_by_driver(pointer) ? "1" : "0");
+  return 0;
+}
+
+// A stream of device 1 while device 0 is current.
+int scenario_async_stream_device() {
+  cudaSetDevice(1);
+  cudaStream_t stream = new_stream();
+  cudaSetDevice(0);
+  void* pointer = nullptr;
+  std::printf("cudaMallocAsync=%s\n", name_of(cudaMallocAsync(&pointer, kLargeSize, stream)));
+  report("p.addr", address_of(pointer));
+  report("p.access_device_0", std::to_string(fake_cuda_device_access_to(pointer, 0)));
+  report("p.access_device_1", std::to_string(fake_cuda_device_access_to(pointer, 1)));
+  std::printf("cudaFreeAsync=%s\n", name_of(cudaFreeAsync(pointer, stream)));
+  std::printf("cudaStreamSynchronize=%s\n", name_of(cudaStreamSynchronize(stream)));
+  std::printf("last_error=%s\n", name_of(cudaGetLastError()));
+  cudaFree(nullptr);
+  report("p.mapped_at_end", is_mapped_by_driver(pointer) ? "1" : "0");
+  return 0;
+}
+
+int scenario_async_invalid_stream() {
+  cudaStream_t stream = new_stream();
+  std::printf("cudaStreamDestroy=%s\n", name_of(cudaStreamDestroy(stream)));
+  void* pointer = nullptr;
+  std::printf("cudaMallocAsync=%s\n", name_of(cudaMallocAsync(&pointer, kLargeSize, stream)));
+  std::printf("last_error=%s\n", name_of(cudaGetLastError()));
+  report_counts("end");
+  return 0;
+}
+
+// A deferred free whose stream and event a device reset destroyed; then the
+// program makes its own event.
+int scenario_async_reset() {
+  cudaStream_t stream = new_stream();
+  void* pointer = nullptr;
+  std::printf("cudaMallocAsync=%s\n", name_of(cudaMallocAsync(&pointer, kLargeSize, stream)));
+  fake_cudart_stream_block(stream);
+  std::printf("cudaFreeAsync=%s\n", name_of(cudaFreeAsync(pointer, stream)));
+  std::printf("cudaDeviceReset=%s\n", name_of(cudaDeviceReset()));
+  cudaEvent_t own = nullptr;
+  std::printf("cudaEventCreate=%s\n", name_of(cudaEventCreate(&own)));
+  Allocation next = allocate_and_use("q", Api::kCudaMalloc, kLargeSize);
+  std::printf("last_error=%s\n", name_of(cudaGetLastError()));
+  std::printf("own event query=%s\n", name_of(cudaEventQuery(own)));
+  free_and_print(next);
+  report("p.mapped_at_end", is_mapped_by_driver(pointer) ? "1" : "0");
+  return 0;
+}
+
+// cudaFreeAsync inside stream capture: the graph may use the memory later.
+int scenario_async_capture() {
+  cudaStream_t stream = new_stream();
+  void* pointer = nullptr;
+  std::printf("cudaMallocAsync=%s\n", name_of(cudaMallocAsync(&pointer, kLargeSize, stream)));
+  std::printf("cudaStreamBeginCapture=%s\n",
+              name_of(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal)));
+  std::printf("cudaFreeAsync=%s\n", name_of(cudaFreeAsync(pointer, stream)));
+  cudaGraph_t graph = nullptr;
+  std::printf("cudaStreamEndCapture=%s\n", name_of(cudaStreamEndCapture(stream, &graph)));
+  Allocation next = allocate_and_use("q", Api::kCudaMalloc, kLargeSize);
+  std::printf("last_error=%s\n", name_of(cudaGetLastError()));
+  report("p.redirected", is_mapped_by_driver(pointer) || next.pointer == pointer ? "1" : "0");
+  report("p.mapped_after_capture", is_mapped_by_driver(pointer) ? "1" : "0");
+  free_and_print(next);
+  return 0;
+}
+
+// cudaFree of device 0's memory while device 1 is current.
+int scenario_free_other_device_sync() {
+  Allocation a = allocate_and_use("p", Api::kCudaMalloc, kLargeSize);
+  cudaSetDevice(1);
+  long before = fake_cudart_synchronize_count(0);
+  print_free("device-1-current", cudaFree(a.pointer));
+  report("owner_synchronized", fake_cudart_synchronize_count(0) > before ? "1" : "0");
+  cudaSetDevice(0);
+  return 0;
+}
+
+// ---- pitched calls with arguments the real calls refuse ----
+
+int scenario_pitch_invalid() {
+  CUdeviceptr address = 0;
+  size_t pitch = 0;
+  std::printf("cuMemAllocPitch(element 3)=%s\n",
+              name_of(cuMemAllocPitch(&address, &pitch, 1000, 3000, 3)));
+  std::printf("cuMemAllocPitch(element 32)=%s\n",
+              name_of(cuMemAllocPitch(&address, &pitch, 1000, 3000, 32)));
+  std::printf("cuMemAllocPitch(no pitch)=%s\n",
+              name_of(cuMemAllocPitch(&address, nullptr, 1000, 3000, 4)));
+  void* pointer = nullptr;
+  std::printf("cudaMallocPitch(no pitch)=%s\n",
+              name_of(cudaMallocPitch(&pointer, nullptr, 1000, 3000)));
+  std::printf("last_error=%s\n", name_of(cudaGetLastError()));
+  report_counts("end");
+  return 0;
+}
+
+// ---- lifetimes ----
+
+// Two allocations in a row (EGM_PEER_ACCESS=all: both chunks for every device).
+int scenario_two() {
+  Allocation a = allocate_and_use("a", Api::kCudaMalloc, kLargeSize);
+  Allocation b = allocate_and_use("b", Api::kCudaMalloc, kLargeSize);
+  report("a.access_device_1", std::to_string(fake_cuda_device_access_to(a.pointer, 1)));
+  report("b.access_device_1", std::to_string(fake_cuda_device_access_to(b.pointer, 1)));
+  free_and_print(a);
+  free_and_print(b);
+  return 0;
+}
+
+// One allocation, then a pause for the shim's background work (prefill).
+int scenario_one_pause() {
+  // The prefill runs on the driver context current at the first allocation.
+  CUcontext context = nullptr;
+  std::printf("cuDevicePrimaryCtxRetain=%s\n", name_of(cuDevicePrimaryCtxRetain(&context, 0)));
+  std::printf("cuCtxSetCurrent=%s\n", name_of(cuCtxSetCurrent(context)));
+  free_and_print(allocate_and_use("p", Api::kCudaMalloc, kLargeSize));
+  usleep(static_cast<useconds_t>(env_number("REL_PAUSE_MS", 300)) * 1000);
+  return 0;
+}
+
+// Handed to a library (REL_LATE_FREE_LIBRARY, loaded as frameworks load
+// their extensions) that frees it in its own destructor.
+int scenario_late_free() {
+  void* library = dlopen(env_text("REL_LATE_FREE_LIBRARY").c_str(), RTLD_NOW | RTLD_LOCAL);
+  auto free_at_unload =
+      library ? reinterpret_cast<void (*)(void*)>(dlsym(library, "late_free_at_unload")) : nullptr;
+  std::printf("library loaded=%d\n", free_at_unload != nullptr);
+  if (free_at_unload == nullptr) return 1;
+  Allocation a = allocate_and_use("p", Api::kCudaMalloc, kLargeSize);
+  free_at_unload(a.pointer);
+  return 0;
+}
+
 const std::map<std::string, std::function<int()>>& scenarios() {
   static const auto* table = new std::map<std::string, std::function<int()>>{
       {"cycle", scenario_cycle},
@@ -520,6 +840,21 @@ const std::map<std::string, std::function<int()>>& scenarios() {
       {"signal-threads", scenario_signal_threads},
       {"live-wait", scenario_live_wait},
       {"one", scenario_one},
+      {"log-takeover", scenario_log_takeover},
+      {"fifo-reader-gone", scenario_fifo_reader_gone},
+      {"stderr-closed-pipe", scenario_stderr_closed_pipe},
+      {"fork-storm", scenario_fork_storm},
+      {"fork-sigusr2", scenario_fork_sigusr2},
+      {"async-no-event", scenario_async_no_event},
+      {"async-stream-device", scenario_async_stream_device},
+      {"async-invalid-stream", scenario_async_invalid_stream},
+      {"async-reset", scenario_async_reset},
+      {"async-capture", scenario_async_capture},
+      {"free-other-device-sync", scenario_free_other_device_sync},
+      {"pitch-invalid", scenario_pitch_invalid},
+      {"two", scenario_two},
+      {"one-pause", scenario_one_pause},
+      {"late-free", scenario_late_free},
   };
   return *table;
 }
