@@ -33,6 +33,7 @@ $OUT/spill_bench.json. Exit status: 0 when every run produced its result and eve
 """
 
 import argparse
+import bisect
 import ctypes
 import datetime
 import glob
@@ -106,26 +107,38 @@ def say(*parts):
 
 
 class PointerTypes:
-    """Asks the driver where an address lives (CU_POINTER_ATTRIBUTE_MEMORY_TYPE): 1 = host
-    (the shim's HOST_NUMA mappings report host), 2 = device. None when the query fails."""
+    """Whether an address lives in the shim's host memory, read from the shim's own log (its
+    live map lines) at the time of the call. Pointer queries are no help: by default the shim
+    answers them as the real allocation would (device memory for cudaMalloc). Without a shim
+    log (runs without the shim) nothing is in the shim's host memory."""
 
     def __init__(self):
-        self.function = None
+        self.starts, self.ends = [], []
+        template = os.environ.get("EGM_LOG_FILE", "")
+        if not template or "LD_PRELOAD" not in os.environ:
+            return
+        live = {}
         try:
-            library = ctypes.CDLL("libcuda.so.1")
-            self.function = library.cuPointerGetAttribute
-            self.function.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint64]
-            self.function.restype = ctypes.c_int
-        except (OSError, AttributeError) as error:
-            say("pointer types unavailable:", error)
+            with open(template.replace("%p", str(os.getpid())), errors="replace") as log:
+                for line in log:
+                    if " event=map " in line:
+                        fields = parse_logfmt(line)[1]
+                        start = int(fields.get("addr", "0"), 0)
+                        size = as_int(fields.get("mapped"), 0) or as_int(fields.get("requested"))
+                        live[fields.get("id")] = (start, start + size)
+                    elif " event=unmap " in line:
+                        live.pop(parse_logfmt(line)[1].get("id"), None)
+        except (OSError, ValueError) as error:
+            say("shim log unreadable:", error)
+        for start, end in sorted(live.values()):
+            self.starts.append(start)
+            self.ends.append(end)
 
     def is_host(self, address):
-        if self.function is None or not address:
+        if not address:
             return None
-        value = ctypes.c_uint(0)
-        if self.function(ctypes.byref(value), 2, ctypes.c_uint64(address)) != 0:
-            return None
-        return value.value == 1
+        index = bisect.bisect_right(self.starts, address) - 1
+        return index >= 0 and address < self.ends[index]
 
     def host_bytes(self, tensors):
         """(bytes on host, bytes on device, bytes unknown) of CUDA tensors; other tensors
