@@ -133,14 +133,9 @@ int inspect(CommandLine command_line) {
     command_line.logs.push_back(
         request_snapshot(command_line.live_pid, command_line.snapshot_template, 5000));
   }
-  LogSet logs = read_log_files(command_line.logs);
   AnalysisOptions options;
   options.top_n = static_cast<size_t>(command_line.top_n);
-  if (command_line.at) {
-    int64_t first = logs.lines.empty() ? 0 : logs.lines.front().timestamp_us;
-    options.snapshot_us = resolve(*command_line.at, first);
-  }
-  Report report = analyze(logs, options);
+  Report report = analyze_files(command_line.logs, options, command_line.at);
   warn_if_outside_log(report);
   for (const Warning& warning : report.warnings) {
     std::cerr << "egm-inspect: warning: " << describe(warning) << "\n";
