@@ -332,7 +332,7 @@ void add_warning(ParsedConfig& result, std::string warning) {
 // file may be something else entirely (EGM_CONFIG=/etc/shadow), whose lines
 // must not be copied into a log.
 std::vector<Setting> settings_of_file(std::string_view text, const std::string& file_name,
-                                      ParsedConfig& result) {
+                                      ParsedConfig& line_errors) {
   std::vector<Setting> settings;
   constexpr std::string_view kByteOrderMark = "\xEF\xBB\xBF";
   if (text.substr(0, kByteOrderMark.size()) == kByteOrderMark) {
@@ -349,8 +349,9 @@ std::vector<Setting> settings_of_file(std::string_view text, const std::string& 
     size_t equals = content.find('=');
     std::string_view name = trimmed(content.substr(0, equals));
     if (equals == std::string_view::npos || !is_variable_name(name)) {
-      add_error(result, {"EGM_CONFIG", "", "VARIABLE=value lines",
-                         "the line is not VARIABLE=value (its text is not shown)", source, false});
+      add_error(line_errors, {"EGM_CONFIG", "", "VARIABLE=value lines",
+                              "the line is not VARIABLE=value (its text is not shown)", source,
+                              false});
       continue;
     }
     settings.push_back(
@@ -524,10 +525,17 @@ namespace {
 
 void parse_into(ParsedConfig& result, const Environment& env, const HostTopology& topology,
                 std::string_view file_text, const std::string& file_name) {
-  for (const Setting& setting : settings_of_file(file_text, file_name, result)) {
+  // Each variable comes from one source (the environment wins), so the order
+  // of the two loops does not change the settings; the environment's errors
+  // come first, then the file's values, then its malformed lines.
+  ParsedConfig line_errors;
+  std::vector<Setting> settings = settings_of_file(file_text, file_name, line_errors);
+  for (const auto& [name, value] : env) apply({name, value, ""}, topology, result);
+  for (const Setting& setting : settings) {
     if (env.count(setting.name) == 0) apply(setting, topology, result);
   }
-  for (const auto& [name, value] : env) apply({name, value, ""}, topology, result);
+  for (ConfigError& error : line_errors.errors) add_error(result, std::move(error));
+  result.errors_not_shown += line_errors.errors_not_shown;
   if (result.config.min_size > result.config.max_size) {
     add_error(result, 
         {"EGM_MIN_SIZE", std::to_string(result.config.min_size), "a size not above EGM_MAX_SIZE",
