@@ -1,6 +1,8 @@
 // egm-inspect LOG...: what egm-shim did in a run, from its event logs.
 // Exit status: 0 report written, 1 an input or output file failed, 2 bad usage.
 
+#include <sys/resource.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <fstream>
@@ -150,6 +152,12 @@ int inspect(CommandLine command_line) {
 
 int main(int argc, char** argv) {
   using namespace egm_inspect;
+  // The logs are read side by side, one descriptor each: allow as many as may be.
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
   std::variant<CommandLine, int> parsed = parse_command_line(argc, argv);
   if (const int* status = std::get_if<int>(&parsed)) return *status;
   try {
