@@ -1,10 +1,10 @@
 #include "config/config.h"
 
-#include <algorithm>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <functional>
@@ -349,9 +349,9 @@ std::vector<Setting> settings_of_file(std::string_view text, const std::string& 
     size_t equals = content.find('=');
     std::string_view name = trimmed(content.substr(0, equals));
     if (equals == std::string_view::npos || !is_variable_name(name)) {
-      add_error(line_errors, {"EGM_CONFIG", "", "VARIABLE=value lines",
-                              "the line is not VARIABLE=value (its text is not shown)", source,
-                              false});
+      add_error(line_errors,
+                {"EGM_CONFIG", "", "VARIABLE=value lines",
+                 "the line is not VARIABLE=value (its text is not shown)", source, false});
       continue;
     }
     settings.push_back(
@@ -537,7 +537,8 @@ void parse_into(ParsedConfig& result, const Environment& env, const HostTopology
   for (ConfigError& error : line_errors.errors) add_error(result, std::move(error));
   result.errors_not_shown += line_errors.errors_not_shown;
   if (result.config.min_size > result.config.max_size) {
-    add_error(result, 
+    add_error(
+        result,
         {"EGM_MIN_SIZE", std::to_string(result.config.min_size), "a size not above EGM_MAX_SIZE",
          "EGM_MIN_SIZE is above EGM_MAX_SIZE (" + std::to_string(result.config.max_size) + ")",
          ""});
@@ -557,8 +558,8 @@ ParsedConfig parse_config(const Environment& env, const HostTopology& topology,
 void ParsedConfig::add_counts_of_problems_not_shown() {
   if (errors_not_shown > 0) {
     errors.push_back({"EGM_CONFIG", "", "",
-                      std::to_string(errors_not_shown) + " more configuration errors not shown",
-                      "", false});
+                      std::to_string(errors_not_shown) + " more configuration errors not shown", "",
+                      false});
   }
   if (warnings_not_shown > 0) {
     warnings.push_back(std::to_string(warnings_not_shown) + " more warnings not shown");

@@ -135,7 +135,8 @@ std::string printable_excerpt(std::string_view text, size_t max_bytes) {
   std::string out;
   size_t shown = std::min(max_bytes, text.size());
   // Never cut inside a UTF-8 sequence (continuation bytes are 10xxxxxx).
-  while (shown > 0 && shown < text.size() && (static_cast<unsigned char>(text[shown]) & 0xc0) == 0x80)
+  while (shown > 0 && shown < text.size() &&
+         (static_cast<unsigned char>(text[shown]) & 0xc0) == 0x80)
     --shown;
   for (char c : text.substr(0, shown)) {
     auto byte = static_cast<unsigned char>(c);

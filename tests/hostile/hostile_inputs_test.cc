@@ -42,8 +42,8 @@ struct Case {
   std::map<std::string, std::string> env;  // shim: added to the run's EGM_* settings
   std::vector<std::string> args;           // egm-run / egm-inspect arguments
   int exit_status = 0;
-  int error_lines = 0;      // shim: config-error lines; tools: stderr lines (kAny: unchecked)
-  int notice_lines = kAny;  // shim: notice lines
+  int error_lines = 0;        // shim: config-error lines; tools: stderr lines (kAny: unchecked)
+  int notice_lines = kAny;    // shim: notice lines
   std::string must_not_show;  // never in stderr or the log (another file's text)
   std::string stdin_text;     // fed through a pipe when not empty
   double seconds = 10;
@@ -68,8 +68,8 @@ std::string expand(std::string text) {
 
 std::string log_line(int second, int pid, const std::string& event, const std::string& rest) {
   char stamp[64];
-  std::snprintf(stamp, sizeof stamp, "2026-01-01T00:%02d:%02d.%06dZ", second / 60 % 60,
-                second % 60, 0);
+  std::snprintf(stamp, sizeof stamp, "2026-01-01T00:%02d:%02d.%06dZ", second / 60 % 60, second % 60,
+                0);
   return std::string(stamp) + " pid=" + std::to_string(pid) + " tid=" + std::to_string(pid) +
          " level=info event=" + event + " " + rest + "\n";
 }
@@ -81,10 +81,10 @@ void write_big_log(const std::string& path, size_t megabytes) {
   for (uint64_t id = 1; text.size() < (megabytes << 20); ++id) {
     std::string common = "api=cudaMalloc addr=0x" + std::to_string(7000000 + id) +
                          " requested=4096 mapped=4096 node=0 device=0";
-    text += log_line(static_cast<int>(id / 10000), 77,
-                     "map", "id=" + std::to_string(id) + " " + common + " map_us=" +
-                                std::to_string(id % 997) + " source=fresh chunk=" +
-                                std::to_string(id) + " reason=nearest trigger=always");
+    text += log_line(
+        static_cast<int>(id / 10000), 77, "map",
+        "id=" + std::to_string(id) + " " + common + " map_us=" + std::to_string(id % 997) +
+            " source=fresh chunk=" + std::to_string(id) + " reason=nearest trigger=always");
     if (id % 1000 != 0) {
       text += log_line(static_cast<int>(id / 10000), 77, "unmap",
                        "id=" + std::to_string(id) + " " + common + " lifetime_us=5 unmap_us=1");
@@ -120,7 +120,8 @@ void make_fixtures() {
   write_file(f["EMPTY"], "");
   f["PASSWD"] = dir + "/passwd-like";
   std::string secret;
-  for (int i = 0; i < 30; ++i) secret += "user" + std::to_string(i) + ":SECRETHASH:0:0::/:/bin/sh\n";
+  for (int i = 0; i < 30; ++i)
+    secret += "user" + std::to_string(i) + ":SECRETHASH:0:0::/:/bin/sh\n";
   write_file(f["PASSWD"], secret);
   f["BAD_LINES"] = dir + "/bad-lines.conf";
   std::string bad_lines;
@@ -300,33 +301,68 @@ std::vector<Case> shim_value_cases() {
   bad("prealloc_overflow", "EGM_POOL_PREALLOC", "99999999999999999999G");
   bad("reserve_exponent", "EGM_DEVICE_RESERVE", "1e9");
   // Malformed forms.
-  for (auto [name, value] : std::vector<std::pair<std::string, std::string>>{
-           {"dash", "-"}, {"negative", "-1"}, {"open_range", "0-"}, {"comma", ","},
-           {"double_comma", "0,,1"}, {"reversed", "1-0"}, {"hex", "0x1"}, {"blank_before", " 0"},
-           {"blank_after", "0 "}, {"fullwidth_digit", "\xef\xbc\x91"}, {"empty", ""}}) {
+  for (auto [name, value] :
+       std::vector<std::pair<std::string, std::string>>{{"dash", "-"},
+                                                        {"negative", "-1"},
+                                                        {"open_range", "0-"},
+                                                        {"comma", ","},
+                                                        {"double_comma", "0,,1"},
+                                                        {"reversed", "1-0"},
+                                                        {"hex", "0x1"},
+                                                        {"blank_before", " 0"},
+                                                        {"blank_after", "0 "},
+                                                        {"fullwidth_digit", "\xef\xbc\x91"},
+                                                        {"empty", ""}}) {
     bad("devices_" + name, "EGM_DEVICES", value);
   }
-  for (auto [name, value] : std::vector<std::pair<std::string, std::string>>{
-           {"upper", "BIND:0"}, {"blank", "bind: 0"}, {"newline", "bind:0\n"},
-           {"empty_arg", "nearest:"}, {"two_dashes", "bind:0-0-0"}, {"empty", ""},
-           {"colon_only", ":"}, {"weights_empty", "weighted:"}}) {
+  for (auto [name, value] :
+       std::vector<std::pair<std::string, std::string>>{{"upper", "BIND:0"},
+                                                        {"blank", "bind: 0"},
+                                                        {"newline", "bind:0\n"},
+                                                        {"empty_arg", "nearest:"},
+                                                        {"two_dashes", "bind:0-0-0"},
+                                                        {"empty", ""},
+                                                        {"colon_only", ":"},
+                                                        {"weights_empty", "weighted:"}}) {
     bad("policy_" + name, "EGM_NUMA_POLICY", value);
   }
-  for (auto [name, value] : std::vector<std::pair<std::string, std::string>>{
-           {"blank", " 1"}, {"trailing", "1 "}, {"hex", "0x10"}, {"double_suffix", "1KK"},
-           {"minus_zero", "-0"}, {"empty", ""}, {"fraction", "1.5G"}, {"lower_suffix", "1g"}}) {
+  for (auto [name, value] :
+       std::vector<std::pair<std::string, std::string>>{{"blank", " 1"},
+                                                        {"trailing", "1 "},
+                                                        {"hex", "0x10"},
+                                                        {"double_suffix", "1KK"},
+                                                        {"minus_zero", "-0"},
+                                                        {"empty", ""},
+                                                        {"fraction", "1.5G"},
+                                                        {"lower_suffix", "1g"}}) {
     bad("min_size_" + name, "EGM_MIN_SIZE", value);
   }
-  for (auto [variable, value] : std::vector<std::pair<std::string, std::string>>{
-           {"EGM_ENABLE", "yes please"}, {"EGM_ENABLE", "TRUE"}, {"EGM_ENABLE", "1\n"},
-           {"EGM_ENABLE", ""}, {"EGM_MODE", "Always"}, {"EGM_MODE", ""},
-           {"EGM_LOG_LEVEL", "verbose"}, {"EGM_LOG_LEVEL", ""}, {"EGM_LOG_FILE", "/tmp/%n"},
-           {"EGM_LOG_FILE", "/tmp/x%"}, {"EGM_SNAPSHOT_FILE", "%"}, {"EGM_APIS", ""},
-           {"EGM_APIS", ","}, {"EGM_APIS", "cudaMalloc,"}, {"EGM_APIS", "cudamalloc"},
-           {"EGM_FALLBACK", "host"}, {"EGM_MEMINFO", "host"}, {"EGM_PEER_ACCESS", "none"},
-           {"EGM_GRANULARITY", "max"}, {"EGM_HOOK_DRIVER", "2"}, {"EGM_SUBALLOC", "-1"},
-           {"EGM_NODE_LIMIT", ":"}, {"EGM_NODE_LIMIT", "0:"}, {"EGM_NODE_LIMIT", "0:1G,"},
-           {"EGM_MAX_SIZE", "K"}}) {
+  for (auto [variable, value] :
+       std::vector<std::pair<std::string, std::string>>{{"EGM_ENABLE", "yes please"},
+                                                        {"EGM_ENABLE", "TRUE"},
+                                                        {"EGM_ENABLE", "1\n"},
+                                                        {"EGM_ENABLE", ""},
+                                                        {"EGM_MODE", "Always"},
+                                                        {"EGM_MODE", ""},
+                                                        {"EGM_LOG_LEVEL", "verbose"},
+                                                        {"EGM_LOG_LEVEL", ""},
+                                                        {"EGM_LOG_FILE", "/tmp/%n"},
+                                                        {"EGM_LOG_FILE", "/tmp/x%"},
+                                                        {"EGM_SNAPSHOT_FILE", "%"},
+                                                        {"EGM_APIS", ""},
+                                                        {"EGM_APIS", ","},
+                                                        {"EGM_APIS", "cudaMalloc,"},
+                                                        {"EGM_APIS", "cudamalloc"},
+                                                        {"EGM_FALLBACK", "host"},
+                                                        {"EGM_MEMINFO", "host"},
+                                                        {"EGM_PEER_ACCESS", "none"},
+                                                        {"EGM_GRANULARITY", "max"},
+                                                        {"EGM_HOOK_DRIVER", "2"},
+                                                        {"EGM_SUBALLOC", "-1"},
+                                                        {"EGM_NODE_LIMIT", ":"},
+                                                        {"EGM_NODE_LIMIT", "0:"},
+                                                        {"EGM_NODE_LIMIT", "0:1G,"},
+                                                        {"EGM_MAX_SIZE", "K"}}) {
     bad("value_" + variable.substr(4) + "_" + std::to_string(cases.size()), variable, value);
   }
   // Control bytes and huge values: one line, escaped and cut.
@@ -336,18 +372,23 @@ std::vector<Case> shim_value_cases() {
   // Near-miss names: one notice each, redirection stays on (no error).
   for (std::string name : {"EGM_DEVICE", "EGM_NUMA_POLCY", "EGM_MODE_", "EGM_", "EGM_LOGFILE",
                            "EGM_MIN_SIZE2", "EGM_min_size", "EGM_\x1b[31m"}) {
-    cases.push_back({"near_miss_" + std::to_string(cases.size()), Tool::kShim,
-                     {{name, "1"}}, {}, 0, 0, 1});
+    cases.push_back(
+        {"near_miss_" + std::to_string(cases.size()), Tool::kShim, {{name, "1"}}, {}, 0, 0, 1});
   }
-  cases.push_back({"near_miss_long_name", Tool::kShim,
-                   {{"EGM_" + std::string(100'000, 'X'), "1"}}, {}, 0, 0, 1});
+  cases.push_back({"near_miss_long_name",
+                   Tool::kShim,
+                   {{"EGM_" + std::string(100'000, 'X'), "1"}},
+                   {},
+                   0,
+                   0,
+                   1});
   cases.push_back({"lowercase_prefix_ignored", Tool::kShim, {{"egm_mode", "off"}}, {}, 0, 0, 0});
   std::map<std::string, std::string> many;
   for (int i = 0; i < 40; ++i) many["EGM_UNKNOWN_" + std::to_string(i)] = "1";
   cases.push_back({"forty_unknown_names", Tool::kShim, many, {}, 0, 0, 11});
   // Several bad values: each has its line, up to ten, then a count.
-  std::map<std::string, std::string> several = {{"EGM_MODE", "x"}, {"EGM_FALLBACK", "x"},
-                                                {"EGM_DEVICES", "2147483647"}};
+  std::map<std::string, std::string> several = {
+      {"EGM_MODE", "x"}, {"EGM_FALLBACK", "x"}, {"EGM_DEVICES", "2147483647"}};
   cases.push_back({"three_bad_values", Tool::kShim, several, {}, 0, 3, 0});
   return cases;
 }
@@ -379,8 +420,8 @@ std::vector<Case> shim_file_cases() {
   config("trailing_newline_in_name", "@GOOD@\n", 1);
   config("100000_bad_lines", "@BAD_LINES@", 11);
   config("50000_bad_values", "@BAD_VALUES@", 11);
-  Case passwd{"config_foreign_file_not_echoed", Tool::kShim, {{"EGM_CONFIG", "@PASSWD@"}}, {}, 0,
-              11, 0};
+  Case passwd{
+      "config_foreign_file_not_echoed", Tool::kShim, {{"EGM_CONFIG", "@PASSWD@"}}, {}, 0, 11, 0};
   passwd.must_not_show = "SECRETHASH";
   cases.push_back(passwd);
   Case from_stdin{"config_stdin_pipe", Tool::kShim, {{"EGM_CONFIG", "/dev/stdin"}}, {}, 0, 1, 0};
@@ -389,11 +430,21 @@ std::vector<Case> shim_file_cases() {
   cases.push_back(from_stdin);
   // EGM_STRICT=1: stop before main with status 1, still within the limits.
   for (std::string path : {"/dev/zero", "@FIFO@", "@DIR@", "@BAD_LINES@"}) {
-    cases.push_back({"strict_config_" + std::to_string(cases.size()), Tool::kShim,
-                     {{"EGM_CONFIG", path}, {"EGM_STRICT", "1"}}, {}, 1, kAny, kAny});
+    cases.push_back({"strict_config_" + std::to_string(cases.size()),
+                     Tool::kShim,
+                     {{"EGM_CONFIG", path}, {"EGM_STRICT", "1"}},
+                     {},
+                     1,
+                     kAny,
+                     kAny});
   }
-  cases.push_back({"strict_devices_int_max", Tool::kShim,
-                   {{"EGM_DEVICES", "2147483647"}, {"EGM_STRICT", "1"}}, {}, 1, kAny, kAny});
+  cases.push_back({"strict_devices_int_max",
+                   Tool::kShim,
+                   {{"EGM_DEVICES", "2147483647"}, {"EGM_STRICT", "1"}},
+                   {},
+                   1,
+                   kAny,
+                   kAny});
   return cases;
 }
 
@@ -451,8 +502,12 @@ std::vector<Case> egm_inspect_cases() {
   big.max_rss_mib = 64;
   big.seconds = 60;
   cases.push_back(big);
-  Case big_json{"egm_inspect_24_mib_log_json_svg", Tool::kEgmInspect, {},
-                {"--json", "--svg", "@DIR@/plot.svg", "@BIG_LOG@"}, 0, 0};
+  Case big_json{"egm_inspect_24_mib_log_json_svg",
+                Tool::kEgmInspect,
+                {},
+                {"--json", "--svg", "@DIR@/plot.svg", "@BIG_LOG@"},
+                0,
+                0};
   big_json.max_rss_mib = 64;
   big_json.seconds = 60;
   cases.push_back(big_json);
@@ -506,20 +561,17 @@ TEST_P(HostileInputs, FinishesInTimeWithinMemoryWithTheExpectedLines) {
     // A bad EGM_LOG_FILE sends the lines to stderr.
     const std::string& log = outcome.log.empty() ? outcome.err : outcome.log;
     if (c.error_lines != kAny) {
-      EXPECT_EQ(count_lines_with(log, "event=config-error"),
-                static_cast<size_t>(c.error_lines))
+      EXPECT_EQ(count_lines_with(log, "event=config-error"), static_cast<size_t>(c.error_lines))
           << seen;
     }
     if (c.notice_lines != kAny) {
-      EXPECT_EQ(count_lines_with(log, "event=notice"),
-                static_cast<size_t>(c.notice_lines))
-          << seen;
+      EXPECT_EQ(count_lines_with(log, "event=notice"), static_cast<size_t>(c.notice_lines)) << seen;
     }
     if (c.exit_status == 0) {  // main ran and the program's own output is intact
       EXPECT_TRUE(contains(outcome.out, "a1 free=cudaSuccess")) << outcome.out << seen;
       bool redirected = contains(outcome.log, "event=map ");
-      EXPECT_EQ(redirected, c.error_lines == 0) << "a config error must switch redirection off"
-                                                << seen;
+      EXPECT_EQ(redirected, c.error_lines == 0)
+          << "a config error must switch redirection off" << seen;
     }
   } else if (c.error_lines != kAny) {
     EXPECT_EQ(lines_of(outcome.err).size(), static_cast<size_t>(c.error_lines)) << seen;
@@ -542,9 +594,13 @@ TEST(HostileLiveView, ProcessWithoutTheHandlerIsNotSignalled) {
     _exit(126);
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  Case c{"live", Tool::kEgmInspect, {}, {"--live", std::to_string(child), "--snapshot-file",
-                                         fixtures().empty() ? "/tmp/x-%p" : "@DIR@/snap-%p"},
-         1, 1};
+  Case c{"live",
+         Tool::kEgmInspect,
+         {},
+         {"--live", std::to_string(child), "--snapshot-file",
+          fixtures().empty() ? "/tmp/x-%p" : "@DIR@/snap-%p"},
+         1,
+         1};
   Outcome outcome = run_case(c);
   EXPECT_EQ(outcome.exit_status, 1) << outcome.err;
   EXPECT_TRUE(contains(outcome.err, "does not handle SIGUSR2")) << outcome.err;

@@ -188,8 +188,8 @@ std::string temp_file(const std::string& name, const std::string& text) {
 std::string line_at(int second, int pid, uint64_t id) {
   char stamp[40];
   std::snprintf(stamp, sizeof stamp, "2024-05-01T10:00:%02d.000000Z", second);
-  return std::string(stamp) + " pid=" + std::to_string(pid) + " tid=1 level=info event=map id=" +
-         std::to_string(id) + "\n";
+  return std::string(stamp) + " pid=" + std::to_string(pid) +
+         " tid=1 level=info event=map id=" + std::to_string(id) + "\n";
 }
 
 // The streaming reader gives what reading everything and sorting would.

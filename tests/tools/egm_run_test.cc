@@ -158,7 +158,8 @@ INSTANTIATE_TEST_SUITE_P(
                     // These looped without end in the range expansion.
                     BadValue{{"--dry-run", "--devices", "2147483647"}, "EGM_DEVICES", "2147483647"},
                     BadValue{{"--numa-policy", "interleave:2147483640-2147483647"},
-                             "EGM_NUMA_POLICY", "interleave:2147483640-2147483647"}));
+                             "EGM_NUMA_POLICY",
+                             "interleave:2147483640-2147483647"}));
 
 TEST(EgmRunErrors, BadValueAlreadyInTheEnvironmentIsAnErrorToo) {
   ProcessResult run = egm_run_with({"--dry-run", "--", "prog"}, {{"EGM_FALLBACK", "nowhere"}});

@@ -92,8 +92,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadValue{"EGM_FALLBACK", "host"}, BadValue{"EGM_DEVICE_RESERVE", "lots"},
         BadValue{"EGM_HOST_ACCESS", "2"}, BadValue{"EGM_GRANULARITY", "maximum"},
         BadValue{"EGM_LOG_LEVEL", "loud"}, BadValue{"EGM_LOG_FILE", "/tmp/x%d", "only %p"},
-        BadValue{"EGM_STRICT", "2"},
-        BadValue{"EGM_CONFIG", "/nonexistent/egm.conf", "cannot open"},
+        BadValue{"EGM_STRICT", "2"}, BadValue{"EGM_CONFIG", "/nonexistent/egm.conf", "cannot open"},
         BadValue{"EGM_CONFIG", "/dev/zero", "not a regular file"},
         BadValue{"EGM_CONFIG", "/dev/null", "not a regular file"},
         BadValue{"EGM_CONFIG", "/", "is a directory"}));
@@ -253,7 +252,8 @@ TEST(ConfigTest, ManyBadLinesGiveABoundedNumberOfErrorsAndACount) {
   for (int i = 0; i < 1'000; ++i) file += "EGM_NOT_AN_OPTION=1\n";
   ParsedConfig parsed = parse_config({}, kFourNodes, file, "egm.conf");
   ASSERT_EQ(parsed.errors.size(), 11u);
-  EXPECT_EQ(parsed.errors.back().to_string(), "EGM_CONFIG: 99990 more configuration errors not shown");
+  EXPECT_EQ(parsed.errors.back().to_string(),
+            "EGM_CONFIG: 99990 more configuration errors not shown");
   ASSERT_EQ(parsed.warnings.size(), 11u);
   EXPECT_EQ(parsed.warnings.back(), "990 more warnings not shown");
 }

@@ -210,8 +210,9 @@ class Replay {
     size_t not_kept = skipped.warnings_not_kept + replay_warnings_not_kept_;
     if (not_kept > 0) {
       report_.warnings.push_back(
-          {{}, std::to_string(not_kept) + " more warnings not shown (the first " +
-                   std::to_string(kMaxWarnings) + " of the reader and of the replay are)"});
+          {{},
+           std::to_string(not_kept) + " more warnings not shown (the first " +
+               std::to_string(kMaxWarnings) + " of the reader and of the replay are)"});
     }
     return std::move(report_);
   }

@@ -524,7 +524,8 @@ MergedLogReader::Source* MergedLogReader::earliest() {
   for (const std::unique_ptr<Source>& source : sources_) {
     source->fill(skipped_);
     if (source->window.empty()) continue;
-    if (best == nullptr || source->window.begin()->first.first < best->window.begin()->first.first) {
+    if (best == nullptr ||
+        source->window.begin()->first.first < best->window.begin()->first.first) {
       best = source.get();
     }
   }
