@@ -84,21 +84,34 @@ struct ConfigError {
   std::string accepted;
   std::string message;
   std::string source;             // "" = environment, else "file:line"
+  bool show_value = true;         // false: a config-file line not shown (it may be anything)
   std::string to_string() const;  // one line for a person
+  // The same without the value, for a log line that has it in its own key.
+  std::string without_value() const;
+
+ private:
+  std::string describe(bool with_value) const;
 };
 
+// At most ten errors and ten warnings are kept (values cut to 80 bytes,
+// control bytes escaped); the rest are counted, and load_config adds one
+// line with each count.
 struct ParsedConfig {
   Config config;
   std::vector<ConfigError> errors;    // any error switches redirection off
   std::vector<std::string> warnings;  // e.g. unknown EGM_* names
-  std::string summary() const;        // effective settings, logfmt pairs
+  size_t errors_not_shown = 0;
+  size_t warnings_not_shown = 0;
+  std::string summary() const;  // effective settings, logfmt pairs
+  void add_counts_of_problems_not_shown();
 };
 
 // `file_text` is the content of EGM_CONFIG (if any), `file_name` its path.
 ParsedConfig parse_config(const Environment& env, const HostTopology& topology,
                           const std::string& file_text = "", const std::string& file_name = "");
 
-// Reads EGM_CONFIG from `env` (if set) and parses everything.
+// Reads EGM_CONFIG from `env` (if set: a regular file of at most 1 MiB) and
+// parses everything.
 ParsedConfig load_config(const Environment& env, const HostTopology& topology);
 
 }  // namespace egm

@@ -16,8 +16,10 @@ struct OptionSpec {
 };
 
 inline constexpr std::array<OptionSpec, 24> kOptions = {{
-    {"EGM_CONFIG", "path", "", "a readable file of VARIABLE=value lines",
-     "Read options from this file first; the environment overrides it. '#' starts a comment."},
+    {"EGM_CONFIG", "path", "", "a readable regular file (at most 1 MiB) of VARIABLE=value lines",
+     "Read options from this file first; the environment overrides it. '#' at the start of a "
+     "line or after a blank starts a comment; blanks around '=', CRLF and a UTF-8 BOM are "
+     "accepted."},
     {"EGM_ENABLE", "bool", "1", "0 or 1",
      "Master switch: 0 leaves every call to the real CUDA runtime."},
     {"EGM_MODE", "enum", "always", "always, spill or off",

@@ -103,23 +103,57 @@ std::vector<std::string_view> split(std::string_view text, char separator) {
   return items;
 }
 
-std::optional<std::vector<int>> parse_int_list(std::string_view text, const std::vector<int>& all) {
+std::optional<std::vector<int>> parse_int_list(std::string_view text, const std::vector<int>& all,
+                                               int max_value, std::string& why) {
   if (text == "all") {
     if (all.empty()) return std::nullopt;
     return all;
   }
-  std::vector<int> values;
+  // A bitmap of 0..max_value, not the expanded ranges: "0-1023" repeated a
+  // million times costs its text, not a billion pushes.
+  std::vector<bool> seen(static_cast<size_t>(max_value) + 1);
   for (std::string_view item : split(text, ',')) {
     size_t dash = item.find('-');
     std::optional<int> first = parse_non_negative_int(item.substr(0, dash));
     std::optional<int> last =
         dash == std::string_view::npos ? first : parse_non_negative_int(item.substr(dash + 1));
-    if (!first || !last || *last < *first || *last - *first > 4096) return std::nullopt;
-    for (int value = *first; value <= *last; ++value) values.push_back(value);
+    if (!first || !last || *last < *first) return std::nullopt;
+    if (*last > max_value) {
+      why = std::to_string(*last) + " is above the largest allowed, " + std::to_string(max_value);
+      return std::nullopt;
+    }
+    std::fill(seen.begin() + *first, seen.begin() + *last + 1, true);
   }
-  std::sort(values.begin(), values.end());
-  values.erase(std::unique(values.begin(), values.end()), values.end());
+  std::vector<int> values;
+  for (int value = 0; value <= max_value; ++value) {
+    if (seen[static_cast<size_t>(value)]) values.push_back(value);
+  }
   return values;
+}
+
+std::string printable_excerpt(std::string_view text, size_t max_bytes) {
+  std::string out;
+  size_t shown = std::min(max_bytes, text.size());
+  // Never cut inside a UTF-8 sequence (continuation bytes are 10xxxxxx).
+  while (shown > 0 && shown < text.size() &&
+         (static_cast<unsigned char>(text[shown]) & 0xc0) == 0x80)
+    --shown;
+  for (char c : text.substr(0, shown)) {
+    auto byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (byte < 0x20 || byte == 0x7f) {
+      constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[byte >> 4];
+      out += kHex[byte & 15];
+    } else {
+      out += c;
+    }
+  }
+  if (shown < text.size()) out += "...(" + std::to_string(text.size()) + " bytes)";
+  return out;
 }
 
 std::string format_int_list(const std::vector<int>& values) {

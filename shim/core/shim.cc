@@ -165,7 +165,7 @@ void Shim::report_configuration() {
     log_.write(LogLevel::kError, "config-error",
                fmt::format("variable={} value={} accepted={} message={}", error.variable,
                            logfmt_value(error.value), logfmt_value(error.accepted),
-                           logfmt_value(error.to_string() + outcome)));
+                           logfmt_value(error.without_value() + outcome)));
   }
   if (!parsed_.errors.empty() && config_.strict) std::_Exit(1);
   if (redirecting_ && !config_.hook_driver && !dynamic_runtime_loaded() &&

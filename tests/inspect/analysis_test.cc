@@ -157,6 +157,41 @@ TEST(AnalysisTest, LogsWithoutSpillFieldsHaveNoSpillSection) {
   EXPECT_TRUE(report.spill.empty());
 }
 
+// The replay keeps ranges of ids, not every unmapped id: a leak line for an
+// id unmapped before is still told apart from one whose map line is missing.
+TEST(AnalysisTest, LeakLineOfAnUnmappedIdIsAWarningAmongManyIds) {
+  std::string log;
+  for (int id = 1; id <= 50; ++id) {
+    if (id == 30) continue;  // its map line is missing
+    log += mapping_line("map", 1, 100, id, 4096, 0) + mapping_line("unmap", 2, 100, id, 4096, 0);
+  }
+  log += mapping_line("leak", 3, 100, 17, 4096, 0, "age_us=5");
+  log += mapping_line("leak", 3, 100, 30, 4096, 0, "age_us=5");
+  Report report = analyze_text(log);
+  ASSERT_EQ(report.leaks.size(), 1u);
+  EXPECT_EQ(report.leaks[0].mapping.id, 30u);
+  EXPECT_FALSE(report.leaks[0].map_seen);
+  ASSERT_EQ(report.warnings.size(), 1u);
+  EXPECT_NE(report.warnings[0].message.find("id 17, which was unmapped before"), std::string::npos)
+      << report.warnings[0].message;
+}
+
+// The slowest list is kept at --top entries while reading, in the order a
+// full stable sort would give: slowest first, equal times in log order.
+TEST(AnalysisTest, SlowestKeepsOnlyTopNWithTiesInLogOrder) {
+  std::string log;
+  int times[] = {5, 9, 1, 9, 7, 9, 2};
+  for (int id = 1; id <= 7; ++id) {
+    log += mapping_line("map", id, 100, id, 4096, 0, "map_us=" + std::to_string(times[id - 1]));
+  }
+  AnalysisOptions options;
+  options.top_n = 4;
+  Report report = analyze_text(log, options);
+  std::vector<uint64_t> ids;
+  for (const Mapping& mapping : report.slowest) ids.push_back(mapping.id);
+  EXPECT_EQ(ids, (std::vector<uint64_t>{2, 4, 6, 5}));
+}
+
 TEST(AnalysisTest, TimeSpecsAreTimestampsOrSeconds) {
   std::optional<TimeSpec> relative = parse_time_spec("12.5s");
   ASSERT_TRUE(relative);

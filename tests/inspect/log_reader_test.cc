@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <fstream>
 #include <sstream>
+#include <stdexcept>
 
 namespace egm_inspect {
 namespace {
@@ -174,6 +177,69 @@ TEST(LogReaderTest, NumbersMustBeWhole) {
   EXPECT_FALSE(parse_unsigned("99999999999999999999999"));
   EXPECT_EQ(parse_signed("-1"), -1);
   EXPECT_FALSE(parse_signed("1.5"));
+}
+
+std::string temp_file(const std::string& name, const std::string& text) {
+  std::string path = ::testing::TempDir() + "/" + name;
+  std::ofstream(path, std::ios::binary) << text;
+  return path;
+}
+
+std::string line_at(int second, int pid, uint64_t id) {
+  char stamp[40];
+  std::snprintf(stamp, sizeof stamp, "2024-05-01T10:00:%02d.000000Z", second);
+  return std::string(stamp) + " pid=" + std::to_string(pid) +
+         " tid=1 level=info event=map id=" + std::to_string(id) + "\n";
+}
+
+// The streaming reader gives what reading everything and sorting would.
+TEST(MergedLogReaderTest, PutsLateLinesInPlaceAndMergesFilesLikeAStableSort) {
+  std::string a = line_at(1, 1, 1) + line_at(3, 1, 2) + line_at(2, 1, 3) + line_at(5, 1, 4);
+  std::string b = line_at(2, 2, 1) + line_at(3, 2, 2) + line_at(4, 2, 3);
+  std::vector<std::string> paths = {temp_file("a.log", a), temp_file("b.log", b)};
+  LogSet expected;
+  std::istringstream first(a), second(b);
+  read_log_stream(first, paths[0], expected);
+  read_log_stream(second, paths[1], expected);
+  merge_by_timestamp(expected);
+  MergedLogReader reader(paths);
+  EXPECT_EQ(reader.first_timestamp(), expected.lines.front().timestamp_us);
+  LogLine line;
+  for (const LogLine& wanted : expected.lines) {
+    ASSERT_TRUE(reader.next(line));
+    EXPECT_EQ(line.pid, wanted.pid);
+    EXPECT_EQ(line.fields.at("id"), wanted.fields.at("id"));
+    EXPECT_EQ(line.where.line, wanted.where.line);
+  }
+  EXPECT_FALSE(reader.next(line));
+}
+
+TEST(MergedLogReaderTest, RefusesDevicesAndDirectories) {
+  for (const char* path : {"/dev/zero", "/dev/urandom", "/"}) {
+    EXPECT_THROW(MergedLogReader({path}), std::runtime_error) << path;
+  }
+}
+
+// Memory never depends on a line's length: one warning, then the next line.
+TEST(MergedLogReaderTest, SkipsALineLongerThanTheLimit) {
+  std::string path =
+      temp_file("long.log", std::string(3 * kMaxLineBytes, 'z') + "\n" + line_at(1, 1, 7));
+  MergedLogReader reader({path});
+  LogLine line;
+  ASSERT_TRUE(reader.next(line));
+  EXPECT_EQ(line.fields.at("id"), "7");
+  EXPECT_EQ(line.where.line, 2u);
+  ASSERT_EQ(reader.skipped().warnings.size(), 1u);
+  EXPECT_NE(reader.skipped().warnings[0].message.find("longer than 1 MiB"), std::string::npos);
+}
+
+TEST(MergedLogReaderTest, KeepsAThousandWarningsAndCountsTheRest) {
+  std::string text;
+  for (int i = 0; i < 5000; ++i) text += "junk\n";
+  LogSet logs = read_log_files({temp_file("junk.log", text)});
+  EXPECT_EQ(logs.warnings.size(), kMaxWarnings);
+  EXPECT_EQ(logs.warnings_not_kept, 5000 - kMaxWarnings);
+  EXPECT_EQ(logs.lines_skipped, 5000u);
 }
 
 }  // namespace

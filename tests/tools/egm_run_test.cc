@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -21,7 +22,9 @@ constexpr int kUsageError = 2;
 
 std::string egm_run() { return runfile("tools/run/egm-run"); }
 std::string shim() { return tools_test::canonical(runfile("shim/libegm.so")); }
-std::string other_library() { return runfile("tests/tools/libfake_cuda_leak_report.so"); }
+// Passes the shim check (exports cudaMalloc) without being the shim.
+std::string other_library() { return runfile("tests/tools/libstand_in_shim.so"); }
+std::string not_a_shim() { return runfile("tests/tools/libfake_cuda_leak_report.so"); }
 
 // egm-run with `args`, in an environment without EGM_* or LD_PRELOAD from outside.
 ProcessResult egm_run_with(std::vector<std::string> args, EnvironmentEdits edits = {}) {
@@ -102,10 +105,27 @@ TEST(EgmRunDryRun, KeepsWhatWasPreloadedAfterTheShim) {
 }
 
 TEST(EgmRunDryRun, LibOverridesTheShimPath) {
-  ProcessResult run = egm_run_with({"--dry-run", "--lib", other_library(), "--", "prog"});
+  std::string copy = tools_test::temp_dir() + "/copy-of-libegm.so";
+  std::ofstream(copy, std::ios::binary) << tools_test::read_whole_file(shim());
+  ProcessResult run = egm_run_with({"--dry-run", "--lib", copy, "--", "prog"});
   ASSERT_EQ(run.exit_status, 0) << run.err;
-  EXPECT_TRUE(contains(run.out, "LD_PRELOAD=" + tools_test::canonical(other_library()) + "\n"));
+  EXPECT_TRUE(contains(run.out, "LD_PRELOAD=" + tools_test::canonical(copy) + "\n")) << run.out;
 }
+
+class EgmRunNotAShim : public testing::TestWithParam<std::string> {};
+
+// The program would run unredirected: egm-run refuses before exec.
+TEST_P(EgmRunNotAShim, LibIsRefusedWithStatus2) {
+  std::string library = GetParam() == "OTHER" ? not_a_shim() : GetParam();
+  ProcessResult run = egm_run_with({"--lib", library, "--", "/bin/echo", "ran"});
+  EXPECT_EQ(run.exit_status, kUsageError) << run.err;
+  EXPECT_EQ(run.out, "");
+  EXPECT_TRUE(contains(run.err, "cannot be the shim")) << run.err;
+  EXPECT_EQ(lines_of(run.err).size(), 1u) << run.err;
+}
+
+INSTANTIATE_TEST_SUITE_P(Files, EgmRunNotAShim,
+                         testing::Values("/etc/passwd", "/dev/zero", "/bin/true", "OTHER"));
 
 struct BadValue {
   std::vector<std::string> flags;
@@ -134,7 +154,12 @@ INSTANTIATE_TEST_SUITE_P(
     testing::Values(BadValue{{"--mode", "sometimes"}, "EGM_MODE", "sometimes"},
                     BadValue{{"--numa-policy", "bind:99"}, "EGM_NUMA_POLICY", "bind:99"},
                     BadValue{{"--min-size", "1.5G"}, "EGM_MIN_SIZE", "1.5G"},
-                    BadValue{{"--strict=maybe"}, "EGM_STRICT", "maybe"}));
+                    BadValue{{"--strict=maybe"}, "EGM_STRICT", "maybe"},
+                    // These looped without end in the range expansion.
+                    BadValue{{"--dry-run", "--devices", "2147483647"}, "EGM_DEVICES", "2147483647"},
+                    BadValue{{"--numa-policy", "interleave:2147483640-2147483647"},
+                             "EGM_NUMA_POLICY",
+                             "interleave:2147483640-2147483647"}));
 
 TEST(EgmRunErrors, BadValueAlreadyInTheEnvironmentIsAnErrorToo) {
   ProcessResult run = egm_run_with({"--dry-run", "--", "prog"}, {{"EGM_FALLBACK", "nowhere"}});

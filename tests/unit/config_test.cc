@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 #include "config/options.h"
 
 namespace egm {
@@ -76,6 +78,14 @@ INSTANTIATE_TEST_SUITE_P(
         BadValue{"EGM_MIN_SIZE", "12X"}, BadValue{"EGM_MIN_SIZE", "99999999999999999999"},
         BadValue{"EGM_MIN_SIZE", "17179869184T"}, BadValue{"EGM_MAX_SIZE", "G"},
         BadValue{"EGM_DEVICES", "zero"}, BadValue{"EGM_DEVICES", ""},
+        BadValue{"EGM_DEVICES", "2147483647", "above the largest allowed, 1023"},
+        BadValue{"EGM_DEVICES", "2147483640-2147483647", "above the largest allowed"},
+        BadValue{"EGM_DEVICES", "0-1024", "1024 is above the largest allowed, 1023"},
+        BadValue{"EGM_DEVICES", "2147483648"},
+        BadValue{"EGM_NUMA_POLICY", "bind:2147483647", "above the largest allowed"},
+        BadValue{"EGM_NUMA_POLICY", "interleave:0,2147483647", "above the largest allowed"},
+        BadValue{"EGM_NUMA_POLICY", "preferred:2147483647", "does not exist"},
+        BadValue{"EGM_NODE_LIMIT", "2147483647:1G", "does not exist"},
         BadValue{"EGM_NODE_LIMIT", "0=64G"},
         BadValue{"EGM_NODE_LIMIT", "0:64G,0:1G", "listed twice"},
         BadValue{"EGM_NODE_LIMIT", "3:1G", "node 3 does not exist"},
@@ -85,8 +95,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadValue{"EGM_SPILL_MIN_SIZE", "-1M"},
         BadValue{"EGM_HOST_ACCESS", "2"}, BadValue{"EGM_GRANULARITY", "maximum"},
         BadValue{"EGM_LOG_LEVEL", "loud"}, BadValue{"EGM_LOG_FILE", "/tmp/x%d", "only %p"},
-        BadValue{"EGM_STRICT", "2"},
-        BadValue{"EGM_CONFIG", "/nonexistent/egm.conf", "cannot open"}));
+        BadValue{"EGM_STRICT", "2"}, BadValue{"EGM_CONFIG", "/nonexistent/egm.conf", "cannot open"},
+        BadValue{"EGM_CONFIG", "/dev/zero", "not a regular file"},
+        BadValue{"EGM_CONFIG", "/dev/null", "not a regular file"},
+        BadValue{"EGM_CONFIG", "/", "is a directory"}));
 
 TEST(ConfigTest, GoodValues) {
   ParsedConfig parsed = parse({{"EGM_ENABLE", "0"},
@@ -197,7 +209,10 @@ TEST(ConfigTest, FileErrorsNameTheLine) {
   ASSERT_EQ(parsed.errors.size(), 2u);
   std::string both = parsed.errors[0].to_string() + "\n" + parsed.errors[1].to_string();
   EXPECT_NE(both.find("EGM_MODE=\"sometimes\" (egm.conf:2)"), std::string::npos) << both;
-  EXPECT_NE(both.find("EGM_CONFIG=\"junk\" (egm.conf:3)"), std::string::npos) << both;
+  EXPECT_NE(both.find("EGM_CONFIG (egm.conf:3) is not valid: the line is not VARIABLE=value"),
+            std::string::npos)
+      << both;
+  EXPECT_EQ(both.find("junk"), std::string::npos) << "a line of another file must not be echoed";
 }
 
 TEST(ConfigTest, MinAboveMaxIsAnError) {
@@ -212,6 +227,70 @@ TEST(ConfigTest, UnknownVariableIsWarnedWithTheClosestName) {
   ASSERT_EQ(parsed.warnings.size(), 1u);
   EXPECT_NE(parsed.warnings[0].find("EGM_NUMA_POLCY "), std::string::npos);
   EXPECT_NE(parsed.warnings[0].find("did you mean EGM_NUMA_POLICY?"), std::string::npos);
+}
+
+// Ranges are never expanded: huge lists parse in bounded time and memory.
+TEST(ConfigTest, HugeListsOfRangesAreNotExpanded) {
+  std::string value;
+  while (value.size() < 1'000'000) value += "0-1023,";
+  value += "5";
+  ParsedConfig parsed = parse({{"EGM_DEVICES", value}});
+  ASSERT_TRUE(parsed.errors.empty()) << parsed.errors[0].to_string();
+  EXPECT_EQ(format_int_list(*parsed.config.devices), "0-1023");
+}
+
+TEST(ConfigTest, ErrorLinesAreBoundedAndEscaped) {
+  std::string value(200'000, 'x');
+  value[3] = '\x1b';
+  value[4] = '\n';
+  ParsedConfig parsed = parse({{"EGM_MODE", value}});
+  ASSERT_EQ(parsed.errors.size(), 1u);
+  std::string line = parsed.errors[0].to_string();
+  EXPECT_LT(line.size(), 400u) << line;
+  EXPECT_NE(line.find("xxx\\x1b\\x0axx"), std::string::npos) << line;
+  EXPECT_NE(line.find("...(200000 bytes)"), std::string::npos) << line;
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+}
+
+TEST(ConfigTest, ManyBadLinesGiveABoundedNumberOfErrorsAndACount) {
+  std::string file;
+  for (int i = 0; i < 100'000; ++i) file += "EGM_MODE=bad\n";
+  for (int i = 0; i < 1'000; ++i) file += "EGM_NOT_AN_OPTION=1\n";
+  ParsedConfig parsed = parse_config({}, kFourNodes, file, "egm.conf");
+  ASSERT_EQ(parsed.errors.size(), 11u);
+  EXPECT_EQ(parsed.errors.back().to_string(),
+            "EGM_CONFIG: 99990 more configuration errors not shown");
+  ASSERT_EQ(parsed.warnings.size(), 11u);
+  EXPECT_EQ(parsed.warnings.back(), "990 more warnings not shown");
+}
+
+TEST(ConfigTest, FileTakesCommentsBlanksCrlfAndAByteOrderMark) {
+  std::string file =
+      "\xEF\xBB\xBF"
+      "EGM_MODE = spill   # spill when the GPU is full\r\n"
+      "EGM_LOG_FILE=/tmp/a#b.log\r\n"
+      "\tEGM_MIN_SIZE\t=\t1M\r\n"
+      "# EGM_FALLBACK=error\r\n";
+  ParsedConfig parsed = parse_config({}, kFourNodes, file, "egm.conf");
+  ASSERT_TRUE(parsed.errors.empty()) << parsed.errors[0].to_string();
+  ASSERT_TRUE(parsed.warnings.empty()) << parsed.warnings[0];
+  EXPECT_EQ(parsed.config.mode, Mode::kSpill);
+  EXPECT_EQ(parsed.config.min_size, 1u << 20);
+  EXPECT_EQ(parsed.config.log_file_template, "/tmp/a#b.log");
+  EXPECT_EQ(parsed.config.fallback, Fallback::kDevice);
+}
+
+TEST(ConfigTest, ConfigFileAboveOneMebibyteIsRefused) {
+  std::string path = ::testing::TempDir() + "/big.conf";
+  {
+    FILE* file = std::fopen(path.c_str(), "w");
+    ASSERT_NE(file, nullptr);
+    for (int i = 0; i < 70'000; ++i) std::fputs("EGM_MODE=spill\n", file);
+    std::fclose(file);
+  }
+  ParsedConfig parsed = parse({{"EGM_CONFIG", path}});
+  ASSERT_EQ(parsed.errors.size(), 1u);
+  EXPECT_NE(parsed.errors[0].to_string().find("larger than 1 MiB"), std::string::npos);
 }
 
 TEST(HostTopologyTest, DescribesNodesAsRanges) {

@@ -99,35 +99,121 @@ bool earlier_mapped(const Mapping& a, const Mapping& b) {
   return std::tie(a.mapped_at_us, a.pid, a.id) < std::tie(b.mapped_at_us, b.pid, b.id);
 }
 
-// Walks the merged lines once, in time order.
-class Replay {
+// The ids of one process that were ever mapped, as ranges: ids are handed
+// out in order, so a long log needs a handful of ranges, not one entry per map.
+class IdRanges {
  public:
-  Replay(const LogSet& logs, const AnalysisOptions& options) : logs_(logs), options_(options) {
-    report_.files = logs.files;
-    report_.events = logs.lines.size();
-    report_.lines_skipped = logs.lines_skipped;
-    report_.warnings = logs.warnings;
-    if (!logs.lines.empty()) {
-      report_.first_us = logs.lines.front().timestamp_us;
-      report_.last_us = logs.lines.back().timestamp_us;
+  void insert(uint64_t id) {
+    auto after = ranges_.upper_bound(id);  // first range starting above id
+    if (after != ranges_.begin()) {
+      auto before = std::prev(after);
+      if (id <= before->second) return;  // inside
+      if (id == before->second + 1) {
+        before->second = id;
+        if (after != ranges_.end() && after->first == id + 1) {
+          before->second = after->second;
+          ranges_.erase(after);
+        }
+        return;
+      }
     }
-    report_.snapshot_is_end = !options.snapshot_us;
-    report_.snapshot_us = options.snapshot_us.value_or(report_.last_us);
+    if (after != ranges_.end() && after->first == id + 1) {
+      uint64_t last = after->second;
+      ranges_.erase(after);
+      ranges_.emplace(id, last);
+      return;
+    }
+    ranges_.emplace(id, id);
   }
 
-  Report run() {
-    for (const LogLine& line : logs_.lines) {
-      if (!snapshot_taken_ && line.timestamp_us > report_.snapshot_us) take_snapshot();
-      note_process(line);
-      handle(line);
+  bool contains(uint64_t id) const {
+    auto after = ranges_.upper_bound(id);
+    return after != ranges_.begin() && id <= std::prev(after)->second;
+  }
+
+ private:
+  std::map<uint64_t, uint64_t> ranges_;  // first -> last, disjoint, not adjacent
+};
+
+// The slowest mappings so far, at most `limit`; equal times keep log order.
+class SlowestMappings {
+ public:
+  explicit SlowestMappings(size_t limit) : limit_(limit) {}
+
+  void add(const Mapping& mapping) {
+    if (limit_ == 0) return;
+    Entry entry{mapping.map_us.value_or(0), order_++, {}};
+    if (entry_set_.size() == limit_ && !(entry < *entry_set_.rbegin())) return;
+    entry.mapping = mapping;
+    entry_set_.insert(std::move(entry));
+    if (entry_set_.size() > limit_) entry_set_.erase(std::prev(entry_set_.end()));
+  }
+
+  std::vector<Mapping> slowest_first() const {
+    std::vector<Mapping> out;
+    for (const Entry& entry : entry_set_) out.push_back(entry.mapping);
+    return out;
+  }
+
+ private:
+  struct Entry {
+    int64_t map_us;
+    uint64_t order;
+    Mapping mapping;
+    bool operator<(const Entry& other) const {
+      return std::tie(other.map_us, order) < std::tie(map_us, other.order);
     }
+  };
+
+  size_t limit_;
+  uint64_t order_ = 0;
+  std::set<Entry> entry_set_;
+};
+
+// Points kept per node for the plot: past twice this, neighbouring pairs are
+// merged into their higher point, so a long log's plot keeps its peaks.
+constexpr size_t kMaxTimelineSamples = 20'000;
+
+// Walks the merged lines once, in time order, one line at a time: what it
+// keeps is the live mappings and the report, not the log.
+class Replay {
+ public:
+  explicit Replay(const AnalysisOptions& options) : options_(options) {
+    report_.snapshot_is_end = !options.snapshot_us;
+  }
+
+  void add(const LogLine& line) {
+    if (report_.events++ == 0) report_.first_us = line.timestamp_us;
+    report_.last_us = line.timestamp_us;
+    if (!snapshot_taken_ && options_.snapshot_us && line.timestamp_us > *options_.snapshot_us) {
+      take_snapshot();
+    }
+    note_process(line);
+    handle(line);
+  }
+
+  // `skipped` holds the reader's warnings and counts.
+  Report finish(const std::vector<std::string>& files, const LogSet& skipped) {
+    files_ = files;
+    report_.files = files;
+    report_.lines_skipped = skipped.lines_skipped;
+    report_.snapshot_us = options_.snapshot_us.value_or(report_.last_us);
     if (!snapshot_taken_) take_snapshot();
     collect_leaks();
     collect_processes();
     collect_histogram();
-    collect_slowest();
+    report_.slowest = slowest_.slowest_first();
     collect_fallbacks();
+    report_.warnings.insert(report_.warnings.begin(), skipped.warnings.begin(),
+                            skipped.warnings.end());
     sort_warnings();
+    size_t not_kept = skipped.warnings_not_kept + replay_warnings_not_kept_;
+    if (not_kept > 0) {
+      report_.warnings.push_back(
+          {{},
+           std::to_string(not_kept) + " more warnings not shown (the first " +
+               std::to_string(kMaxWarnings) + " of the reader and of the replay are)"});
+    }
     return std::move(report_);
   }
 
@@ -165,7 +251,8 @@ class Replay {
     ++process(line).maps;
     add_bytes(mapping, line.timestamp_us);
     note_size(mapping.requested);
-    all_maps_.push_back(mapping);
+    slowest_.add(mapping);
+    ever_mapped_[mapping.pid].insert(mapping.id);
     live_.emplace(key_of(mapping), std::move(mapping));
   }
 
@@ -180,7 +267,6 @@ class Replay {
     }
     ++process(line).unmaps;
     remove_bytes(found->second, line.timestamp_us);
-    unmapped_.insert(found->first);
     live_.erase(found);
   }
 
@@ -281,7 +367,7 @@ class Replay {
     MappingKey key = key_of(mapping);
     if (live_.count(key)) {
       reported_leaks_.insert(key);
-    } else if (unmapped_.count(key)) {
+    } else if (was_unmapped(key)) {
       warn(line, "leak line for id " + std::to_string(mapping.id) + ", which was unmapped before");
     } else {
       mapping.mapped_at_us = line.timestamp_us - age_us;  // its map line is not in the log
@@ -296,6 +382,12 @@ class Replay {
     return std::find_if(live_.begin(), live_.end(), [&](const auto& entry) {
       return entry.first.first == pid && entry.second.addr == addr;
     });
+  }
+
+  // Not live but mapped before: only an unmap takes a mapping out of live_.
+  bool was_unmapped(const MappingKey& key) const {
+    auto found = ever_mapped_.find(key.first);
+    return found != ever_mapped_.end() && found->second.contains(key.second);
   }
 
   uint64_t live_count(int64_t pid) const {
@@ -338,6 +430,17 @@ class Replay {
     std::vector<UsageSample>& samples = report_.node_timeline[node];
     if (!samples.empty() && samples.back().time_us == time_us) samples.pop_back();
     samples.push_back({time_us, node_bytes_[node]});
+    if (samples.size() >= 2 * kMaxTimelineSamples) thin_out(samples);
+  }
+
+  // Halves the points: each pair becomes its higher point (at its own time).
+  static void thin_out(std::vector<UsageSample>& samples) {
+    size_t kept = 0;
+    for (size_t i = 0; i + 1 < samples.size(); i += 2) {
+      samples[kept++] = samples[i].bytes >= samples[i + 1].bytes ? samples[i] : samples[i + 1];
+    }
+    if (samples.size() % 2 == 1) samples[kept++] = samples.back();
+    samples.resize(kept);
   }
 
   void note_size(uint64_t requested) {
@@ -377,7 +480,7 @@ class Replay {
 
   void collect_processes() {
     for (auto& [pid, summary] : processes_) {
-      for (const std::string& file : logs_.files) {
+      for (const std::string& file : files_) {
         if (files_of_pid_[pid].count(file)) summary.files.push_back(file);
       }
       report_.processes.push_back(summary);
@@ -396,15 +499,6 @@ class Replay {
     }
   }
 
-  void collect_slowest() {
-    // Stable: equal times keep log order, so output does not depend on sort internals.
-    std::stable_sort(all_maps_.begin(), all_maps_.end(), [](const Mapping& a, const Mapping& b) {
-      return a.map_us.value_or(0) > b.map_us.value_or(0);
-    });
-    size_t count = std::min(options_.top_n, all_maps_.size());
-    report_.slowest.assign(all_maps_.begin(), all_maps_.begin() + static_cast<ptrdiff_t>(count));
-  }
-
   void collect_fallbacks() {
     for (auto& [key, count] : fallbacks_) report_.fallbacks.push_back(std::move(count));
     std::stable_sort(
@@ -415,7 +509,7 @@ class Replay {
   // Reader and replay warnings interleaved as in the files, to read top-down.
   void sort_warnings() {
     auto file_index = [this](const std::string& file) {
-      return std::find(logs_.files.begin(), logs_.files.end(), file) - logs_.files.begin();
+      return std::find(files_.begin(), files_.end(), file) - files_.begin();
     };
     std::stable_sort(report_.warnings.begin(), report_.warnings.end(),
                      [&](const Warning& a, const Warning& b) {
@@ -440,17 +534,23 @@ class Replay {
   }
 
   void warn(const LogLine& line, std::string message) {
+    if (report_.warnings.size() >= kMaxWarnings) {
+      ++replay_warnings_not_kept_;
+      return;
+    }
     report_.warnings.push_back({line.where, "event=" + line.event + ": " + std::move(message)});
   }
 
   void skip(const LogLine& line, const std::string& message) { warn(line, message + "; skipped"); }
 
-  const LogSet& logs_;
-  const AnalysisOptions& options_;
+  AnalysisOptions options_;
   Report report_;
+  std::vector<std::string> files_;
   bool snapshot_taken_ = false;
+  size_t replay_warnings_not_kept_ = 0;
+  SlowestMappings slowest_{options_.top_n};
   std::map<MappingKey, Mapping> live_;
-  std::set<MappingKey> unmapped_;
+  std::map<int64_t, IdRanges> ever_mapped_;
   std::set<MappingKey> reported_leaks_;
   std::map<MappingKey, Mapping> leaks_without_map_;
   std::map<int64_t, uint64_t> node_bytes_;
@@ -459,7 +559,6 @@ class Replay {
   std::map<std::pair<int64_t, int64_t>, uint64_t> host_bytes_;     // by (pid, device)
   std::map<std::pair<int64_t, int64_t>, uint64_t> device_in_use_;  // by (pid, device)
   std::map<uint64_t, SizeBucket> size_buckets_;
-  std::vector<Mapping> all_maps_;
   std::map<std::pair<std::string, std::string>, FallbackCount> fallbacks_;
   std::map<int64_t, ProcessSummary> processes_;
   std::map<int64_t, std::set<std::string>> files_of_pid_;
@@ -498,7 +597,19 @@ int64_t resolve(const TimeSpec& spec, int64_t first_event_us) {
 }
 
 Report analyze(const LogSet& logs, const AnalysisOptions& options) {
-  return Replay(logs, options).run();
+  Replay replay(options);
+  for (const LogLine& line : logs.lines) replay.add(line);
+  return replay.finish(logs.files, logs);
+}
+
+Report analyze_files(const std::vector<std::string>& paths, AnalysisOptions options,
+                     const std::optional<TimeSpec>& at) {
+  MergedLogReader reader(paths);
+  if (at) options.snapshot_us = resolve(*at, reader.first_timestamp().value_or(0));
+  Replay replay(options);
+  LogLine line;
+  while (reader.next(line)) replay.add(line);
+  return replay.finish(reader.files(), reader.skipped());
 }
 
 }  // namespace egm_inspect

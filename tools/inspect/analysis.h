@@ -147,4 +147,11 @@ struct Report {
 // `logs.lines` must be merged by timestamp (read_log_files does that).
 Report analyze(const LogSet& logs, const AnalysisOptions& options);
 
+// The same, reading the files as a stream (MergedLogReader): memory holds the
+// live mappings and the report, not the logs. `at` (if given) sets
+// options.snapshot_us, relative to the first line. Throws std::runtime_error
+// for a file that cannot be read.
+Report analyze_files(const std::vector<std::string>& paths, AnalysisOptions options,
+                     const std::optional<TimeSpec>& at);
+
 }  // namespace egm_inspect

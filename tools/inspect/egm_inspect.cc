@@ -1,6 +1,8 @@
 // egm-inspect LOG...: what egm-shim did in a run, from its event logs.
 // Exit status: 0 report written, 1 an input or output file failed, 2 bad usage.
 
+#include <sys/resource.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <fstream>
@@ -134,14 +136,9 @@ int inspect(CommandLine command_line) {
     command_line.logs.push_back(
         request_snapshot(command_line.live_pid, command_line.snapshot_template, 5000));
   }
-  LogSet logs = read_log_files(command_line.logs);
   AnalysisOptions options;
   options.top_n = static_cast<size_t>(command_line.top_n);
-  if (command_line.at) {
-    int64_t first = logs.lines.empty() ? 0 : logs.lines.front().timestamp_us;
-    options.snapshot_us = resolve(*command_line.at, first);
-  }
-  Report report = analyze(logs, options);
+  Report report = analyze_files(command_line.logs, options, command_line.at);
   warn_if_outside_log(report);
   for (const Warning& warning : report.warnings) {
     std::cerr << "egm-inspect: warning: " << describe(warning) << "\n";
@@ -156,6 +153,12 @@ int inspect(CommandLine command_line) {
 
 int main(int argc, char** argv) {
   using namespace egm_inspect;
+  // The logs are read side by side, one descriptor each: allow as many as may be.
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
   std::variant<CommandLine, int> parsed = parse_command_line(argc, argv);
   if (const int* status = std::get_if<int>(&parsed)) return *status;
   try {

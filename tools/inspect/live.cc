@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <fstream>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
@@ -22,6 +24,25 @@ long long modified_ns(const std::string& path) {
   return static_cast<long long>(status.st_mtim.tv_sec) * 1000000000LL + status.st_mtim.tv_nsec;
 }
 
+// Whether `pid` catches SIGUSR2, from the SigCgt mask of /proc/PID/status;
+// nullopt when that cannot be read. The shim installs its handler only with
+// EGM_SNAPSHOT_FILE: without one, SIGUSR2 would kill the program.
+std::optional<bool> catches_sigusr2(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("SigCgt:", 0) != 0) continue;
+    uint64_t mask = 0;
+    try {
+      mask = std::stoull(line.substr(7), nullptr, 16);
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+    return (mask >> (SIGUSR2 - 1) & 1) != 0;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::string request_snapshot(pid_t pid, const std::string& path_template, int timeout_ms) {
@@ -31,6 +52,16 @@ std::string request_snapshot(pid_t pid, const std::string& path_template, int ti
         "was started with");
   }
   std::string path = egm::expand_path_template(path_template, pid);
+  std::optional<bool> catches = catches_sigusr2(pid);
+  if (!catches) {
+    throw std::runtime_error("cannot read /proc/" + std::to_string(pid) +
+                             "/status: no such process, or not ours to inspect");
+  }
+  if (!*catches) {
+    throw std::runtime_error("process " + std::to_string(pid) +
+                             " does not handle SIGUSR2, so it was not signalled (that would kill "
+                             "it): start it with EGM_SNAPSHOT_FILE set for the live view");
+  }
   long long before = modified_ns(path);
   if (::kill(pid, SIGUSR2) != 0) {
     throw std::runtime_error("cannot signal process " + std::to_string(pid) + ": " +

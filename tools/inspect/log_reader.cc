@@ -1,11 +1,14 @@
 #include "tools/inspect/log_reader.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
-#include <fstream>
 #include <stdexcept>
 
 namespace egm_inspect {
@@ -247,13 +250,119 @@ bool take_header(Fields& fields, LogLine& line, std::string& error) {
 ParsedLine failed(std::string error) { return ParsedLine{std::nullopt, std::move(error)}; }
 
 void skip_line(LogSet& into, SourceLocation where, std::string why) {
-  into.warnings.push_back({std::move(where), std::move(why)});
+  if (into.warnings.size() < kMaxWarnings) {
+    into.warnings.push_back({std::move(where), std::move(why)});
+  } else {
+    ++into.warnings_not_kept;
+  }
   ++into.lines_skipped;
+}
+
+// One line as read (newline removed): a good line, or a warning in `into`.
+std::optional<LogLine> take_line(std::string_view text, bool cut_short, SourceLocation where,
+                                 LogSet& into) {
+  // The shim writes each line, newline included, with one write(2): a last
+  // line without one was cut short, and its final value may be too.
+  if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
+  if (text.empty()) return std::nullopt;  // blank lines carry nothing
+  if (cut_short) {
+    skip_line(into, std::move(where),
+              "last line has no newline: cut short (program killed?); skipped");
+    return std::nullopt;
+  }
+  ParsedLine parsed = parse_log_line(text);
+  if (!parsed.line) {
+    skip_line(into, std::move(where), parsed.error + "; skipped");
+    return std::nullopt;
+  }
+  parsed.line->where = std::move(where);
+  return std::move(parsed.line);
+}
+
+// Lines of one input through a fixed buffer: a line longer than the buffer
+// is reported and skipped, never stored.
+class LineReader {
+ public:
+  LineReader(int fd, std::string name) : fd_(fd), name_(std::move(name)), buffer_(kMaxLineBytes) {}
+  ~LineReader() { ::close(fd_); }
+
+  enum class Kind { kLine, kCutShort, kTooLong, kEnd };
+
+  // The next line (valid until the next call) and its 1-based number.
+  Kind next(std::string_view& text, size_t& number) {
+    bool too_long = false;
+    for (;;) {
+      size_t newline = find_newline();
+      if (newline != kNone) {
+        text = std::string_view(buffer_.data() + begin_, newline - begin_);
+        begin_ = newline + 1;
+        number = ++line_number_;
+        return too_long ? Kind::kTooLong : Kind::kLine;
+      }
+      if (begin_ == 0 && end_ == buffer_.size()) {  // no newline in a full buffer
+        too_long = true;
+        begin_ = end_ = 0;
+      }
+      if (!fill()) break;
+    }
+    if (end_ == begin_ && !too_long) return Kind::kEnd;
+    text = std::string_view(buffer_.data() + begin_, end_ - begin_);
+    begin_ = end_;
+    number = ++line_number_;
+    return too_long ? Kind::kTooLong : Kind::kCutShort;
+  }
+
+ private:
+  static constexpr size_t kNone = SIZE_MAX;
+
+  size_t find_newline() const {
+    const void* found = std::memchr(buffer_.data() + begin_, '\n', end_ - begin_);
+    return found ? static_cast<size_t>(static_cast<const char*>(found) - buffer_.data()) : kNone;
+  }
+
+  // Reads more after what is left; false at the end of the input.
+  bool fill() {
+    if (begin_ > 0) {
+      std::memmove(buffer_.data(), buffer_.data() + begin_, end_ - begin_);
+      end_ -= begin_;
+      begin_ = 0;
+    }
+    for (;;) {
+      ssize_t got = ::read(fd_, buffer_.data() + end_, buffer_.size() - end_);
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) throw std::runtime_error("cannot read '" + name_ + "': " + std::strerror(errno));
+      end_ += static_cast<size_t>(got);
+      return got > 0;
+    }
+  }
+
+  int fd_;
+  std::string name_;
+  std::vector<char> buffer_;
+  size_t begin_ = 0;
+  size_t end_ = 0;
+  size_t line_number_ = 0;
+};
+
+// Opens an input egm-inspect may read to its end in bounded memory.
+int open_log(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) throw std::runtime_error("cannot open '" + path + "': " + std::strerror(errno));
+  struct stat status {};
+  if (::fstat(fd, &status) != 0 || S_ISDIR(status.st_mode) || S_ISCHR(status.st_mode) ||
+      S_ISBLK(status.st_mode)) {
+    ::close(fd);
+    throw std::runtime_error("cannot read '" + path +
+                             "': not a log file (a directory or a device); give a regular "
+                             "file, a FIFO or a pipe");
+  }
+  return fd;
 }
 
 }  // namespace
 
 std::string describe(const Warning& warning) {
+  if (warning.where.file.empty()) return warning.message;
   return warning.where.file + ":" + std::to_string(warning.where.line) + ": " + warning.message;
 }
 
@@ -342,23 +451,8 @@ void read_log_stream(std::istream& stream, const std::string& name, LogSet& into
   size_t number = 0;
   while (std::getline(stream, text)) {
     ++number;
-    // The shim writes each line, newline included, with one write(2): a last
-    // line without one was cut short, and its final value may be too.
-    bool cut_short = stream.eof();
-    if (!text.empty() && text.back() == '\r') text.pop_back();
-    if (text.empty()) continue;  // blank lines carry nothing
-    SourceLocation where{name, number};
-    if (cut_short) {
-      skip_line(into, where, "last line has no newline: cut short (program killed?); skipped");
-      continue;
-    }
-    ParsedLine parsed = parse_log_line(text);
-    if (!parsed.line) {
-      skip_line(into, where, parsed.error + "; skipped");
-      continue;
-    }
-    parsed.line->where = std::move(where);
-    into.lines.push_back(std::move(*parsed.line));
+    std::optional<LogLine> line = take_line(text, stream.eof(), {name, number}, into);
+    if (line) into.lines.push_back(std::move(*line));
   }
 }
 
@@ -369,16 +463,88 @@ void merge_by_timestamp(LogSet& logs) {
 }
 
 LogSet read_log_files(const std::vector<std::string>& paths) {
+  MergedLogReader reader(paths);
   LogSet logs;
-  for (const std::string& path : paths) {
-    std::ifstream file(path);
-    if (!file) throw std::runtime_error("cannot open '" + path + "': " + std::strerror(errno));
-    read_log_stream(file, path, logs);
-    if (file.bad()) throw std::runtime_error("cannot read '" + path + "': " + std::strerror(errno));
-    logs.files.push_back(path);
-  }
-  merge_by_timestamp(logs);
+  LogLine line;
+  while (reader.next(line)) logs.lines.push_back(std::move(line));
+  logs.files = reader.files();
+  logs.warnings = std::move(reader.skipped().warnings);
+  logs.warnings_not_kept = reader.skipped().warnings_not_kept;
+  logs.lines_skipped = reader.skipped().lines_skipped;
   return logs;
+}
+
+// One file's lines, the next kReorderWindow of them sorted by (time, order read).
+struct MergedLogReader::Source {
+  Source(int fd, const std::string& path) : lines(fd, path), name(path) {}
+
+  // Tops the window up; `skipped` collects the bad lines.
+  void fill(LogSet& skipped) {
+    std::string_view text;
+    size_t number = 0;
+    while (!ended && window.size() < kReorderWindow) {
+      LineReader::Kind kind = lines.next(text, number);
+      if (kind == LineReader::Kind::kEnd) {
+        ended = true;
+      } else if (kind == LineReader::Kind::kTooLong) {
+        skip_line(skipped, {name, number},
+                  "line longer than " + std::to_string(kMaxLineBytes >> 20) +
+                      " MiB (not a log?); skipped");
+      } else {
+        std::optional<LogLine> line =
+            take_line(text, kind == LineReader::Kind::kCutShort, {name, number}, skipped);
+        if (line) {
+          int64_t time = line->timestamp_us;
+          window.emplace(std::make_pair(time, read_count++), std::move(*line));
+        }
+      }
+    }
+  }
+
+  LineReader lines;
+  std::string name;
+  std::map<std::pair<int64_t, uint64_t>, LogLine> window;
+  uint64_t read_count = 0;
+  bool ended = false;
+};
+
+MergedLogReader::MergedLogReader(const std::vector<std::string>& paths) {
+  for (const std::string& path : paths) {
+    int fd = open_log(path);
+    sources_.push_back(std::make_unique<Source>(fd, path));
+    files_.push_back(path);
+  }
+}
+
+MergedLogReader::~MergedLogReader() = default;
+
+// The source whose next line is earliest; ties go to the file given first.
+MergedLogReader::Source* MergedLogReader::earliest() {
+  Source* best = nullptr;
+  for (const std::unique_ptr<Source>& source : sources_) {
+    source->fill(skipped_);
+    if (source->window.empty()) continue;
+    if (best == nullptr ||
+        source->window.begin()->first.first < best->window.begin()->first.first) {
+      best = source.get();
+    }
+  }
+  return best;
+}
+
+bool MergedLogReader::next(LogLine& line) {
+  Source* source = earliest();
+  if (source == nullptr) return false;
+  auto first = source->window.begin();
+  line = std::move(first->second);
+  source->window.erase(first);
+  return true;
+}
+
+std::optional<int64_t> MergedLogReader::first_timestamp() {
+  Source* source = earliest();
+  if (source == nullptr) return std::nullopt;
+  return source->window.begin()->first.first;
 }
 
 }  // namespace egm_inspect

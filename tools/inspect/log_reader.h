@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <istream>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,8 +25,15 @@ struct Warning {
   std::string message;
 };
 
-// "file:line: message", the form editors and terminals recognise.
+// "file:line: message", the form editors and terminals recognise (just the
+// message when `where.file` is empty: a count of warnings not kept).
 std::string describe(const Warning& warning);
+
+// The longest line read: a longer one is skipped with a warning, so that
+// memory never depends on the input (a damaged or foreign file).
+inline constexpr size_t kMaxLineBytes = size_t{1} << 20;
+// Warnings kept of the reader's and of the replay's each; the rest are counted.
+inline constexpr size_t kMaxWarnings = 1000;
 
 using Fields = std::map<std::string, std::string>;
 
@@ -62,7 +70,8 @@ std::optional<int64_t> parse_signed(std::string_view text);
 struct LogSet {
   std::vector<std::string> files;
   std::vector<LogLine> lines;
-  std::vector<Warning> warnings;
+  std::vector<Warning> warnings;  // at most kMaxWarnings
+  size_t warnings_not_kept = 0;
   size_t lines_skipped = 0;
 };
 
@@ -76,5 +85,38 @@ void merge_by_timestamp(LogSet& logs);
 // Reads every file and merges them. Throws std::runtime_error naming the file
 // when one cannot be opened: a missing input is a usage problem, not a warning.
 LogSet read_log_files(const std::vector<std::string>& paths);
+
+// Several logs as one stream of lines in timestamp order, read once, front to
+// back: memory is a window of lines per file, not the files. Within a file a
+// line may come up to kReorderWindow lines late (threads racing to write) and
+// still take its place, so the order is that of merge_by_timestamp. Inputs
+// are regular files, FIFOs or pipes; a device or a directory is refused.
+class MergedLogReader {
+ public:
+  static constexpr size_t kReorderWindow = 256;
+
+  // Opens every file; throws std::runtime_error naming one that cannot be read.
+  explicit MergedLogReader(const std::vector<std::string>& paths);
+  ~MergedLogReader();
+  MergedLogReader(const MergedLogReader&) = delete;
+  MergedLogReader& operator=(const MergedLogReader&) = delete;
+
+  // Moves the next line by time into `line`; false at the end.
+  bool next(LogLine& line);
+  // The first line's time, without taking it; nullopt when there are no lines.
+  std::optional<int64_t> first_timestamp();
+
+  const std::vector<std::string>& files() const { return files_; }
+  // The bad lines met so far: at most kMaxWarnings kept, the rest counted.
+  LogSet& skipped() { return skipped_; }
+
+ private:
+  struct Source;
+  Source* earliest();
+
+  std::vector<std::string> files_;
+  std::vector<std::unique_ptr<Source>> sources_;
+  LogSet skipped_;  // warnings and counts only; no lines
+};
 
 }  // namespace egm_inspect

@@ -7,6 +7,7 @@
 #include "config/config.h"
 #include "shim/core/host_topology.h"
 #include "tools/run/launcher.h"
+#include "tools/run/library_check.h"
 #include "tools/run/run_options.h"
 
 namespace {
@@ -28,16 +29,26 @@ bool settings_are_valid(const std::map<std::string, std::string>& settings) {
   return parsed.errors.empty();
 }
 
+// Preloading a file that is no shim would run the program unredirected,
+// with only the loader's warning to say so: refuse it instead.
+std::optional<std::string> checked(std::optional<std::string> library) {
+  if (!library) return library;
+  std::string problem = egm::run::shared_library_problem(*library, "cudaMalloc");
+  if (problem.empty()) return library;
+  complain(*library + " cannot be the shim: " + problem);
+  return std::nullopt;
+}
+
 std::optional<std::string> shim_library(const std::string& requested) {
   if (!requested.empty()) {
     std::optional<std::string> found = egm::run::first_existing({requested});
     if (!found) complain("--lib " + requested + ": no such readable file");
-    return found;
+    return checked(found);
   }
   std::vector<std::string> candidates =
       egm::run::library_candidates(egm::run::executable_directory());
   std::optional<std::string> found = egm::run::first_existing(candidates);
-  if (found) return found;
+  if (found) return checked(found);
   std::string looked;
   for (const std::string& candidate : candidates) looked += " " + candidate;
   complain("libegm.so not found (looked at" + looked + "); pass --lib PATH");
