@@ -57,7 +57,6 @@ void resolve_overridden(void* library, DriverApi& api) {
   resolve(library, "cuEventRecord", api.event_record, nullptr);
   resolve(library, "cuEventQuery", api.event_query, nullptr);
   resolve(library, "cuEventDestroy_v2", api.event_destroy, nullptr);
-  resolve(library, "cuStreamIsCapturing", api.stream_is_capturing, nullptr);
   for (size_t i = 0; i < kDriverOverrideCount; ++i) {
     api.overridden[i] = real_dlsym()(library, std::string(kDriverOverrideNames[i]).c_str());
   }

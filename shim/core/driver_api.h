@@ -39,7 +39,7 @@ struct DriverApi {
   decltype(&::cuEventRecord) event_record = nullptr;
   decltype(&::cuEventQuery) event_query = nullptr;
   decltype(&::cuEventDestroy_v2) event_destroy = nullptr;
-  decltype(&::cuStreamIsCapturing) stream_is_capturing = nullptr;
+
   // The real versions of what the shim overrides (nullptr if this driver lacks one).
   decltype(&::cuMemAlloc_v2) mem_alloc = nullptr;
   decltype(&::cuMemAllocManaged) mem_alloc_managed = nullptr;
