@@ -13,6 +13,13 @@ std::optional<Mapping> answered_allocation(uintptr_t pointer) {
   return shim.allocation_at(pointer);
 }
 
+// False for the errors that concern the process, not the pointer (the
+// driver is not up, no usable context): those stand for every pointer.
+bool answers_pointers(CUresult result) {
+  return result != CUDA_ERROR_NOT_INITIALIZED && result != CUDA_ERROR_DEINITIALIZED &&
+         result != CUDA_ERROR_INVALID_CONTEXT;
+}
+
 }  // namespace
 
 cudaError_t runtime_pointer_attributes(cudaPointerAttributes* attributes, const void* pointer,
@@ -33,12 +40,12 @@ CUresult pointer_attribute(void* data, CUpointer_attribute attribute, CUdevicept
                            const std::function<CUresult()>& real) {
   std::optional<Mapping> owner = answered_allocation(static_cast<uintptr_t>(pointer));
   CUresult result = real();
-  if (!owner || data == nullptr) return result;
-  // The host mapping's answer stands where the driver had none to give
-  // (a real error for the mapping is one for the allocation too).
-  if (result != CUDA_SUCCESS) return result;
+  if (!owner || data == nullptr || !answers_pointers(result)) return result;
+  // The shim's answers stand whatever the host mapping said (IS_MANAGED
+  // sets the low byte of a boolean whose width the driver chooses).
   switch (requested_pointer_attribute(*owner, pointer, attribute, data)) {
     case PointerAnswer::kNoValue: return CUDA_ERROR_INVALID_VALUE;
+    case PointerAnswer::kWritten: return CUDA_SUCCESS;  // whatever the host mapping said
     default: return result;
   }
 }

@@ -300,6 +300,17 @@ const ErrorText* find_error(cudaError_t code) {
   return nullptr;
 }
 
+// The driver function `fn` on `args`, its error recorded as the runtime's.
+template <typename Fn, typename... Args>
+cudaError_t through_driver(Fn fn, Args... args) {
+  if (fn == nullptr) return record(cudaErrorInitializationError);
+  return record(runtime_error_of(fn(args...)));
+}
+
+CUmemLocation driver_location(cudaMemLocation location) {
+  return {static_cast<CUmemLocationType>(location.type), location.id};
+}
+
 bool is_valid_memcpy_kind(cudaMemcpyKind kind) {
   return kind >= cudaMemcpyHostToHost && kind <= cudaMemcpyDefault;
 }
@@ -389,17 +400,6 @@ cudaError_t cudaMemGetInfo(size_t* free, size_t* total) {
 
 
 // ---- managed memory, pointer queries, stream capture: through the driver ----
-
-// The driver function `fn` on `args`, its error recorded as the runtime's.
-template <typename Fn, typename... Args>
-cudaError_t through_driver(Fn fn, Args... args) {
-  if (fn == nullptr) return record(cudaErrorInitializationError);
-  return record(runtime_error_of(fn(args...)));
-}
-
-CUmemLocation driver_location(cudaMemLocation location) {
-  return {static_cast<CUmemLocationType>(location.type), location.id};
-}
 
 cudaError_t cudaStreamAttachMemAsync(cudaStream_t stream, void* pointer, size_t length,
                                      unsigned int flags) {

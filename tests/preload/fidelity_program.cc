@@ -189,42 +189,43 @@ using PrefetchV1 = CUresult (*)(CUdeviceptr, size_t, CUdevice, CUstream);
 using AdviseV1 = CUresult (*)(CUdeviceptr, size_t, CUmem_advise, CUdevice);
 
 void print_pointer_attribute(const char* label, CUdeviceptr pointer, CUdeviceptr base) {
+  // Each call before its printf: argument evaluation order is unspecified.
   unsigned memory_type = 0, is_managed = 7;
   void* host = reinterpret_cast<void*>(1);
   CUdeviceptr start = 0;
   size_t size = 0;
   int ordinal = -7;
-  std::printf("%s memory_type=%s:%u\n", label,
-              name_of(cuPointerGetAttribute(&memory_type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, pointer)),
-              memory_type);
-  std::printf("%s is_managed=%s:%u\n", label,
-              name_of(cuPointerGetAttribute(&is_managed, CU_POINTER_ATTRIBUTE_IS_MANAGED, pointer)),
-              is_managed);
-  CUresult host_result = cuPointerGetAttribute(&host, CU_POINTER_ATTRIBUTE_HOST_POINTER, pointer);
-  std::printf("%s host_pointer=%s:%s\n", label, name_of(host_result),
-              host_result != CUDA_SUCCESS ? "-" : host == reinterpret_cast<void*>(pointer) ? "pointer" : "other");
-  std::printf("%s range_start_is_base=%s:%d\n", label,
-              name_of(cuPointerGetAttribute(&start, CU_POINTER_ATTRIBUTE_RANGE_START_ADDR, pointer)),
-              start == base);
-  std::printf("%s range_size=%s:%zu\n", label,
-              name_of(cuPointerGetAttribute(&size, CU_POINTER_ATTRIBUTE_RANGE_SIZE, pointer)), size);
-  std::printf("%s ordinal=%s:%d\n", label,
-              name_of(cuPointerGetAttribute(&ordinal, CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL, pointer)),
-              ordinal);
+  CUresult result = cuPointerGetAttribute(&memory_type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, pointer);
+  std::printf("%s memory_type=%s:%u\n", label, name_of(result), memory_type);
+  result = cuPointerGetAttribute(&is_managed, CU_POINTER_ATTRIBUTE_IS_MANAGED, pointer);
+  std::printf("%s is_managed=%s:%u\n", label, name_of(result), is_managed);
+  result = cuPointerGetAttribute(&host, CU_POINTER_ATTRIBUTE_HOST_POINTER, pointer);
+  std::printf("%s host_pointer=%s:%s\n", label, name_of(result),
+              result != CUDA_SUCCESS                       ? "-"
+              : host == reinterpret_cast<void*>(pointer) ? "pointer"
+                                                         : "other");
+  result = cuPointerGetAttribute(&start, CU_POINTER_ATTRIBUTE_RANGE_START_ADDR, pointer);
+  std::printf("%s range_start_is_base=%s:%d\n", label, name_of(result), start == base);
+  result = cuPointerGetAttribute(&size, CU_POINTER_ATTRIBUTE_RANGE_SIZE, pointer);
+  std::printf("%s range_size=%s:%zu\n", label, name_of(result), size);
+  result = cuPointerGetAttribute(&ordinal, CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL, pointer);
+  std::printf("%s ordinal=%s:%d\n", label, name_of(result), ordinal);
   CUpointer_attribute asked[] = {CU_POINTER_ATTRIBUTE_MEMORY_TYPE, CU_POINTER_ATTRIBUTE_IS_MANAGED,
                                  CU_POINTER_ATTRIBUTE_HOST_POINTER, CU_POINTER_ATTRIBUTE_RANGE_SIZE};
   unsigned type2 = 0, managed2 = 7;
   void* host2 = reinterpret_cast<void*>(1);
   size_t size2 = 0;
   void* data[] = {&type2, &managed2, &host2, &size2};
-  std::printf("%s attributes=%s:%u,%u,%s,%zu\n", label,
-              name_of(cuPointerGetAttributes(4, asked, data, pointer)), type2, managed2,
-              host2 == nullptr ? "null" : host2 == reinterpret_cast<void*>(pointer) ? "pointer" : "other",
+  result = cuPointerGetAttributes(4, asked, data, pointer);
+  std::printf("%s attributes=%s:%u,%u,%s,%zu\n", label, name_of(result), type2, managed2,
+              host2 == nullptr                             ? "null"
+              : host2 == reinterpret_cast<void*>(pointer) ? "pointer"
+                                                          : "other",
               size2);
   CUdeviceptr range_base = 0;
   size_t range_size = 0;
-  std::printf("%s address_range=%s:%d,%zu\n", label,
-              name_of(cuMemGetAddressRange(&range_base, &range_size, pointer)), range_base == base,
+  result = cuMemGetAddressRange(&range_base, &range_size, pointer);
+  std::printf("%s address_range=%s:%d,%zu\n", label, name_of(result), range_base == base,
               range_size);
 }
 
