@@ -271,6 +271,33 @@ int scenario_driver() {
               name_of(range_attribute(&value, sizeof value, CU_MEM_RANGE_ATTRIBUTE_READ_MOSTLY,
                                       managed, kMiB)));
   std::printf("%d\n", value);
+  // Not the shim's (under EGM_MIN_SIZE), and a batch of the shim's and not the shim's.
+  CUdeviceptr small = 0;
+  std::printf("small=%s\n", name_of(cuMemAllocManaged(&small, kSmallManaged, CU_MEM_ATTACH_GLOBAL)));
+  report_origin("small", reinterpret_cast<void*>(small));
+  std::printf("small_prefetch=%s\n", name_of(prefetch_v1(small, kSmallManaged, 0, nullptr)));
+  std::printf("small_advise=%s\n",
+              name_of(cuMemAdvise(small, kSmallManaged, CU_MEM_ADVISE_SET_READ_MOSTLY, gpu)));
+  CUdeviceptr batch_pointers[] = {small, managed + kMiB};
+  size_t batch_sizes[] = {kSmallManaged, kMiB};
+  CUmemLocation batch_locations[] = {{CU_MEM_LOCATION_TYPE_HOST, 0}};
+  size_t batch_starts[] = {0};
+  std::printf("prefetch_batch=%s\n",
+              name_of(cuMemPrefetchBatchAsync(batch_pointers, batch_sizes, 2, batch_locations,
+                                              batch_starts, 1, 0, nullptr)));
+  CUdeviceptr device_batch[] = {managed, device};
+  std::printf("discard_batch_device_memory=%s\n",
+              name_of(cuMemDiscardBatchAsync(device_batch, batch_sizes, 2, 0, nullptr)));
+  for (CUdeviceptr pointer : {small, managed + kMiB}) {
+    int location = 9, read_mostly = 9;
+    CUresult result = range_attribute(&location, sizeof location,
+                                      CU_MEM_RANGE_ATTRIBUTE_LAST_PREFETCH_LOCATION, pointer, kMiB);
+    CUresult mostly = range_attribute(&read_mostly, sizeof read_mostly,
+                                      CU_MEM_RANGE_ATTRIBUTE_READ_MOSTLY, pointer, kMiB);
+    std::printf("after_batch=%s:%d %s:%d\n", name_of(result), location, name_of(mostly),
+                read_mostly);
+  }
+  std::printf("free_small=%s\n", name_of(cuMemFree(small)));
   unsigned is_managed = 7;
   std::printf("proc_is_managed=%s:",
               name_of(pointer_attribute(&is_managed, CU_POINTER_ATTRIBUTE_IS_MANAGED, managed + 64)));

@@ -84,7 +84,10 @@ TEST(FidelityTest, DriverCallsAnswerAsTheRealAllocationInEveryVersion) {
   RunResult run = expect_same_answers("driver");
   EXPECT_EQ(run.at("managed.redirected"), "1") << run.describe();
   EXPECT_EQ(run.at("device.redirected"), "1") << run.describe();
+  EXPECT_EQ(run.at("small.redirected"), "0") << run.describe();  // the not-ours case
   EXPECT_EQ(run.at("end.cuda_mappings"), "0") << run.describe();  // cuMemFreeAsync unmapped
+  EXPECT_EQ(run.at("end.cuda_allocations"), "0") << run.describe();
+  EXPECT_EQ(emulated_calls(run, "cuMemPrefetchBatchAsync"), 1u) << run.describe();
   EXPECT_GE(emulated_calls(run, "cuMemPrefetchAsync"), 2u) << run.describe();  // the v1 entry point
   EXPECT_GE(emulated_calls(run, "cuMemAdvise"), 1u) << run.describe();
   EXPECT_GE(emulated_calls(run, "cuMemPrefetchAsync_v2"), 1u) << run.describe();
