@@ -14,6 +14,14 @@
 // (the library is linked -Bsymbolic-functions, so that these are the very
 // addresses dlsym finds, never an interposer's).
 //
+// Managed memory keeps the hints cuMemAdvise and cuMemPrefetchAsync set and
+// reads them back through cuMemRangeGetAttribute(s); the managed calls accept
+// cuMemAllocManaged memory only (device memory, VMM mappings, unknown or
+// partly-covered ranges: CUDA_ERROR_INVALID_VALUE). Pointer queries answer
+// cuMemAlloc-family memory as device (or managed) memory and VMM mappings as
+// host memory, as the real driver does for host-placed VMM memory. Events
+// (cuEvent*) are complete when recorded.
+//
 // Settings (read on every call): FAKE_CUDA_GRANULARITY (bytes, default
 // 2 MiB), FAKE_CUDA_NUMA_NODES (default 1), FAKE_CUDA_HOST_NUMA_ID (default
 // 0), FAKE_CUDA_HOST_NUMA_IDS (per device, e.g. "0,1"; devices past the end

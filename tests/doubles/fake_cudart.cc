@@ -10,6 +10,12 @@
 // dlopen, dlsym of cuGetProcAddress_v2, then cuGetProcAddress_v2 for each
 // driver function.
 //
+// Managed-memory calls and cudaPointerGetAttributes go to the fake driver
+// (through cuGetProcAddress, as the real runtime's do), so they know the
+// runtime's allocations only with FAKE_CUDART_VIA_DRIVER=1 (which also
+// routes cudaMallocManaged). cudaStreamBeginCapture/EndCapture only switch
+// what cudaStreamIsCapturing reports.
+//
 // Streams and events: work queued on a stream is done at once, unless a test
 // blocks the stream (fake_cudart_stream_block); an event recorded on a
 // blocked stream is not ready (cudaEventQuery: cudaErrorNotReady) until the
