@@ -4,7 +4,8 @@
 // range attributes, pointer queries, address ranges, stream capture),
 // runtime and driver, directly and through cuGetProcAddress. stdout carries
 // every answer and must read the same with and without libegm.so;
-// ALLOC_PROGRAM_REPORT gets where each allocation came from.
+// ALLOC_PROGRAM_REPORT gets where each allocation came from. Built for the
+// GPU machine too (tests/gpu:fidelity_gpu_program, run_fidelity.sh).
 #include <cuda.h>
 #include <cuda_runtime_api.h>
 
@@ -231,6 +232,12 @@ void print_pointer_attribute(const char* label, CUdeviceptr pointer, CUdeviceptr
 
 int scenario_driver() {
   std::printf("init=%s\n", name_of(cuInit(0)));
+  // The device's primary context, as the runtime would use (a real driver needs one).
+  CUdevice gpu_device = 0;
+  CUcontext context = nullptr;
+  std::printf("device_get=%s\n", name_of(cuDeviceGet(&gpu_device, 0)));
+  std::printf("retain=%s\n", name_of(cuDevicePrimaryCtxRetain(&context, gpu_device)));
+  std::printf("set_current=%s\n", name_of(cuCtxSetCurrent(context)));
   CUdeviceptr managed = 0, device = 0, async = 0;
   std::printf("managed=%s\n", name_of(cuMemAllocManaged(&managed, kManagedSize, CU_MEM_ATTACH_GLOBAL)));
   std::printf("device=%s\n", name_of(cuMemAlloc(&device, kDeviceSize)));
@@ -313,6 +320,7 @@ int scenario_driver() {
   std::printf("free_async_again=%s\n", name_of(cuMemFree(async)));
   report("end.cuda_mappings", std::to_string(fake_cuda_live_mappings()));
   report("end.cuda_allocations", std::to_string(fake_cuda_live_allocations()));
+  cuDevicePrimaryCtxRelease(gpu_device);
   return 0;
 }
 
