@@ -62,6 +62,7 @@ struct Config {
   std::optional<size_t> spill_min_size;
   bool host_access = true;
   bool meminfo_includes_host = false;
+  bool physical_pointer_attributes = false;  // EGM_POINTER_ATTRIBUTES=physical
   size_t pool_limit = size_t{1} << 30;
   size_t pool_prealloc = 0;
   bool suballocate = true;

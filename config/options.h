@@ -63,6 +63,11 @@ inline constexpr std::array<OptionSpec, 24> kOptions = {{
     {"EGM_MEMINFO", "enum", "device", "device or device+host",
      "What cudaMemGetInfo/cuMemGetInfo report: the device's memory, or that plus the host "
      "memory the policy may use (so frameworks that size pools from free memory see it)."},
+    {"EGM_POINTER_ATTRIBUTES", "enum", "requested", "requested or physical",
+     "What pointer and range queries (cudaPointerGetAttributes, cuPointerGetAttribute(s), "
+     "cuMemGetAddressRange, managed range attributes) report for redirected memory: what the "
+     "program allocated (device or managed memory, its own base and size), or the host mapping "
+     "as it is (the driver's answer)."},
     {"EGM_HOOK_DRIVER", "bool", "1", "0 or 1",
      "Also intercept driver-API allocations (cuMemAlloc...), including those reached through "
      "cuGetProcAddress and dlsym on libcuda, as statically linked runtimes do. 0 = runtime "

@@ -64,6 +64,8 @@ struct RealRuntime {
   RealFunction<cudaError_t (*)(cudaStream_t, cudaStreamCaptureStatus*)> stream_is_capturing{
       "cudaStreamIsCapturing"};
   RealFunction<cudaError_t (*)(cudaStream_t)> stream_synchronize{"cudaStreamSynchronize"};
+  RealFunction<cudaError_t (*)(cudaStream_t, cudaStreamCaptureStatus*)> stream_is_capturing_ptsz{
+      "cudaStreamIsCapturing_ptsz"};
 };
 
 RealRuntime& real_runtime();

@@ -14,8 +14,6 @@
 namespace egm {
 namespace {
 
-constexpr int kNotInitialized = cudaErrorInitializationError;  // == CUDA_ERROR_NOT_INITIALIZED
-
 // The error a real free reports for a driver failure while unmapping.
 int free_error_for(CUresult result) {
   switch (result) {
