@@ -15,7 +15,7 @@ struct OptionSpec {
   std::string_view doc;            // one line
 };
 
-inline constexpr std::array<OptionSpec, 24> kOptions = {{
+inline constexpr std::array<OptionSpec, 25> kOptions = {{
     {"EGM_CONFIG", "path", "", "a readable regular file (at most 1 MiB) of VARIABLE=value lines",
      "Read options from this file first; the environment overrides it. '#' at the start of a "
      "line or after a blank starts a comment; blanks around '=', CRLF and a UTF-8 BOM are "

@@ -72,7 +72,6 @@ struct Allocation {
 // completes every block so far.
 struct Stream {
   int device = 0;
-  bool capturing = false;
   bool blocked = false;
   bool capturing = false;  // between cudaStreamBeginCapture and cudaStreamEndCapture
   uint64_t blocks_started = 0;
@@ -531,6 +530,7 @@ cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* attributes, const vo
 
 // Stream capture: the fake records nothing, it only reports the state.
 cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode) {
+  if (cudaError_t failure = injected_failure("cudaStreamBeginCapture")) return record(failure);
   RuntimeState& runtime = state();
   std::lock_guard<std::mutex> lock(runtime.mutex);
   Stream* known = find_stream(runtime, stream);
@@ -541,6 +541,7 @@ cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode) {
 }
 
 cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
+  if (cudaError_t failure = injected_failure("cudaStreamEndCapture")) return record(failure);
   RuntimeState& runtime = state();
   std::lock_guard<std::mutex> lock(runtime.mutex);
   Stream* known = find_stream(runtime, stream);
@@ -551,6 +552,7 @@ cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
 }
 
 cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* status) {
+  if (cudaError_t failure = injected_failure("cudaStreamIsCapturing")) return record(failure);
   if (status == nullptr) return record(cudaErrorInvalidValue);
   RuntimeState& runtime = state();
   std::lock_guard<std::mutex> lock(runtime.mutex);
@@ -594,39 +596,6 @@ cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
   if (queue == nullptr) return record(cudaErrorInvalidResourceHandle);
   queue->blocked = false;
   queue->blocks_released = queue->blocks_started;
-  return cudaSuccess;
-}
-
-cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode) {
-  if (cudaError_t failure = injected_failure("cudaStreamBeginCapture")) return record(failure);
-  RuntimeState& runtime = state();
-  std::lock_guard<std::mutex> lock(runtime.mutex);
-  Stream* queue = find_stream(runtime, stream);
-  if (queue == nullptr || is_built_in_stream(stream)) return record(cudaErrorInvalidResourceHandle);
-  queue->capturing = true;
-  return cudaSuccess;
-}
-
-cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
-  if (cudaError_t failure = injected_failure("cudaStreamEndCapture")) return record(failure);
-  if (graph == nullptr) return record(cudaErrorInvalidValue);
-  RuntimeState& runtime = state();
-  std::lock_guard<std::mutex> lock(runtime.mutex);
-  Stream* queue = find_stream(runtime, stream);
-  if (queue == nullptr) return record(cudaErrorInvalidResourceHandle);
-  queue->capturing = false;
-  *graph = new_handle<cudaGraph_t>(runtime);
-  return cudaSuccess;
-}
-
-cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* status) {
-  if (cudaError_t failure = injected_failure("cudaStreamIsCapturing")) return record(failure);
-  if (status == nullptr) return record(cudaErrorInvalidValue);
-  RuntimeState& runtime = state();
-  std::lock_guard<std::mutex> lock(runtime.mutex);
-  Stream* queue = find_stream(runtime, stream);
-  if (queue == nullptr) return record(cudaErrorInvalidResourceHandle);
-  *status = queue->capturing ? cudaStreamCaptureStatusActive : cudaStreamCaptureStatusNone;
   return cudaSuccess;
 }
 
