@@ -9,6 +9,7 @@
 #   bash .device/gpu/run_coverage.sh .device/gpu
 #   bash .device/gpu/run_soak.sh .device/gpu [SECONDS]
 #   bash .device/gpu/run_multi_gpu.sh .device/gpu     (2 GPUs)
+#   bash .device/gpu/run_fidelity.sh .device/gpu [SAMPLES]   (egm-probe --selftest, cuda-samples)
 # or all of the one-GPU checks and the benchmark in one command of < 10 min
 # (with bench/stage.sh too):
 #   bash .device/gpu/run_device_session.sh .device/gpu .device/bench
@@ -26,6 +27,9 @@ COVERAGE_SCRIPTS=(run_coverage.sh run_soak.sh egm_log_counts.sh cupy_check.py ja
 
 # run_multi_gpu.sh (two GPUs) with what it runs.
 TARGETS+=(//tests/gpu:multi_gpu_peer_test //tests/gpu:multi_gpu_artifacts)
+# run_fidelity.sh: egm-probe --selftest's compatibility program and kernels.
+TARGETS+=(//tools/probe:egm-compat-checks //tools/probe:libegm_compat_kernels.so)
+COVERAGE_SCRIPTS+=(run_fidelity.sh)
 
 build_targets() {
   bazel build "$@" "${TARGETS[@]}"
@@ -42,6 +46,8 @@ copy_artifacts() {
   install -m 0755 "$bin/tools/probe/egm-probe" "$bin/tools/inspect/egm-inspect" \
     "$bin/tools/run/egm-run" "$DEST/"
   install -m 0755 "${COVERAGE_SCRIPTS[@]/#/tests/gpu/}" "$DEST/"
+  install -m 0755 "$bin/tools/probe/egm-compat-checks" \
+    "$bin/tools/probe/libegm_compat_kernels.so" "$DEST/"
 }
 
 copy_multi_gpu_artifacts() {
@@ -102,6 +108,7 @@ main() {
   echo "  bash .device/gpu/run_coverage.sh .device/gpu"
   echo "  bash .device/gpu/run_soak.sh .device/gpu 570"
   echo "  bash .device/gpu/run_multi_gpu.sh .device/gpu    (2 GPUs)"
+  echo "  bash .device/gpu/run_fidelity.sh .device/gpu .device/samples/bin"
 }
 
 main "$@"

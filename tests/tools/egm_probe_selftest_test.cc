@@ -48,7 +48,8 @@ std::string verdict_of(const std::string& output, const std::string& name) {
 TEST(EgmProbeSelftest, HostChecksMatchThroughTheDoublesAndKernelChecksSkip) {
   ProcessResult run = selftest(runfile("shim/libegm.so"), doubles_environment());
   // What the doubles implement must give the same result with the shim.
-  for (const char* name : {"memcpy.all-kinds", "memset", "memcpy-2d.pitched",
+  EXPECT_TRUE(contains(line_of(run.out, "cuda.device"), "count=1 gpu0=Fake CUDA Device")) << run.out;
+  for (const char* name : {"cuda.device", "memcpy.all-kinds", "memset", "memcpy-2d.pitched",
                            "threads.8-alloc-free", "driver-api", "program.exit-status"}) {
     EXPECT_EQ(verdict_of(run.out, name), "PASS") << name << "\n" << run.out << run.err;
   }

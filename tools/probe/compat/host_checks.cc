@@ -52,6 +52,8 @@ struct Api {
   // Driver API, by the names libcuda exports (cuda.h maps cuMemAlloc to _v2).
   Entry<decltype(cuInit)> cu_init{"cuInit"};
   Entry<decltype(cuDeviceGet)> cu_device_get{"cuDeviceGet"};
+  Entry<decltype(cuDeviceGetName)> cu_device_name{"cuDeviceGetName"};
+  Entry<decltype(cudaGetDeviceCount)> device_count{"cudaGetDeviceCount"};
   Entry<decltype(cuDevicePrimaryCtxRetain)> cu_retain{"cuDevicePrimaryCtxRetain"};
   Entry<CUresult(CUdevice)> cu_release{"cuDevicePrimaryCtxRelease_v2"};
   Entry<decltype(cuCtxSetCurrent)> cu_set_current{"cuCtxSetCurrent"};
@@ -137,6 +139,23 @@ std::string driver_attributes(const void* pointer) {
   return text;
 }
 
+// What the checks run on (the same machine in both runs).
+std::string device() {
+  const Api& a = api();
+  if (auto skip = missing(a.device_count, a.cu_init, a.cu_device_get, a.cu_device_name);
+      !skip.empty()) {
+    return skip;
+  }
+  int count = -1;
+  cudaError_t counted = a.device_count(&count);
+  char name[256] = "?";
+  CUdevice device = 0;
+  if (a.cu_init(0) == CUDA_SUCCESS && a.cu_device_get(&device, 0) == CUDA_SUCCESS) {
+    a.cu_device_name(name, sizeof name, device);
+  }
+  return name_of(counted) + " count=" + std::to_string(count) + " gpu0=" + name;
+}
+
 std::string pointer_device() {
   const Api& a = api();
   if (auto skip = missing(a.malloc, a.free, a.pointer_attributes, a.cu_pointer_attribute);
@@ -171,7 +190,7 @@ std::string address_range() {
   if (auto skip = missing(a.malloc, a.cu_alloc, a.cu_free, a.cu_address_range); !skip.empty()) {
     return skip;
   }
-  a.malloc(nullptr, 0);  // no-op that initializes the runtime's primary context
+  a.free(nullptr);  // initializes the runtime, whose primary context becomes current
   CUdeviceptr allocation = 0;
   CUresult alloc = a.cu_alloc(&allocation, 3 * kMiB);
   if (alloc != CUDA_SUCCESS) return "cuMemAlloc=" + name_of(alloc);
@@ -549,6 +568,7 @@ std::string driver_api() {
 
 const std::vector<Check>& host_checks() {
   static const std::vector<Check> checks = {
+      {"cuda.device", device},
       {"pointer-attributes.device", pointer_device},
       {"pointer-attributes.managed", pointer_managed},
       {"address-range.cuMemAlloc-3MiB", address_range},
