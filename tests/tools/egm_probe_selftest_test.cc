@@ -48,7 +48,8 @@ std::string verdict_of(const std::string& output, const std::string& name) {
 TEST(EgmProbeSelftest, HostChecksMatchThroughTheDoublesAndKernelChecksSkip) {
   ProcessResult run = selftest(runfile("shim/libegm.so"), doubles_environment());
   // What the doubles implement must give the same result with the shim.
-  EXPECT_TRUE(contains(line_of(run.out, "cuda.device"), "count=1 gpu0=Fake CUDA Device")) << run.out;
+  EXPECT_TRUE(contains(line_of(run.out, "cuda.device"), "count=1 gpu0=Fake CUDA Device"))
+      << run.out;
   for (const char* name : {"cuda.device", "memcpy.all-kinds", "memset", "memcpy-2d.pitched",
                            "threads.8-alloc-free", "driver-api", "program.exit-status"}) {
     EXPECT_EQ(verdict_of(run.out, name), "PASS") << name << "\n" << run.out << run.err;
@@ -67,10 +68,10 @@ TEST(EgmProbeSelftest, HostChecksMatchThroughTheDoublesAndKernelChecksSkip) {
   EXPECT_TRUE(ipc == "KNOWN" || ipc == "PASS") << run.out;
   if (ipc == "KNOWN") EXPECT_TRUE(contains(run.out, "KNOWN difference: CUDA IPC")) << run.out;
   // Every check listed, each with a verdict; the exit status follows the FAILs.
-  for (const char* name : {"pointer-attributes.device", "pointer-attributes.managed",
-                           "address-range.cuMemAlloc-3MiB", "managed.attach", "managed.prefetch",
-                           "managed.advise", "managed.range-attributes",
-                           "managed.last-prefetch-location", "graph.capture-malloc-async"}) {
+  for (const char* name :
+       {"pointer-attributes.device", "pointer-attributes.managed", "address-range.cuMemAlloc-3MiB",
+        "managed.attach", "managed.prefetch", "managed.advise", "managed.range-attributes",
+        "managed.last-prefetch-location", "graph.capture-malloc-async"}) {
     std::string verdict = verdict_of(run.out, name);
     EXPECT_TRUE(verdict == "PASS" || verdict == "SKIP" || verdict == "FAIL") << name << run.out;
   }
@@ -90,7 +91,8 @@ TEST(EgmProbeSelftest, AShimThatChangesResultsFails) {
 }
 
 TEST(EgmProbeSelftest, MissingShimOrProgramIsAnError) {
-  ProcessResult run = selftest(tools_test::temp_dir() + "/no-such-libegm.so", doubles_environment());
+  ProcessResult run =
+      selftest(tools_test::temp_dir() + "/no-such-libegm.so", doubles_environment());
   EXPECT_EQ(run.exit_status, 1);
   EXPECT_TRUE(contains(run.out, "no-such-libegm.so")) << run.out;
 }
@@ -100,8 +102,9 @@ TEST(SelftestCompare, PairsChecksByNameAndNamesEveryOutcome) {
   using egm::probe::parse_check_lines;
   auto without = parse_check_lines(
       "noise\ncheck a x=1\ncheck b SKIP-NO-DEVICE no kernels\ncheck ipc.export ok\ncheck c v\n");
-  auto with = parse_check_lines("check a x=2\ncheck b SKIP-NO-DEVICE no kernels\n"
-                                "check ipc.export cudaErrorInvalidValue\n");
+  auto with = parse_check_lines(
+      "check a x=2\ncheck b SKIP-NO-DEVICE no kernels\n"
+      "check ipc.export cudaErrorInvalidValue\n");
   auto outcomes = compare_runs(without, with, "exit 0", "signal 11");
   ASSERT_EQ(outcomes.size(), 5u);
   EXPECT_EQ(outcomes[0].verdict, "FAIL");  // a: different values

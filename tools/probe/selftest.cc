@@ -135,9 +135,7 @@ RunResult run_program(const std::string& program, const std::vector<std::string>
   return result;
 }
 
-bool starts_with(const std::string& text, const char* prefix) {
-  return text.rfind(prefix, 0) == 0;
-}
+bool starts_with(const std::string& text, const char* prefix) { return text.rfind(prefix, 0) == 0; }
 
 const CheckLine* find_check(const std::vector<CheckLine>& lines, const std::string& name) {
   for (const CheckLine& line : lines) {
@@ -183,8 +181,8 @@ std::vector<CheckOutcome> compare_runs(const std::vector<CheckLine>& without,
                                        const std::string& with_status) {
   std::vector<CheckOutcome> outcomes;
   for (const CheckLine& line : without) {
-    outcomes.push_back(compare_one(line.name, &line, find_check(with, line.name), without_status,
-                                   with_status));
+    outcomes.push_back(
+        compare_one(line.name, &line, find_check(with, line.name), without_status, with_status));
   }
   for (const CheckLine& line : with) {
     if (!find_check(without, line.name)) {
@@ -231,9 +229,9 @@ int run_selftest(const SelftestOptions& options) {
     std::printf("egm-probe --selftest: could not start %s\n", options.program.c_str());
     return 1;
   }
-  std::vector<CheckOutcome> outcomes = compare_runs(
-      parse_check_lines(without.output), parse_check_lines(with.output), without.status,
-      with.status);
+  std::vector<CheckOutcome> outcomes =
+      compare_runs(parse_check_lines(without.output), parse_check_lines(with.output),
+                   without.status, with.status);
   std::map<std::string, int> counts;
   bool no_device = false;
   bool missing_entries = false;
@@ -250,8 +248,9 @@ int run_selftest(const SelftestOptions& options) {
   std::printf("self-test: %zu checks: %d PASS, %d FAIL, %d SKIP, %d KNOWN\n", outcomes.size(),
               counts["PASS"], counts["FAIL"], counts["SKIP"], counts["KNOWN"]);
   if (no_device) {
-    std::printf("SKIP-NO-DEVICE: no real GPU here (this CUDA runtime cannot run kernels): the "
-                "kernel checks did not run\n");
+    std::printf(
+        "SKIP-NO-DEVICE: no real GPU here (this CUDA runtime cannot run kernels): the "
+        "kernel checks did not run\n");
   }
   if (missing_entries) {
     std::printf("SKIP-MISSING: this CUDA runtime lacks entry points those checks need\n");

@@ -9,8 +9,8 @@
 namespace egm::probe {
 
 struct SelftestOptions {
-  std::string program;  // egm-compat-checks
-  std::string shim;     // libegm.so
+  std::string program;        // egm-compat-checks
+  std::string shim;           // libegm.so
   int timeout_seconds = 120;  // per run
 };
 

@@ -73,8 +73,8 @@ std::string texture_check() {
   constexpr int kHeight = 64;
   float* pitched = nullptr;
   size_t pitch = 0;
-  cudaError_t alloc = cudaMallocPitch(reinterpret_cast<void**>(&pitched), &pitch,
-                                      kWidth * sizeof(float), kHeight);
+  cudaError_t alloc =
+      cudaMallocPitch(reinterpret_cast<void**>(&pitched), &pitch, kWidth * sizeof(float), kHeight);
   if (alloc != cudaSuccess) return "cudaMallocPitch=" + error_name(alloc);
   std::vector<float> host(kWidth * kHeight);
   for (int i = 0; i < kWidth * kHeight; ++i) host[i] = static_cast<float>(i % 97);
@@ -114,9 +114,9 @@ std::string texture_check() {
   cudaFree(sums);
   cudaFree(pitched);
   char text[200];
-  std::snprintf(text, sizeof text, "pitch=%zu copy=%s create=%s launch=%s rows_right=%d/%d sum=%.0f",
-                pitch, error_name(copy).c_str(), error_name(create).c_str(), launch.c_str(), right,
-                kHeight, total);
+  std::snprintf(
+      text, sizeof text, "pitch=%zu copy=%s create=%s launch=%s rows_right=%d/%d sum=%.0f", pitch,
+      error_name(copy).c_str(), error_name(create).c_str(), launch.c_str(), right, kHeight, total);
   return text;
 }
 

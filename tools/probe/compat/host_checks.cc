@@ -233,10 +233,9 @@ std::string memcpy_kinds() {
   a.free(second);
   return "HtoD=" + name_of(htod) + " DtoD=" + name_of(dtod) + " DtoH=" + name_of(dtoh) +
          " default=" + name_of(default_in) + "," + name_of(default_out) +
-         " roundtrip=" + (back == source ? "equal" : "DIFFERENT") +
-         " default_roundtrip=" +
+         " roundtrip=" + (back == source ? "equal" : "DIFFERENT") + " default_roundtrip=" +
          (std::memcmp(back_default.data(), source.data() + 7, kSize - 7) == 0 ? "equal"
-                                                                            : "DIFFERENT") +
+                                                                              : "DIFFERENT") +
          " sum=" + checksum(back.data(), kSize);
 }
 
@@ -255,7 +254,8 @@ std::string memset_check() {
   std::vector<unsigned char> expected(kSize, 0xAB);
   std::memset(expected.data() + 1001, 0x5C, 70000);
   return "whole=" + name_of(whole) + " part=" + name_of(part) + " copy=" + name_of(copy) +
-         " data=" + (back == expected ? "as-set" : "WRONG") + " sum=" + checksum(back.data(), kSize);
+         " data=" + (back == expected ? "as-set" : "WRONG") +
+         " sum=" + checksum(back.data(), kSize);
 }
 
 std::string copies_2d() {
@@ -296,7 +296,8 @@ std::string managed_attach() {
   }
   constexpr size_t kSize = 2 * kMiB;
   char* pointer = nullptr;
-  cudaError_t alloc = a.malloc_managed(reinterpret_cast<void**>(&pointer), kSize, cudaMemAttachHost);
+  cudaError_t alloc =
+      a.malloc_managed(reinterpret_cast<void**>(&pointer), kSize, cudaMemAttachHost);
   if (alloc != cudaSuccess) return "cudaMallocManaged=" + name_of(alloc);
   cudaStream_t stream = nullptr;
   cudaError_t create = a.stream_create(&stream);
@@ -336,7 +337,8 @@ std::string managed_prefetch() {
   }
   constexpr size_t kSize = 4 * kMiB;
   char* pointer = nullptr;
-  cudaError_t alloc = a.malloc_managed(reinterpret_cast<void**>(&pointer), kSize, cudaMemAttachGlobal);
+  cudaError_t alloc =
+      a.malloc_managed(reinterpret_cast<void**>(&pointer), kSize, cudaMemAttachGlobal);
   if (alloc != cudaSuccess) return "cudaMallocManaged=" + name_of(alloc);
   std::memset(pointer, 7, kSize);
   cudaError_t to_device = a.prefetch(pointer, kSize, device_location(0), 0, nullptr);
@@ -370,7 +372,8 @@ std::string managed_advise() {
       {"SetAccessedBy", cudaMemAdviseSetAccessedBy},
       {"UnsetAccessedBy", cudaMemAdviseUnsetAccessedBy}};
   for (const auto& [name, value] : advice) {
-    result += std::string(name) + "=" + name_of(a.advise(pointer, kSize, value, device_location(0))) + " ";
+    result += std::string(name) + "=" +
+              name_of(a.advise(pointer, kSize, value, device_location(0))) + " ";
   }
   result += "PreferredLocation(host)=" +
             name_of(a.advise(pointer, kSize, cudaMemAdviseSetPreferredLocation, host_location()));
