@@ -50,8 +50,9 @@ TEST(EgmProbeSelftest, HostChecksMatchThroughTheDoublesAndKernelChecksSkip) {
   // What the doubles implement must give the same result with the shim.
   EXPECT_TRUE(contains(line_of(run.out, "cuda.device"), "count=1 gpu0=Fake CUDA Device"))
       << run.out;
-  for (const char* name : {"cuda.device", "memcpy.all-kinds", "memset", "memcpy-2d.pitched",
-                           "threads.8-alloc-free", "driver-api", "program.exit-status"}) {
+  for (const char* name :
+       {"cuda.device", "memcpy.all-kinds", "memset", "memcpy-2d.pitched", "threads.8-alloc-free",
+        "stream-ordered.malloc-async", "driver-api", "program.exit-status"}) {
     EXPECT_EQ(verdict_of(run.out, name), "PASS") << name << "\n" << run.out << run.err;
   }
   EXPECT_TRUE(contains(line_of(run.out, "memset"), "data=as-set")) << run.out;
@@ -71,7 +72,8 @@ TEST(EgmProbeSelftest, HostChecksMatchThroughTheDoublesAndKernelChecksSkip) {
   for (const char* name :
        {"pointer-attributes.device", "pointer-attributes.managed", "address-range.cuMemAlloc-3MiB",
         "managed.attach", "managed.prefetch", "managed.advise", "managed.range-attributes",
-        "managed.last-prefetch-location", "graph.capture-malloc-async"}) {
+        "managed.last-prefetch-location", "graph.capture-malloc-async",
+        "driver-api.stream-ordered"}) {
     std::string verdict = verdict_of(run.out, name);
     EXPECT_TRUE(verdict == "PASS" || verdict == "SKIP" || verdict == "FAIL") << name << run.out;
   }

@@ -63,6 +63,9 @@ struct Api {
   Entry<decltype(cuMemcpy)> cu_memcpy{"cuMemcpy"};
   Entry<CUresult(CUdeviceptr*, size_t*, CUdeviceptr)> cu_address_range{"cuMemGetAddressRange_v2"};
   Entry<decltype(cuPointerGetAttribute)> cu_pointer_attribute{"cuPointerGetAttribute"};
+  Entry<CUresult(CUdeviceptr*, size_t, CUstream)> cu_alloc_async{"cuMemAllocAsync"};
+  Entry<CUresult(CUdeviceptr, CUstream)> cu_free_async{"cuMemFreeAsync"};
+  Entry<decltype(cuCtxSynchronize)> cu_synchronize{"cuCtxSynchronize"};
 };
 
 const Api& api() {
@@ -491,6 +494,65 @@ std::string graph_capture() {
          "right=" + std::to_string(right) + "/3";
 }
 
+// cudaMallocAsync / cudaFreeAsync on a stream, outside any capture, twice:
+// the second allocation may reuse the first's memory.
+std::string stream_ordered() {
+  const Api& a = api();
+  if (auto skip = missing(a.stream_create, a.stream_destroy, a.stream_synchronize, a.malloc_async,
+                          a.free_async, a.memset, a.memcpy);
+      !skip.empty()) {
+    return skip;
+  }
+  constexpr size_t kSize = 3 * kMiB + 8;
+  cudaStream_t stream = nullptr;
+  cudaError_t create = a.stream_create(&stream);
+  std::string result = "stream=" + name_of(create);
+  for (int round = 0; round < 2; ++round) {
+    void* pointer = nullptr;
+    cudaError_t alloc = a.malloc_async(&pointer, kSize, stream);
+    cudaError_t sync = a.stream_synchronize(stream);
+    cudaError_t set = a.memset(pointer, 0x11 * (round + 1), kSize);
+    std::vector<unsigned char> back(kSize, 0);
+    cudaError_t copy = a.memcpy(back.data(), pointer, kSize, cudaMemcpyDeviceToHost);
+    bool as_set = true;
+    for (unsigned char byte : back) as_set = as_set && byte == 0x11 * (round + 1);
+    cudaError_t release = a.free_async(pointer, stream);
+    cudaError_t done = a.stream_synchronize(stream);
+    result += " round" + std::to_string(round) + "{" + name_of(alloc) + " " + name_of(sync) + " " +
+              name_of(set) + " " + name_of(copy) + " " + (as_set ? "as-set" : "WRONG") + " " +
+              name_of(release) + " " + name_of(done) + "}";
+  }
+  a.stream_destroy(stream);
+  return result;
+}
+
+// The driver's stream-ordered pair on the null stream.
+std::string driver_stream_ordered() {
+  const Api& a = api();
+  if (auto skip = missing(a.free, a.cu_alloc_async, a.cu_free_async, a.cu_synchronize,
+                          a.cu_memset_d32, a.cu_memcpy);
+      !skip.empty()) {
+    return skip;
+  }
+  a.free(nullptr);  // the runtime's primary context, current
+  constexpr size_t kSize = 2 * kMiB + 4096;
+  CUdeviceptr pointer = 0;
+  CUresult alloc = a.cu_alloc_async(&pointer, kSize, nullptr);
+  CUresult sync = a.cu_synchronize();
+  std::string result = "cuMemAllocAsync=" + name_of(alloc) + " sync=" + name_of(sync);
+  if (alloc != CUDA_SUCCESS) return result;
+  CUresult set = a.cu_memset_d32(pointer, 0x01020304u, kSize / 4);
+  std::vector<unsigned int> back(kSize / 4, 0);
+  CUresult copy = a.cu_memcpy(reinterpret_cast<CUdeviceptr>(back.data()), pointer, kSize);
+  bool as_set = true;
+  for (unsigned int word : back) as_set = as_set && word == 0x01020304u;
+  CUresult release = a.cu_free_async(pointer, nullptr);
+  CUresult done = a.cu_synchronize();
+  return result + " memsetD32=" + name_of(set) + " memcpy=" + name_of(copy) +
+         " data=" + (as_set ? "as-set" : "WRONG") + " cuMemFreeAsync=" + name_of(release) +
+         " sync=" + name_of(done);
+}
+
 // 8 threads allocate, fill, read back and free, at sizes across the pool's range.
 std::string threads() {
   const Api& a = api();
@@ -584,9 +646,11 @@ const std::vector<Check>& host_checks() {
       {"managed.range-attributes", range_attributes},
       {"managed.last-prefetch-location", last_prefetch_location},
       {"ipc.export", ipc_export},
+      {"stream-ordered.malloc-async", stream_ordered},
       {"graph.capture-malloc-async", graph_capture},
       {"threads.8-alloc-free", threads},
       {"driver-api", driver_api},
+      {"driver-api.stream-ordered", driver_stream_ordered},
   };
   return checks;
 }
