@@ -92,6 +92,20 @@ TEST(EgmProbeSelftest, AShimThatChangesResultsFails) {
   EXPECT_TRUE(contains(run.out, "self-test FAILS")) << run.out;
 }
 
+TEST(EgmProbeSelftest, AnExistingPreloadIsKeptButTheShimIsRemovedFromTheRunWithout) {
+  std::string broken = runfile("tests/tools/libbroken_memset_shim.so");
+  // Another preloaded library stays in both runs: both memsets are off alike.
+  EnvironmentEdits edits = doubles_environment();
+  edits["LD_PRELOAD"] = broken;
+  ProcessResult run = selftest(runfile("shim/libegm.so"), edits);
+  EXPECT_EQ(verdict_of(run.out, "memset"), "PASS") << run.out;
+  EXPECT_TRUE(contains(line_of(run.out, "memset"), "data=WRONG")) << run.out;
+  // Started under the shim itself (as by egm-run): the run without drops it.
+  run = selftest(broken, edits);
+  EXPECT_EQ(verdict_of(run.out, "memset"), "FAIL") << run.out;
+  EXPECT_EQ(run.exit_status, 1) << run.out;
+}
+
 TEST(EgmProbeSelftest, MissingShimOrProgramIsAnError) {
   ProcessResult run =
       selftest(tools_test::temp_dir() + "/no-such-libegm.so", doubles_environment());

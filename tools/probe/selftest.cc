@@ -24,7 +24,8 @@ namespace {
 const std::map<std::string, std::string>& known_differences() {
   static const std::map<std::string, std::string> known = {
       {"ipc.export",
-       "CUDA IPC export of redirected memory is not supported yet (the framework issue)"},
+       "CUDA IPC export of redirected memory is not supported yet (cudaIpcGetMemHandle fails "
+       "on host-placed VMM memory)"},
   };
   return known;
 }
