@@ -94,6 +94,20 @@ check_coverage_programs() {
   fi
 }
 
+# egm-compat-checks and its kernels need only libcudart.so.13 (toolkit or
+# staged copy) and libcuda.so.1 (the driver). ldd's output is captured first:
+# `ldd | grep -q` under pipefail can kill ldd with SIGPIPE (issue 11).
+check_selftest_program() {
+  local file libraries
+  for file in egm-compat-checks libegm_compat_kernels.so; do
+    libraries=$(ldd "$DEST/$file") || return 1
+    if grep -v 'libcuda\.so\.1' <<<"$libraries" | grep -E 'not found|_solib'; then
+      echo "stage.sh: $file depends on files that do not travel" >&2
+      return 1
+    fi
+  done
+}
+
 main() {
   cd "$REPO"
   build_targets "$@"
@@ -101,6 +115,7 @@ main() {
   copy_multi_gpu_artifacts "$@"
   copy_fallback_libraries
   check_self_contained
+  check_selftest_program
   (cd "$DEST" && ls -l --time-style=+ . fallback-libs)
   echo
   echo "Staged in $DEST. On the GPU machine (carry .device/gpu), from the repository root:"
