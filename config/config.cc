@@ -32,6 +32,7 @@ constexpr std::array<std::string_view, 3> kModeNames = {"always", "spill", "off"
 constexpr std::array<std::string_view, 3> kFallbackNames = {"device", "next-node", "error"};
 constexpr std::array<std::string_view, 2> kPeerAccessNames = {"enabled", "all"};
 constexpr std::array<std::string_view, 2> kMeminfoNames = {"device", "device+host"};
+constexpr std::array<std::string_view, 2> kPointerAttributeNames = {"requested", "physical"};
 constexpr std::array<std::string_view, 2> kGranularityNames = {"minimum", "recommended"};
 constexpr std::array<std::string_view, 6> kPolicyNames = {"nearest",    "bind",     "preferred",
                                                           "interleave", "weighted", "most-free"};
@@ -215,6 +216,10 @@ const std::map<std::string_view, Setter>& setters() {
        [](auto v, auto&, Config& c, auto&) { return set_size(v, c.device_reserve); }},
       {"EGM_MEMINFO", [](auto v, auto&, Config& c,
                          auto&) { return set_enum(v, kMeminfoNames, c.meminfo_includes_host); }},
+      {"EGM_POINTER_ATTRIBUTES",
+       [](auto v, auto&, Config& c, auto&) {
+         return set_enum(v, kPointerAttributeNames, c.physical_pointer_attributes);
+       }},
       {"EGM_POOL_LIMIT", [](auto v, auto&, Config& c, auto&) { return set_size(v, c.pool_limit); }},
       {"EGM_POOL_PREALLOC",
        [](auto v, auto&, Config& c, auto&) { return set_size(v, c.pool_prealloc); }},
@@ -399,6 +404,7 @@ std::string ParsedConfig::summary() const {
          " device_reserve=" + std::to_string(c.device_reserve) +
          " host_access=" + (c.host_access ? "1" : "0") +
          " meminfo=" + (c.meminfo_includes_host ? "device+host" : "device") +
+         " pointer_attributes=" + (c.physical_pointer_attributes ? "physical" : "requested") +
          " hook_driver=" + (c.hook_driver ? "1" : "0") +
          " pool_limit=" + std::to_string(c.pool_limit) +
          " pool_prealloc=" + std::to_string(c.pool_prealloc) +

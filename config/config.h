@@ -60,6 +60,7 @@ struct Config {
   size_t device_reserve = size_t{1} << 30;
   bool host_access = true;
   bool meminfo_includes_host = false;
+  bool physical_pointer_attributes = false;  // EGM_POINTER_ATTRIBUTES=physical
   size_t pool_limit = size_t{1} << 30;
   size_t pool_prealloc = 0;
   bool suballocate = true;

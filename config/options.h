@@ -15,7 +15,7 @@ struct OptionSpec {
   std::string_view doc;            // one line
 };
 
-inline constexpr std::array<OptionSpec, 23> kOptions = {{
+inline constexpr std::array<OptionSpec, 24> kOptions = {{
     {"EGM_CONFIG", "path", "", "a readable file of VARIABLE=value lines",
      "Read options from this file first; the environment overrides it. '#' starts a comment."},
     {"EGM_ENABLE", "bool", "1", "0 or 1",
@@ -52,6 +52,11 @@ inline constexpr std::array<OptionSpec, 23> kOptions = {{
     {"EGM_MEMINFO", "enum", "device", "device or device+host",
      "What cudaMemGetInfo/cuMemGetInfo report: the device's memory, or that plus the host "
      "memory the policy may use (so frameworks that size pools from free memory see it)."},
+    {"EGM_POINTER_ATTRIBUTES", "enum", "requested", "requested or physical",
+     "What pointer and range queries (cudaPointerGetAttributes, cuPointerGetAttribute(s), "
+     "cuMemGetAddressRange, managed range attributes) report for redirected memory: what the "
+     "program allocated (device or managed memory, its own base and size), or the host mapping "
+     "as it is (the driver's answer)."},
     {"EGM_HOOK_DRIVER", "bool", "1", "0 or 1",
      "Also intercept driver-API allocations (cuMemAlloc...), including those reached through "
      "cuGetProcAddress and dlsym on libcuda, as statically linked runtimes do. 0 = runtime "

@@ -5,8 +5,7 @@
 #include "shim/core/real_runtime.h"
 #include "shim/core/runtime_guard.h"
 #include "shim/core/shim.h"
-
-#define EGM_EXPORT __attribute__((visibility("default")))
+#include "shim/override_support.h"
 
 namespace {
 
@@ -73,7 +72,7 @@ EGM_EXPORT cudaError_t cudaMemGetInfo(size_t* free, size_t* total) {
 extern "C" EGM_EXPORT cudaError_t cudaDeviceEnablePeerAccess(int peer, unsigned int flags) {
   egm::RealRuntime& real = egm::real_runtime();
   int device = -1;
-  cudaError_t result = cudaErrorInitializationError;
+  cudaError_t result = static_cast<cudaError_t>(egm::kNotInitialized);
   {
     egm::RuntimeCallScope scope;
     auto enable = real.device_enable_peer_access.get();
@@ -92,7 +91,7 @@ extern "C" EGM_EXPORT cudaError_t cudaDeviceEnablePeerAccess(int peer, unsigned 
 extern "C" EGM_EXPORT cudaError_t cudaDeviceReset() {
   egm::RealRuntime& real = egm::real_runtime();
   int device = -1;
-  cudaError_t result = cudaErrorInitializationError;
+  cudaError_t result = static_cast<cudaError_t>(egm::kNotInitialized);
   {
     egm::RuntimeCallScope scope;
     if (auto get_device = real.get_device.get()) get_device(&device);

@@ -2,26 +2,16 @@
 // reach driver functions without the dynamic linker: cuGetProcAddress and
 // dlsym on a libcuda handle (statically linked runtimes use both). Calls the
 // runtime makes on the shim's behalf pass straight through.
-#include <cuda.h>
+#include <string_view>
 
-#include "shim/core/driver_api.h"
-#include "shim/core/runtime_guard.h"
-#include "shim/core/shim.h"
 #include "shim/driver_lookup.h"
-
-#define EGM_EXPORT __attribute__((visibility("default")))
-
-#undef cuGetProcAddress  // cuda.h maps it to _v2; the v1 symbol is exported too
+#include "shim/driver_symbols.h"
+#include "shim/override_support.h"
 
 namespace {
 
-// Pass-through when the runtime is calling on the shim's behalf, or when
-// EGM_HOOK_DRIVER=0.
-bool driver_layer_is_ours() {
-  return !egm::inside_runtime_call() && egm::Shim::instance().hooks_driver();
-}
-
-const egm::DriverApi* driver() { return egm::driver_api(nullptr); }
+using egm::DriverOverride;
+using egm::pass_through;
 
 CUresult allocate(const egm::Request& request) {
   return static_cast<CUresult>(egm::Shim::instance().allocate(request));
@@ -32,28 +22,26 @@ CUresult allocate(const egm::Request& request) {
 extern "C" {
 
 EGM_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr* pointer, size_t size) {
-  if (!driver_layer_is_ours()) {
-    return driver() && driver()->mem_alloc ? driver()->mem_alloc(pointer, size)
-                                           : CUDA_ERROR_NOT_INITIALIZED;
+  if (!egm::driver_layer_is_ours()) {
+    return pass_through<decltype(&cuMemAlloc_v2)>(DriverOverride::k_cuMemAlloc_v2, pointer, size);
   }
   return allocate({egm::Api::kCuMemAlloc, reinterpret_cast<void**>(pointer), size});
 }
 
 EGM_EXPORT CUresult cuMemAllocManaged(CUdeviceptr* pointer, size_t size, unsigned int flags) {
-  if (!driver_layer_is_ours()) {
-    return driver() && driver()->mem_alloc_managed
-               ? driver()->mem_alloc_managed(pointer, size, flags)
-               : CUDA_ERROR_NOT_INITIALIZED;
+  if (!egm::driver_layer_is_ours()) {
+    return pass_through<decltype(&cuMemAllocManaged)>(DriverOverride::k_cuMemAllocManaged,
+                                                      pointer, size, flags);
   }
   return allocate({egm::Api::kCuMemAllocManaged, reinterpret_cast<void**>(pointer), size, flags});
 }
 
 EGM_EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr* pointer, size_t* pitch, size_t width,
                                        size_t height, unsigned int element_size) {
-  if (!driver_layer_is_ours()) {
-    return driver() && driver()->mem_alloc_pitch
-               ? driver()->mem_alloc_pitch(pointer, pitch, width, height, element_size)
-               : CUDA_ERROR_NOT_INITIALIZED;
+  if (!egm::driver_layer_is_ours()) {
+    return pass_through<decltype(&cuMemAllocPitch_v2)>(DriverOverride::k_cuMemAllocPitch_v2,
+                                                       pointer, pitch, width, height,
+                                                       element_size);
   }
   return allocate(egm::pitched_request(egm::Api::kCuMemAllocPitch,
                                        reinterpret_cast<void**>(pointer), pitch, width, height,
@@ -61,17 +49,16 @@ EGM_EXPORT CUresult cuMemAllocPitch_v2(CUdeviceptr* pointer, size_t* pitch, size
 }
 
 EGM_EXPORT CUresult cuMemFree_v2(CUdeviceptr pointer) {
-  if (!driver_layer_is_ours()) {
-    return driver() && driver()->mem_free ? driver()->mem_free(pointer)
-                                          : CUDA_ERROR_NOT_INITIALIZED;
+  if (!egm::driver_layer_is_ours()) {
+    return pass_through<decltype(&cuMemFree_v2)>(DriverOverride::k_cuMemFree_v2, pointer);
   }
   return egm::Shim::instance().free_driver(pointer);
 }
 
 EGM_EXPORT CUresult cuMemGetInfo_v2(size_t* free, size_t* total) {
-  if (!driver_layer_is_ours()) {
-    return driver() && driver()->mem_get_info ? driver()->mem_get_info(free, total)
-                                              : CUDA_ERROR_NOT_INITIALIZED;
+  if (!egm::driver_layer_is_ours()) {
+    return pass_through<decltype(&cuMemGetInfo_v2)>(DriverOverride::k_cuMemGetInfo_v2, free,
+                                                    total);
   }
   return static_cast<CUresult>(egm::Shim::instance().memory_info(true, free, total));
 }
@@ -79,11 +66,11 @@ EGM_EXPORT CUresult cuMemGetInfo_v2(size_t* free, size_t* total) {
 // Peer access: the current context's device may now use the peer context's
 // device memory, so the shim grants it access to that device's chunks.
 EGM_EXPORT CUresult cuCtxEnablePeerAccess(CUcontext peer_context, unsigned int flags) {
-  const egm::DriverApi* api = driver();
+  const egm::DriverApi* api = egm::driver_api(nullptr);
   if (api == nullptr || api->ctx_enable_peer_access == nullptr) return CUDA_ERROR_NOT_INITIALIZED;
   CUresult result = api->ctx_enable_peer_access(peer_context, flags);
   bool enabled = result == CUDA_SUCCESS || result == CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED;
-  if (!enabled || !driver_layer_is_ours() || !api->ctx_get_device || !api->ctx_push_current ||
+  if (!enabled || !egm::driver_layer_is_ours() || !api->ctx_get_device || !api->ctx_push_current ||
       !api->ctx_pop_current) {
     return result;
   }
@@ -98,35 +85,39 @@ EGM_EXPORT CUresult cuCtxEnablePeerAccess(CUcontext peer_context, unsigned int f
   return result;
 }
 
-CUresult cuGetProcAddress_v2(const char*, void**, int, cuuint64_t, CUdriverProcAddressQueryResult*);
-CUresult cuGetProcAddress(const char*, void**, int, cuuint64_t);
-
 }  // extern "C"
 
 namespace egm {
+namespace {
+
+// Each X-macro name must be the exported symbol itself, not a cuda.h macro
+// for another version (driver_symbols.h undefines those).
+#define EGM_EXPANDED_NAME(name) EGM_NAME_STRING(name)
+#define EGM_NAME_STRING(name) #name
+#define EGM_CHECK_NOT_RENAMED(name)                                       \
+  static_assert(std::string_view(#name) == EGM_EXPANDED_NAME(name),       \
+                #name " is renamed by a macro: undefine it in driver_symbols.h");
+EGM_DRIVER_OVERRIDES(EGM_CHECK_NOT_RENAMED)
+#undef EGM_CHECK_NOT_RENAMED
+
+// The shim's override of each entry, by DriverOverride.
+void* const kOverrideFunctions[] = {
+#define EGM_OVERRIDE_ADDRESS(name) reinterpret_cast<void*>(&name),
+    EGM_DRIVER_OVERRIDES(EGM_OVERRIDE_ADDRESS)
+#undef EGM_OVERRIDE_ADDRESS
+};
+static_assert(std::size(kOverrideFunctions) == kDriverOverrideCount);
+
+}  // namespace
 
 // The shim's override for a real driver function, or `real` itself. By
 // address, so that only the exact versions the shim wraps are replaced.
 void* driver_override_for(void* real) {
-  if (real == nullptr || !egm::Shim::instance().hooks_driver()) return real;
-  const egm::DriverApi* api = driver();
+  if (real == nullptr || !Shim::instance().hooks_driver()) return real;
+  const DriverApi* api = driver_api(nullptr);
   if (api == nullptr) return real;
-  const std::pair<void*, void*> overrides[] = {
-      {reinterpret_cast<void*>(api->mem_alloc), reinterpret_cast<void*>(&cuMemAlloc_v2)},
-      {reinterpret_cast<void*>(api->mem_alloc_managed),
-       reinterpret_cast<void*>(&cuMemAllocManaged)},
-      {reinterpret_cast<void*>(api->mem_alloc_pitch), reinterpret_cast<void*>(&cuMemAllocPitch_v2)},
-      {reinterpret_cast<void*>(api->mem_free), reinterpret_cast<void*>(&cuMemFree_v2)},
-      {reinterpret_cast<void*>(api->mem_get_info), reinterpret_cast<void*>(&cuMemGetInfo_v2)},
-      {reinterpret_cast<void*>(api->ctx_enable_peer_access),
-       reinterpret_cast<void*>(&cuCtxEnablePeerAccess)},
-      {reinterpret_cast<void*>(api->get_proc_address),
-       reinterpret_cast<void*>(&cuGetProcAddress_v2)},
-      {reinterpret_cast<void*>(api->get_proc_address_v1),
-       reinterpret_cast<void*>(&cuGetProcAddress)},
-  };
-  for (const auto& [original, replacement] : overrides) {
-    if (original == real) return replacement;
+  for (size_t i = 0; i < kDriverOverrideCount; ++i) {
+    if (api->overridden[i] == real) return kOverrideFunctions[i];
   }
   return real;
 }
@@ -137,7 +128,7 @@ extern "C" {
 
 EGM_EXPORT CUresult cuGetProcAddress_v2(const char* symbol, void** function, int version,
                                         cuuint64_t flags, CUdriverProcAddressQueryResult* status) {
-  const egm::DriverApi* api = driver();
+  const egm::DriverApi* api = egm::driver_api(nullptr);
   if (api == nullptr || api->get_proc_address == nullptr) return CUDA_ERROR_NOT_INITIALIZED;
   CUresult result = api->get_proc_address(symbol, function, version, flags, status);
   if (result == CUDA_SUCCESS && function != nullptr)
@@ -147,7 +138,7 @@ EGM_EXPORT CUresult cuGetProcAddress_v2(const char* symbol, void** function, int
 
 EGM_EXPORT CUresult cuGetProcAddress(const char* symbol, void** function, int version,
                                      cuuint64_t flags) {
-  const egm::DriverApi* api = driver();
+  const egm::DriverApi* api = egm::driver_api(nullptr);
   if (api == nullptr || api->get_proc_address_v1 == nullptr) return CUDA_ERROR_NOT_INITIALIZED;
   CUresult result = api->get_proc_address_v1(symbol, function, version, flags);
   if (result == CUDA_SUCCESS && function != nullptr)

@@ -53,6 +53,13 @@ void resolve_overridden(void* library, DriverApi& api) {
   resolve(library, "cuMemGetInfo_v2", api.mem_get_info, nullptr);
   resolve(library, "cuGetProcAddress_v2", api.get_proc_address, nullptr);
   resolve(library, "cuGetProcAddress", api.get_proc_address_v1, nullptr);
+  resolve(library, "cuEventCreate", api.event_create, nullptr);
+  resolve(library, "cuEventRecord", api.event_record, nullptr);
+  resolve(library, "cuEventQuery", api.event_query, nullptr);
+  resolve(library, "cuEventDestroy_v2", api.event_destroy, nullptr);
+  for (size_t i = 0; i < kDriverOverrideCount; ++i) {
+    api.overridden[i] = real_dlsym()(library, std::string(kDriverOverrideNames[i]).c_str());
+  }
 }
 
 LoadedDriver load_driver() {

@@ -4,6 +4,8 @@
 
 #include <cuda.h>
 
+#include "shim/core/entry_points.h"
+
 namespace egm {
 
 // cuda.h maps the plain names to the current versions (cuMemAlloc ->
@@ -32,6 +34,12 @@ struct DriverApi {
   decltype(&::cuCtxSynchronize) ctx_synchronize = nullptr;
   decltype(&::cuCtxGetCurrent) ctx_get_current = nullptr;
   decltype(&::cuCtxSetCurrent) ctx_set_current = nullptr;
+  // Deferred frees of cuMemFreeAsync (CUevent is cudaEvent_t).
+  decltype(&::cuEventCreate) event_create = nullptr;
+  decltype(&::cuEventRecord) event_record = nullptr;
+  decltype(&::cuEventQuery) event_query = nullptr;
+  decltype(&::cuEventDestroy_v2) event_destroy = nullptr;
+
   // The real versions of what the shim overrides (nullptr if this driver lacks one).
   decltype(&::cuMemAlloc_v2) mem_alloc = nullptr;
   decltype(&::cuMemAllocManaged) mem_alloc_managed = nullptr;
@@ -40,6 +48,15 @@ struct DriverApi {
   decltype(&::cuMemGetInfo_v2) mem_get_info = nullptr;
   decltype(&::cuGetProcAddress_v2) get_proc_address = nullptr;
   GetProcAddressV1 get_proc_address_v1 = nullptr;
+  // Every function of EGM_DRIVER_OVERRIDES, by DriverOverride (nullptr if
+  // this driver lacks it).
+  void* overridden[kDriverOverrideCount] = {};
+
+  // The real function behind override `which`, as type Fn.
+  template <typename Fn>
+  Fn real(DriverOverride which) const {
+    return reinterpret_cast<Fn>(overridden[static_cast<size_t>(which)]);
+  }
 
   // Name of a CUresult, e.g. "CUDA_ERROR_INVALID_VALUE".
   const char* error_name(CUresult result) const;

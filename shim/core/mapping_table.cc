@@ -1,6 +1,7 @@
 #include "shim/core/mapping_table.h"
 
 #include <algorithm>
+#include <iterator>
 
 namespace egm {
 
@@ -26,8 +27,9 @@ uint64_t MappingTable::insert(Mapping mapping) {
   if (mapping.address < lowest_.load(std::memory_order_relaxed)) {
     lowest_.store(mapping.address, std::memory_order_relaxed);
   }
-  if (mapping.address > highest_.load(std::memory_order_relaxed)) {
-    highest_.store(mapping.address, std::memory_order_relaxed);
+  uintptr_t last = mapping.address + (mapping.requested == 0 ? 0 : mapping.requested - 1);
+  if (last > highest_.load(std::memory_order_relaxed)) {
+    highest_.store(last, std::memory_order_relaxed);
   }
   by_address_.emplace(mapping.address, mapping);
   live_count_.store(by_address_.size(), std::memory_order_release);
@@ -78,6 +80,40 @@ bool MappingTable::may_contain(uintptr_t address) const {
   return live_count_.load(std::memory_order_acquire) != 0 &&
          address >= lowest_.load(std::memory_order_relaxed) &&
          address <= highest_.load(std::memory_order_relaxed);
+}
+
+std::optional<Mapping> MappingTable::find_containing(uintptr_t address) const {
+  if (!may_contain(address)) return std::nullopt;
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto after = by_address_.upper_bound(address);
+  if (after == by_address_.begin()) return std::nullopt;
+  const Mapping& mapping = std::prev(after)->second;
+  if (address - mapping.address >= std::max<size_t>(mapping.requested, 1)) return std::nullopt;
+  return mapping;
+}
+
+RangeOwner MappingTable::find_range(uintptr_t start, size_t count, Mapping* owner) const {
+  size_t length = std::max<size_t>(count, 1);
+  uintptr_t last = start + (length - 1);
+  if (last < start) last = UINTPTR_MAX;  // wraps: up to the end of the address space
+  if (live_count_.load(std::memory_order_acquire) == 0 ||
+      last < lowest_.load(std::memory_order_relaxed) ||
+      start > highest_.load(std::memory_order_relaxed)) {
+    return RangeOwner::kNone;
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  // Allocations are disjoint and sorted, so their ends are sorted too: the
+  // last one starting at or before `last` decides whether any overlaps.
+  auto after = by_address_.upper_bound(last);
+  if (after == by_address_.begin()) return RangeOwner::kNone;
+  const Mapping& candidate = std::prev(after)->second;
+  uintptr_t candidate_last = candidate.address + (std::max<size_t>(candidate.requested, 1) - 1);
+  if (candidate_last < start) return RangeOwner::kNone;
+  if (candidate.address <= start && last <= candidate_last) {
+    if (owner != nullptr) *owner = candidate;
+    return RangeOwner::kOne;
+  }
+  return RangeOwner::kMixed;
 }
 
 std::vector<Mapping> MappingTable::live() const {

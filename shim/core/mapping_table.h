@@ -10,12 +10,27 @@
 #include <map>
 #include <mutex>
 #include <optional>
-#include <unordered_map>
 #include <vector>
 
 #include "config/apis.h"
 
 namespace egm {
+
+// A managed allocation's hints as the program set them (cudaMemAdvise,
+// cudaMemPrefetchAsync), kept so that range queries answer them back.
+// Locations are cudaMemLocationType / CUmemLocationType values (the same).
+struct MemoryLocation {
+  int type = 0;  // 0: invalid (none set)
+  int id = 0;
+};
+
+struct ManagedHints {
+  bool read_mostly = false;
+  MemoryLocation preferred;
+  MemoryLocation last_prefetch;
+  uint64_t accessed_by_devices = 0;  // bit d: SetAccessedBy device d
+  bool accessed_by_host = false;
+};
 
 struct Mapping {
   uint64_t id = 0;  // assigned by insert()
@@ -32,6 +47,15 @@ struct Mapping {
   bool host_access = true;
   pid_t thread = 0;        // the thread that allocated
   int64_t created_us = 0;  // wall clock, microseconds since the epoch
+  void* context = nullptr;  // the CUcontext current at allocation
+  ManagedHints hints;       // managed allocations only
+};
+
+// How a byte range relates to the table's allocations.
+enum class RangeOwner {
+  kNone,   // no byte of it is the shim's
+  kOne,    // every byte lies in one allocation (its requested size)
+  kMixed,  // part of it is the shim's: not one allocation
 };
 
 struct NodeUsage {
@@ -62,8 +86,23 @@ class MappingTable {
   std::vector<Mapping> remove_device(int device);
 
   // False means `address` is certainly not in the table. Lock-free, so that
-  // frees of memory the shim never mapped stay cheap.
+  // frees of memory the shim never mapped stay cheap. Interior addresses too.
   bool may_contain(uintptr_t address) const;
+
+  // The allocation whose [address, address + requested) holds `address`.
+  std::optional<Mapping> find_containing(uintptr_t address) const;
+  // The owner of [start, start + count) (count 0 counts as 1 byte); `owner`
+  // is filled for kOne.
+  RangeOwner find_range(uintptr_t start, size_t count, Mapping* owner) const;
+  // Updates the hints of the allocation that starts at `address`; false if gone.
+  template <typename Update>
+  bool update_hints(uintptr_t address, Update update) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto found = by_address_.find(address);
+    if (found == by_address_.end()) return false;
+    update(found->second.hints);
+    return true;
+  }
 
   std::vector<Mapping> live() const;  // ordered by id
   size_t live_count() const { return live_count_.load(std::memory_order_relaxed); }
@@ -77,14 +116,14 @@ class MappingTable {
 
  private:
   mutable std::mutex mutex_;
-  std::unordered_map<uintptr_t, Mapping> by_address_;
+  std::map<uintptr_t, Mapping> by_address_;  // ordered: interior lookups
   std::map<int, NodeUsage> usage_;
   std::map<int, NodeUsage> device_usage_;
   uint64_t next_id_ = 1;
   uint64_t removed_ = 0;
   std::atomic<size_t> live_count_{0};
   std::atomic<uintptr_t> lowest_{UINTPTR_MAX};
-  std::atomic<uintptr_t> highest_{0};
+  std::atomic<uintptr_t> highest_{0};  // the last byte of the highest allocation
 };
 
 }  // namespace egm

@@ -56,6 +56,10 @@ struct RealRuntime {
   RealFunction<cudaError_t (*)()> device_reset{"cudaDeviceReset"};
   RealFunction<cudaError_t (*)(int, unsigned)> device_enable_peer_access{
       "cudaDeviceEnablePeerAccess"};
+  RealFunction<cudaError_t (*)(cudaStream_t, cudaStreamCaptureStatus*)> stream_is_capturing{
+      "cudaStreamIsCapturing"};
+  RealFunction<cudaError_t (*)(cudaStream_t, cudaStreamCaptureStatus*)> stream_is_capturing_ptsz{
+      "cudaStreamIsCapturing_ptsz"};
 };
 
 RealRuntime& real_runtime();

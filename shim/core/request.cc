@@ -8,8 +8,6 @@
 namespace egm {
 namespace {
 
-constexpr int kNotInitialized = cudaErrorInitializationError;  // == CUDA_ERROR_NOT_INITIALIZED
-
 int call_real_runtime(const Request& r) {
   RealRuntime& real = real_runtime();
   RuntimeCallScope scope;

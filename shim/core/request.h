@@ -21,6 +21,9 @@ static_assert(sizeof(CUdeviceptr) == sizeof(void*));
 inline constexpr int kSuccess = 0;
 inline constexpr int kOutOfMemory = 2;   // cudaErrorMemoryAllocation, CUDA_ERROR_OUT_OF_MEMORY
 inline constexpr int kInvalidValue = 1;  // cudaErrorInvalidValue, CUDA_ERROR_INVALID_VALUE
+inline constexpr int kNotInitialized = 3;  // cudaErrorInitializationError, CUDA_ERROR_NOT_INITIALIZED
+static_assert(kNotInitialized == cudaErrorInitializationError &&
+              kNotInitialized == CUDA_ERROR_NOT_INITIALIZED);
 
 // Pitched allocations: rows padded to this many bytes (the driver's
 // texture-pitch alignment on current GPUs is at most this).

@@ -164,6 +164,10 @@ int Shim::allocate(const Request& request) {
     }
     return call_real_allocation(request);
   }
+  if (captured(request)) {
+    if (log_.enabled(LogLevel::kDebug)) log_decision(request, -1, "device", "stream-capture");
+    return call_real_allocation(request);
+  }
   int device = 0;
   if (!current_device(request, device)) {
     return call_real_allocation(request);  // the real call reports the runtime's state
@@ -264,6 +268,10 @@ bool Shim::try_node(const Request& request, int device, int node, const DriverAp
   mapping.host_access = key.host_access;
   mapping.thread = current_thread_id();
   mapping.created_us = wall_clock_us();
+  CUcontext context = nullptr;
+  if (driver.ctx_get_current && driver.ctx_get_current(&context) == CUDA_SUCCESS) {
+    mapping.context = context;
+  }
   mapping.id = table_.insert(mapping);
   log_map(mapping, steady_us() - start, reason, placement.source);
   *request.pointer = reinterpret_cast<void*>(placement.address);

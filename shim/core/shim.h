@@ -39,6 +39,28 @@ class Shim {
   // cudaFreeAsync: the unmap waits until the stream's earlier work is done.
   cudaError_t free_async(void* pointer, cudaStream_t stream, bool per_thread_stream);
 
+  // cuMemFreeAsync: as cudaFreeAsync, with the driver's events.
+  CUresult free_async_driver(CUdeviceptr pointer, CUstream stream, bool per_thread_stream);
+
+  // ---- the shim's allocations as CUDA's queries see them (shim_queries.cc) ----
+  // The allocation holding `address` (interior addresses too). Lock-free
+  // "no" for addresses outside every allocation's bounds.
+  std::optional<Mapping> allocation_at(uintptr_t address) const;
+  // How [start, start + count) relates to the shim's allocations.
+  RangeOwner range_owner(uintptr_t start, size_t count, Mapping* owner) const;
+  // Runs `update` on the hints of `mapping`'s allocation, under the table's lock.
+  template <typename Update>
+  void update_hints(const Mapping& mapping, Update update) {
+    table_.update_hints(mapping.address, update);
+  }
+  // EGM_POINTER_ATTRIBUTES=physical: queries get the driver's answers.
+  bool physical_pointer_attributes() const { return config_.physical_pointer_attributes; }
+  // The number of GPUs (0 if unknown), for checking locations.
+  int device_count() const;
+  // A debug line for a managed-memory call the shim answered itself.
+  void log_emulated(const char* call, const Mapping& mapping, const std::string& details,
+                    int result);
+
   // cudaMemGetInfo / cuMemGetInfo, plus the host budget with EGM_MEMINFO=device+host.
   int memory_info(bool driver_layer, size_t* free, size_t* total);
 
@@ -70,7 +92,8 @@ class Shim {
  private:
   struct PendingFree {
     Mapping mapping;
-    cudaEvent_t event;
+    cudaEvent_t event;          // a CUevent too
+    bool driver_event = false;  // created by cuMemFreeAsync through the driver
   };
 
   Shim();
@@ -78,6 +101,8 @@ class Shim {
   // Cheap checks that need no CUDA call: the hot path of requests that stay.
   bool wants(const Request& request) const;
   int place(const Request& request, int device);
+  // A stream-ordered request on a capturing stream belongs to the graph.
+  bool captured(const Request& request) const;
   std::optional<int> try_device_first(const Request& request, const char*& trigger);
   bool try_host(const Request& request, int device, const DriverApi& driver, const char* trigger,
                 bool device_failed);

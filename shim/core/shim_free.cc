@@ -13,8 +13,6 @@
 namespace egm {
 namespace {
 
-constexpr int kNotInitialized = cudaErrorInitializationError;  // == CUDA_ERROR_NOT_INITIALIZED
-
 // The error a real free reports for a driver failure while unmapping.
 int free_error_for(CUresult result) {
   switch (result) {
@@ -127,8 +125,13 @@ void Shim::drain_pending_frees(bool wait) {
     RealRuntime& real = real_runtime();
     RuntimeCallScope scope;
     auto query = real.event_query.get();
+    const DriverApi* driver = driver_api(nullptr);
     auto done = [&](const PendingFree& pending) {
       if (wait) return true;
+      if (pending.driver_event) {
+        return driver && driver->event_query &&
+               driver->event_query(pending.event) != CUDA_ERROR_NOT_READY;
+      }
       return query != nullptr && query(pending.event) != cudaErrorNotReady;
     };
     auto split = std::stable_partition(pending_.begin(), pending_.end(),
@@ -142,7 +145,12 @@ void Shim::drain_pending_frees(bool wait) {
     if (wait) {
       if (auto synchronize = real_runtime().device_synchronize.get()) synchronize();
     }
-    if (auto destroy = real_runtime().event_destroy.get()) destroy(pending.event);
+    if (pending.driver_event) {
+      const DriverApi* driver = driver_api(nullptr);
+      if (driver && driver->event_destroy) driver->event_destroy(pending.event);
+    } else if (auto destroy = real_runtime().event_destroy.get()) {
+      destroy(pending.event);
+    }
     unmap_now(pending.mapping);
   }
 }

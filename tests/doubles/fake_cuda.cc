@@ -29,6 +29,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -46,6 +47,11 @@
 #undef cuGetProcAddress
 extern "C" CUresult cuGetProcAddress(const char* symbol, void** function, int cuda_version,
                                      cuuint64_t flags);
+// The old versions cuda.h renames away (cuMemAdvise -> cuMemAdvise_v2).
+extern "C" CUresult cuMemPrefetchAsync_v1(CUdeviceptr, size_t, CUdevice, CUstream)
+    __asm__("cuMemPrefetchAsync");
+extern "C" CUresult cuMemAdvise_v1(CUdeviceptr, size_t, CUmem_advise, CUdevice)
+    __asm__("cuMemAdvise");
 
 namespace {
 
@@ -71,10 +77,22 @@ struct Mapping {
   uint64_t devices_read_write = 0;  // bit d: device d has read-write access
 };
 
+// Managed memory's hints, as cuMemAdvise and cuMemPrefetchAsync set them.
+struct Hints {
+  bool read_mostly = false;
+  CUmemLocation preferred{CU_MEM_LOCATION_TYPE_INVALID, 0};
+  CUmemLocation last_prefetch{CU_MEM_LOCATION_TYPE_INVALID, 0};
+  std::vector<int> accessed_by;  // device ordinals, CU_DEVICE_CPU for the host
+};
+
 // A cuMemAlloc-family allocation.
 struct PlainAllocation {
   size_t length = 0;   // bytes mapped
   size_t charged = 0;  // bytes counted against the device memory (0 for managed memory)
+  size_t size = 0;     // bytes requested
+  bool managed = false;
+  CUcontext context = nullptr;
+  Hints hints;
 };
 
 struct DriverState {
@@ -335,7 +353,7 @@ size_t round_up(size_t value, size_t unit) { return (value + unit - 1) / unit * 
 
 // Plain read-write host memory standing in for device memory; `charge`d
 // allocations fail with CUDA_ERROR_OUT_OF_MEMORY beyond the free memory.
-CUresult allocate_plain(CUdeviceptr* pointer, size_t size, bool charge) {
+CUresult allocate_plain(CUdeviceptr* pointer, size_t size, bool charge, bool managed = false) {
   if (pointer == nullptr || size == 0) return CUDA_ERROR_INVALID_VALUE;
   DriverState& driver = state();
   std::lock_guard<std::mutex> lock(driver.mutex);
@@ -344,7 +362,10 @@ CUresult allocate_plain(CUdeviceptr* pointer, size_t size, bool charge) {
   void* memory = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (memory == MAP_FAILED) return CUDA_ERROR_OUT_OF_MEMORY;
   size_t charged = charge ? size : 0;
-  driver.allocations[reinterpret_cast<uintptr_t>(memory)] = PlainAllocation{length, charged};
+  CUcontext context = nullptr;
+  cuCtxGetCurrent(&context);
+  driver.allocations[reinterpret_cast<uintptr_t>(memory)] =
+      PlainAllocation{length, charged, size, managed, context, {}};
   driver.charged_bytes += charged;
   *pointer = reinterpret_cast<CUdeviceptr>(memory);
   return CUDA_SUCCESS;
@@ -360,6 +381,10 @@ CUresult free_plain(CUdeviceptr pointer) {
   driver.allocations.erase(it);
   return CUDA_SUCCESS;
 }
+
+std::map<uintptr_t, PlainAllocation>::iterator plain_holding(DriverState& driver, uintptr_t ptr);
+CUresult pointer_attribute(DriverState& driver, void* data, CUpointer_attribute attribute,
+                           CUdeviceptr ptr, bool strict);
 
 // One version of a driver function, as cuGetProcAddress finds it.
 struct ProcEntry {
@@ -408,6 +433,21 @@ const std::vector<ProcEntry>& proc_entries() {
       {"cuCtxPopCurrent", 4000, address_of(&cuCtxPopCurrent_v2)},
       {"cuCtxEnablePeerAccess", 4000, address_of(&cuCtxEnablePeerAccess)},
       {"cuCtxDisablePeerAccess", 4000, address_of(&cuCtxDisablePeerAccess)},
+      {"cuPointerGetAttributes", 7000, address_of(&cuPointerGetAttributes)},
+      {"cuStreamAttachMemAsync", 6000, address_of(&cuStreamAttachMemAsync)},
+      {"cuMemPrefetchAsync", 8000, address_of(&cuMemPrefetchAsync_v1)},
+      {"cuMemPrefetchAsync", 12020, address_of(&cuMemPrefetchAsync_v2)},
+      {"cuMemAdvise", 8000, address_of(&cuMemAdvise_v1)},
+      {"cuMemAdvise", 12020, address_of(&cuMemAdvise_v2)},
+      {"cuMemPrefetchBatchAsync", 13000, address_of(&cuMemPrefetchBatchAsync)},
+      {"cuMemDiscardBatchAsync", 13000, address_of(&cuMemDiscardBatchAsync)},
+      {"cuMemRangeGetAttribute", 8000, address_of(&cuMemRangeGetAttribute)},
+      {"cuMemRangeGetAttributes", 9020, address_of(&cuMemRangeGetAttributes)},
+      {"cuMemFreeAsync", 11020, address_of(&cuMemFreeAsync)},
+      {"cuEventCreate", 2000, address_of(&cuEventCreate)},
+      {"cuEventRecord", 2000, address_of(&cuEventRecord)},
+      {"cuEventQuery", 2000, address_of(&cuEventQuery)},
+      {"cuEventDestroy", 4000, address_of(&cuEventDestroy_v2)},
       {"cuGetProcAddress", 11030, address_of(&cuGetProcAddress)},
       {"cuGetProcAddress", 12000, address_of(&cuGetProcAddress_v2)},
   };
@@ -670,6 +710,12 @@ CUresult cuMemGetAddressRange(CUdeviceptr* base, size_t* size, CUdeviceptr ptr) 
   if (CUresult failure = injected_failure("cuMemGetAddressRange")) return failure;
   DriverState& driver = state();
   std::lock_guard<std::mutex> lock(driver.mutex);
+  auto plain = plain_holding(driver, static_cast<uintptr_t>(ptr));
+  if (plain != driver.allocations.end()) {
+    if (base != nullptr) *base = static_cast<CUdeviceptr>(plain->first);
+    if (size != nullptr) *size = plain->second.size;
+    return CUDA_SUCCESS;
+  }
   auto it = mapping_holding(driver, static_cast<uintptr_t>(ptr));
   if (it == driver.mappings.end()) return CUDA_ERROR_NOT_FOUND;
   if (base != nullptr) *base = static_cast<CUdeviceptr>(it->first);
@@ -682,18 +728,7 @@ CUresult cuPointerGetAttribute(void* data, CUpointer_attribute attribute, CUdevi
   if (data == nullptr) return CUDA_ERROR_INVALID_VALUE;
   DriverState& driver = state();
   std::lock_guard<std::mutex> lock(driver.mutex);
-  auto it = mapping_holding(driver, static_cast<uintptr_t>(ptr));
-  if (it == driver.mappings.end()) return CUDA_ERROR_INVALID_VALUE;
-  switch (attribute) {
-    case CU_POINTER_ATTRIBUTE_RANGE_START_ADDR:
-      *static_cast<CUdeviceptr*>(data) = static_cast<CUdeviceptr>(it->first);
-      return CUDA_SUCCESS;
-    case CU_POINTER_ATTRIBUTE_RANGE_SIZE:
-      *static_cast<size_t*>(data) = it->second.size;
-      return CUDA_SUCCESS;
-    case CU_POINTER_ATTRIBUTE_MAPPED: *static_cast<bool*>(data) = true; return CUDA_SUCCESS;
-    default: return CUDA_ERROR_INVALID_VALUE;
-  }
+  return pointer_attribute(driver, data, attribute, ptr, /*strict=*/true);
 }
 
 CUresult cuCtxSynchronize(void) {
@@ -710,7 +745,7 @@ CUresult cuMemAlloc_v2(CUdeviceptr* pointer, size_t size) {
 CUresult cuMemAllocManaged(CUdeviceptr* pointer, size_t size, unsigned int flags) {
   if (CUresult failure = injected_failure("cuMemAllocManaged")) return failure;
   if (flags != CU_MEM_ATTACH_GLOBAL && flags != CU_MEM_ATTACH_HOST) return CUDA_ERROR_INVALID_VALUE;
-  return allocate_plain(pointer, size, /*charge=*/false);
+  return allocate_plain(pointer, size, /*charge=*/false, /*managed=*/true);
 }
 
 CUresult cuMemAllocPitch_v2(CUdeviceptr* pointer, size_t* pitch, size_t width, size_t height,
@@ -751,6 +786,325 @@ CUresult cuGetProcAddress_v2(const char* symbol, void** function, int cuda_versi
 CUresult cuGetProcAddress(const char* symbol, void** function, int cuda_version, cuuint64_t flags) {
   if (CUresult failure = injected_failure("cuGetProcAddress")) return failure;
   return find_proc(symbol, function, cuda_version, flags, nullptr);
+}
+
+// ---- managed memory, pointer queries, stream-ordered free, events ----
+// Managed calls accept cuMemAllocManaged memory only: device memory, VMM
+// mappings (what the real driver says of host-placed VMM memory too) and
+// unknown or mixed ranges get CUDA_ERROR_INVALID_VALUE.
+
+}  // extern "C"
+
+namespace {
+
+// The managed allocation holding all of [ptr, +count) (count 0: its start). Lock held.
+PlainAllocation* managed_range(DriverState& driver, CUdeviceptr ptr, size_t count) {
+  uintptr_t start = static_cast<uintptr_t>(ptr);
+  auto it = driver.allocations.upper_bound(start);
+  if (it == driver.allocations.begin()) return nullptr;
+  --it;
+  PlainAllocation& allocation = it->second;
+  if (!allocation.managed || start - it->first >= allocation.size) return nullptr;
+  if (count > allocation.size - (start - it->first)) return nullptr;
+  return &allocation;
+}
+
+// The plain allocation holding ptr, or end(). Lock held.
+std::map<uintptr_t, PlainAllocation>::iterator plain_holding(DriverState& driver, uintptr_t ptr) {
+  auto it = driver.allocations.upper_bound(ptr);
+  if (it == driver.allocations.begin()) return driver.allocations.end();
+  --it;
+  return ptr - it->first < it->second.size ? it : driver.allocations.end();
+}
+
+CUresult check_location(const CUmemLocation& location) {
+  switch (location.type) {
+    case CU_MEM_LOCATION_TYPE_DEVICE:
+      return is_valid_device(location.id) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_DEVICE;
+    case CU_MEM_LOCATION_TYPE_HOST:
+    case CU_MEM_LOCATION_TYPE_HOST_NUMA_CURRENT: return CUDA_SUCCESS;
+    case CU_MEM_LOCATION_TYPE_HOST_NUMA:
+      return location.id >= 0 ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+    default: return CUDA_ERROR_INVALID_VALUE;
+  }
+}
+
+CUmemLocation location_of_device(CUdevice device) {
+  if (device == CU_DEVICE_CPU) return {CU_MEM_LOCATION_TYPE_HOST, 0};
+  return {CU_MEM_LOCATION_TYPE_DEVICE, device};
+}
+
+CUresult prefetch(CUdeviceptr ptr, size_t count, CUmemLocation location, unsigned flags) {
+  DriverState& driver = state();
+  std::lock_guard<std::mutex> lock(driver.mutex);
+  PlainAllocation* allocation = count == 0 ? nullptr : managed_range(driver, ptr, count);
+  if (allocation == nullptr || flags != 0) return CUDA_ERROR_INVALID_VALUE;
+  if (CUresult error = check_location(location)) return error;
+  allocation->hints.last_prefetch = location;
+  return CUDA_SUCCESS;
+}
+
+CUresult advise(CUdeviceptr ptr, size_t count, int advice, CUmemLocation location) {
+  DriverState& driver = state();
+  std::lock_guard<std::mutex> lock(driver.mutex);
+  PlainAllocation* allocation = count == 0 ? nullptr : managed_range(driver, ptr, count);
+  if (allocation == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  Hints& hints = allocation->hints;
+  bool needs_location = advice == CU_MEM_ADVISE_SET_PREFERRED_LOCATION ||
+                        advice == CU_MEM_ADVISE_SET_ACCESSED_BY ||
+                        advice == CU_MEM_ADVISE_UNSET_ACCESSED_BY;
+  if (needs_location) {
+    if (CUresult error = check_location(location)) return error;
+  }
+  int id = location.type == CU_MEM_LOCATION_TYPE_DEVICE ? location.id : CU_DEVICE_CPU;
+  auto& list = hints.accessed_by;
+  switch (advice) {
+    case CU_MEM_ADVISE_SET_READ_MOSTLY: hints.read_mostly = true; break;
+    case CU_MEM_ADVISE_UNSET_READ_MOSTLY: hints.read_mostly = false; break;
+    case CU_MEM_ADVISE_SET_PREFERRED_LOCATION: hints.preferred = location; break;
+    case CU_MEM_ADVISE_UNSET_PREFERRED_LOCATION:
+      hints.preferred = {CU_MEM_LOCATION_TYPE_INVALID, 0};
+      break;
+    case CU_MEM_ADVISE_SET_ACCESSED_BY:
+      if (std::find(list.begin(), list.end(), id) == list.end()) list.push_back(id);
+      break;
+    case CU_MEM_ADVISE_UNSET_ACCESSED_BY: list.erase(std::remove(list.begin(), list.end(), id), list.end()); break;
+    default: return CUDA_ERROR_INVALID_VALUE;
+  }
+  return CUDA_SUCCESS;
+}
+
+int legacy_id(const CUmemLocation& location) {
+  if (location.type == CU_MEM_LOCATION_TYPE_DEVICE) return location.id;
+  return location.type == CU_MEM_LOCATION_TYPE_INVALID ? CU_DEVICE_INVALID : CU_DEVICE_CPU;
+}
+
+int location_id(const CUmemLocation& location) {
+  if (location.type == CU_MEM_LOCATION_TYPE_DEVICE || location.type == CU_MEM_LOCATION_TYPE_HOST_NUMA) {
+    return location.id;
+  }
+  return location.type == CU_MEM_LOCATION_TYPE_INVALID ? CU_DEVICE_INVALID : CU_DEVICE_CPU;
+}
+
+CUresult range_attribute(const Hints& hints, void* data, size_t size, CUmem_range_attribute attribute) {
+  if (data == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  int* out = static_cast<int*>(data);
+  if (attribute == CU_MEM_RANGE_ATTRIBUTE_ACCESSED_BY) {
+    if (size == 0 || size % sizeof(int) != 0) return CUDA_ERROR_INVALID_VALUE;
+    std::vector<int> devices;
+    for (int id : hints.accessed_by) if (id != CU_DEVICE_CPU) devices.push_back(id);
+    std::sort(devices.begin(), devices.end());
+    if (std::count(hints.accessed_by.begin(), hints.accessed_by.end(), CU_DEVICE_CPU)) devices.push_back(CU_DEVICE_CPU);
+    for (size_t i = 0; i < size / sizeof(int); ++i) out[i] = i < devices.size() ? devices[i] : CU_DEVICE_INVALID;
+    return CUDA_SUCCESS;
+  }
+  if (size != sizeof(int)) return CUDA_ERROR_INVALID_VALUE;
+  switch (attribute) {
+    case CU_MEM_RANGE_ATTRIBUTE_READ_MOSTLY: *out = hints.read_mostly; break;
+    case CU_MEM_RANGE_ATTRIBUTE_PREFERRED_LOCATION: *out = legacy_id(hints.preferred); break;
+    case CU_MEM_RANGE_ATTRIBUTE_LAST_PREFETCH_LOCATION: *out = legacy_id(hints.last_prefetch); break;
+    case CU_MEM_RANGE_ATTRIBUTE_PREFERRED_LOCATION_TYPE: *out = hints.preferred.type; break;
+    case CU_MEM_RANGE_ATTRIBUTE_PREFERRED_LOCATION_ID: *out = location_id(hints.preferred); break;
+    case CU_MEM_RANGE_ATTRIBUTE_LAST_PREFETCH_LOCATION_TYPE: *out = hints.last_prefetch.type; break;
+    case CU_MEM_RANGE_ATTRIBUTE_LAST_PREFETCH_LOCATION_ID: *out = location_id(hints.last_prefetch); break;
+    default: return CUDA_ERROR_INVALID_VALUE;
+  }
+  return CUDA_SUCCESS;
+}
+
+template <typename T>
+void put(void* data, T value) { std::memcpy(data, &value, sizeof value); }
+
+// One pointer attribute; `strict` (cuPointerGetAttribute) fails where
+// cuPointerGetAttributes writes a null default. Lock held.
+CUresult pointer_attribute(DriverState& driver, void* data, CUpointer_attribute attribute,
+                           CUdeviceptr ptr, bool strict) {
+  uintptr_t address = static_cast<uintptr_t>(ptr);
+  auto plain = plain_holding(driver, address);
+  auto mapped = mapping_holding(driver, address);
+  bool is_plain = plain != driver.allocations.end();
+  if (!is_plain && mapped == driver.mappings.end()) {
+    if (strict) return CUDA_ERROR_INVALID_VALUE;
+    std::memset(data, 0, attribute == CU_POINTER_ATTRIBUTE_MEMORY_TYPE ? sizeof(unsigned) : sizeof(void*));
+    return CUDA_SUCCESS;
+  }
+  uintptr_t base = is_plain ? plain->first : mapped->first;
+  size_t size = is_plain ? plain->second.size : mapped->second.size;
+  bool managed = is_plain && plain->second.managed;
+  switch (attribute) {
+    case CU_POINTER_ATTRIBUTE_CONTEXT: put(data, is_plain ? plain->second.context : CUcontext{}); break;
+    // The real driver calls host-placed VMM memory host memory.
+    case CU_POINTER_ATTRIBUTE_MEMORY_TYPE:
+      put(data, static_cast<unsigned>(is_plain ? CU_MEMORYTYPE_DEVICE : CU_MEMORYTYPE_HOST));
+      break;
+    case CU_POINTER_ATTRIBUTE_DEVICE_POINTER: put(data, ptr); break;
+    case CU_POINTER_ATTRIBUTE_HOST_POINTER:
+      if (is_plain && !managed) {
+        if (strict) return CUDA_ERROR_INVALID_VALUE;
+        put(data, static_cast<void*>(nullptr));
+      } else {
+        put(data, reinterpret_cast<void*>(address));
+      }
+      break;
+    case CU_POINTER_ATTRIBUTE_IS_MANAGED: put(data, static_cast<unsigned>(managed)); break;
+    case CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL: put(data, 0); break;
+    case CU_POINTER_ATTRIBUTE_BUFFER_ID: put(data, static_cast<unsigned long long>(base)); break;
+    case CU_POINTER_ATTRIBUTE_RANGE_START_ADDR:
+    case CU_POINTER_ATTRIBUTE_MAPPING_BASE_ADDR: put(data, static_cast<CUdeviceptr>(base)); break;
+    case CU_POINTER_ATTRIBUTE_RANGE_SIZE:
+    case CU_POINTER_ATTRIBUTE_MAPPING_SIZE: put(data, size); break;
+    case CU_POINTER_ATTRIBUTE_MAPPED: put(data, true); break;
+    default: return CUDA_ERROR_INVALID_VALUE;
+  }
+  return CUDA_SUCCESS;
+}
+
+}  // namespace
+
+extern "C" {
+
+CUresult cuStreamAttachMemAsync(CUstream, CUdeviceptr ptr, size_t length, unsigned int flags) {
+  if (CUresult failure = injected_failure("cuStreamAttachMemAsync")) return failure;
+  DriverState& driver = state();
+  std::lock_guard<std::mutex> lock(driver.mutex);
+  auto it = driver.allocations.find(static_cast<uintptr_t>(ptr));
+  bool known_flag = flags == CU_MEM_ATTACH_GLOBAL || flags == CU_MEM_ATTACH_HOST ||
+                    flags == CU_MEM_ATTACH_SINGLE;
+  if (it == driver.allocations.end() || !it->second.managed || !known_flag ||
+      (length != 0 && length != it->second.size)) {
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  return CUDA_SUCCESS;
+}
+
+CUresult cuStreamAttachMemAsync_ptsz(CUstream stream, CUdeviceptr ptr, size_t length, unsigned int flags) {
+  return cuStreamAttachMemAsync(stream, ptr, length, flags);
+}
+
+CUresult cuMemPrefetchAsync_v1(CUdeviceptr ptr, size_t count, CUdevice device, CUstream) {
+  if (CUresult failure = injected_failure("cuMemPrefetchAsync")) return failure;
+  return prefetch(ptr, count, location_of_device(device), 0);
+}
+
+CUresult cuMemPrefetchAsync_ptsz(CUdeviceptr ptr, size_t count, CUdevice device, CUstream stream) {
+  return cuMemPrefetchAsync_v1(ptr, count, device, stream);
+}
+
+CUresult cuMemPrefetchAsync_v2(CUdeviceptr ptr, size_t count, CUmemLocation location,
+                               unsigned int flags, CUstream) {
+  if (CUresult failure = injected_failure("cuMemPrefetchAsync_v2")) return failure;
+  return prefetch(ptr, count, location, flags);
+}
+
+CUresult cuMemPrefetchAsync_v2_ptsz(CUdeviceptr ptr, size_t count, CUmemLocation location,
+                                    unsigned int flags, CUstream stream) {
+  return cuMemPrefetchAsync_v2(ptr, count, location, flags, stream);
+}
+
+CUresult cuMemPrefetchBatchAsync(CUdeviceptr* ptrs, size_t* sizes, size_t count,
+                                 CUmemLocation* locations, size_t* starts, size_t location_count,
+                                 unsigned long long flags, CUstream) {
+  if (CUresult failure = injected_failure("cuMemPrefetchBatchAsync")) return failure;
+  if (ptrs == nullptr || sizes == nullptr || count == 0 || locations == nullptr ||
+      starts == nullptr || location_count == 0 || location_count > count || starts[0] != 0 ||
+      flags != 0) {
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  size_t k = 0;
+  for (size_t i = 0; i < count; ++i) {
+    while (k + 1 < location_count && starts[k + 1] <= i) ++k;
+    if (CUresult error = prefetch(ptrs[i], sizes[i], locations[k], 0)) return error;
+  }
+  return CUDA_SUCCESS;
+}
+
+CUresult cuMemDiscardBatchAsync(CUdeviceptr* ptrs, size_t* sizes, size_t count,
+                                unsigned long long flags, CUstream) {
+  if (CUresult failure = injected_failure("cuMemDiscardBatchAsync")) return failure;
+  if (ptrs == nullptr || sizes == nullptr || count == 0 || flags != 0) return CUDA_ERROR_INVALID_VALUE;
+  DriverState& driver = state();
+  std::lock_guard<std::mutex> lock(driver.mutex);
+  for (size_t i = 0; i < count; ++i) {
+    if (sizes[i] == 0 || managed_range(driver, ptrs[i], sizes[i]) == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  }
+  return CUDA_SUCCESS;
+}
+
+CUresult cuMemAdvise_v1(CUdeviceptr ptr, size_t count, CUmem_advise advice, CUdevice device) {
+  if (CUresult failure = injected_failure("cuMemAdvise")) return failure;
+  return advise(ptr, count, advice, location_of_device(device));
+}
+
+CUresult cuMemAdvise_v2(CUdeviceptr ptr, size_t count, CUmem_advise advice, CUmemLocation location) {
+  if (CUresult failure = injected_failure("cuMemAdvise_v2")) return failure;
+  return advise(ptr, count, advice, location);
+}
+
+CUresult cuMemRangeGetAttribute(void* data, size_t size, CUmem_range_attribute attribute,
+                                CUdeviceptr ptr, size_t count) {
+  if (CUresult failure = injected_failure("cuMemRangeGetAttribute")) return failure;
+  DriverState& driver = state();
+  std::lock_guard<std::mutex> lock(driver.mutex);
+  PlainAllocation* allocation = count == 0 ? nullptr : managed_range(driver, ptr, count);
+  if (allocation == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  return range_attribute(allocation->hints, data, size, attribute);
+}
+
+CUresult cuMemRangeGetAttributes(void** data, size_t* sizes, CUmem_range_attribute* attributes,
+                                 size_t attribute_count, CUdeviceptr ptr, size_t count) {
+  if (CUresult failure = injected_failure("cuMemRangeGetAttributes")) return failure;
+  if (data == nullptr || sizes == nullptr || attributes == nullptr || attribute_count == 0) {
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  for (size_t i = 0; i < attribute_count; ++i) {
+    if (CUresult error = cuMemRangeGetAttribute(data[i], sizes[i], attributes[i], ptr, count)) return error;
+  }
+  return CUDA_SUCCESS;
+}
+
+CUresult cuPointerGetAttributes(unsigned int count, CUpointer_attribute* attributes, void** data,
+                                CUdeviceptr ptr) {
+  if (CUresult failure = injected_failure("cuPointerGetAttributes")) return failure;
+  if (attributes == nullptr || data == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  DriverState& driver = state();
+  std::lock_guard<std::mutex> lock(driver.mutex);
+  for (unsigned i = 0; i < count; ++i) {
+    if (CUresult error = pointer_attribute(driver, data[i], attributes[i], ptr, false)) return error;
+  }
+  return CUDA_SUCCESS;
+}
+
+CUresult cuMemFreeAsync(CUdeviceptr pointer, CUstream) {
+  if (CUresult failure = injected_failure("cuMemFreeAsync")) return failure;
+  return free_plain(pointer);
+}
+
+CUresult cuMemFreeAsync_ptsz(CUdeviceptr pointer, CUstream stream) {
+  return cuMemFreeAsync(pointer, stream);
+}
+
+// Events: the fake device is done with everything at once.
+CUresult cuEventCreate(CUevent* event, unsigned int) {
+  if (CUresult failure = injected_failure("cuEventCreate")) return failure;
+  if (event == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  *event = reinterpret_cast<CUevent>(new char);
+  return CUDA_SUCCESS;
+}
+
+CUresult cuEventRecord(CUevent event, CUstream) {
+  if (CUresult failure = injected_failure("cuEventRecord")) return failure;
+  return event ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+}
+
+CUresult cuEventQuery(CUevent event) {
+  if (CUresult failure = injected_failure("cuEventQuery")) return failure;
+  return event ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+}
+
+CUresult cuEventDestroy_v2(CUevent event) {
+  if (CUresult failure = injected_failure("cuEventDestroy_v2")) return failure;
+  delete reinterpret_cast<char*>(event);
+  return CUDA_SUCCESS;
 }
 
 // ---- inspection (fake_control.h) ----

@@ -47,7 +47,7 @@ namespace {
 constexpr long kDefaultDeviceMemory = 80L << 30;
 constexpr size_t kPitchAlignment = 512;
 // The CUDA version the runtime asks the driver's functions for.
-constexpr int kRuntimeCudaVersion = 12000;
+constexpr int kRuntimeCudaVersion = 13000;
 
 struct Allocation {
   size_t length = 0;   // bytes mapped
@@ -58,6 +58,7 @@ struct Allocation {
 // completes every block so far.
 struct Stream {
   bool blocked = false;
+  bool capturing = false;  // between cudaStreamBeginCapture and cudaStreamEndCapture
   uint64_t blocks_started = 0;
   uint64_t blocks_released = 0;
 };
@@ -163,6 +164,18 @@ struct DriverFunctions {
   decltype(&cuMemAlloc_v2) mem_alloc = nullptr;
   decltype(&cuMemFree_v2) mem_free = nullptr;
   decltype(&cuMemGetInfo_v2) mem_get_info = nullptr;
+  // Managed memory and pointer queries always go to the driver, as in the
+  // real runtime (they know the runtime's own allocations only with
+  // FAKE_CUDART_VIA_DRIVER=1).
+  decltype(&cuMemAllocManaged) mem_alloc_managed = nullptr;
+  decltype(&cuStreamAttachMemAsync) stream_attach = nullptr;
+  decltype(&cuMemPrefetchAsync_v2) prefetch = nullptr;
+  decltype(&cuMemPrefetchBatchAsync) prefetch_batch = nullptr;
+  decltype(&cuMemDiscardBatchAsync) discard_batch = nullptr;
+  decltype(&cuMemAdvise_v2) advise = nullptr;
+  decltype(&cuMemRangeGetAttribute) range_attribute = nullptr;
+  decltype(&cuMemRangeGetAttributes) range_attributes = nullptr;
+  decltype(&cuPointerGetAttributes) pointer_attributes = nullptr;
 };
 
 template <typename Fn>
@@ -186,6 +199,15 @@ DriverFunctions load_driver_functions() {
   look_up(get_proc_address, "cuMemAlloc", functions.mem_alloc);
   look_up(get_proc_address, "cuMemFree", functions.mem_free);
   look_up(get_proc_address, "cuMemGetInfo", functions.mem_get_info);
+  look_up(get_proc_address, "cuMemAllocManaged", functions.mem_alloc_managed);
+  look_up(get_proc_address, "cuStreamAttachMemAsync", functions.stream_attach);
+  look_up(get_proc_address, "cuMemPrefetchAsync", functions.prefetch);
+  look_up(get_proc_address, "cuMemPrefetchBatchAsync", functions.prefetch_batch);
+  look_up(get_proc_address, "cuMemDiscardBatchAsync", functions.discard_batch);
+  look_up(get_proc_address, "cuMemAdvise", functions.advise);
+  look_up(get_proc_address, "cuMemRangeGetAttribute", functions.range_attribute);
+  look_up(get_proc_address, "cuMemRangeGetAttributes", functions.range_attributes);
+  look_up(get_proc_address, "cuPointerGetAttributes", functions.pointer_attributes);
   return functions;
 }
 
@@ -300,6 +322,11 @@ cudaError_t cudaMallocManaged(void** pointer, size_t size, unsigned int flags) {
   if (cudaError_t failure = injected_failure("cudaMallocManaged")) return record(failure);
   bool known_flags = flags == cudaMemAttachGlobal || flags == cudaMemAttachHost;
   if (pointer == nullptr || size == 0 || !known_flags) return record(cudaErrorInvalidValue);
+  if (via_driver()) {
+    if (driver().mem_alloc_managed == nullptr) return record(cudaErrorInitializationError);
+    return record(runtime_error_of(
+        driver().mem_alloc_managed(reinterpret_cast<CUdeviceptr*>(pointer), size, flags)));
+  }
   return record(allocate(pointer, size, /*charge=*/false));
 }
 
@@ -358,6 +385,139 @@ cudaError_t cudaMemGetInfo(size_t* free, size_t* total) {
   *free = free_device_memory(runtime);
   *total = device_memory();
   return cudaSuccess;
+}
+
+
+// ---- managed memory, pointer queries, stream capture: through the driver ----
+
+// The driver function `fn` on `args`, its error recorded as the runtime's.
+template <typename Fn, typename... Args>
+cudaError_t through_driver(Fn fn, Args... args) {
+  if (fn == nullptr) return record(cudaErrorInitializationError);
+  return record(runtime_error_of(fn(args...)));
+}
+
+CUmemLocation driver_location(cudaMemLocation location) {
+  return {static_cast<CUmemLocationType>(location.type), location.id};
+}
+
+cudaError_t cudaStreamAttachMemAsync(cudaStream_t stream, void* pointer, size_t length,
+                                     unsigned int flags) {
+  return through_driver(driver().stream_attach, reinterpret_cast<CUstream>(stream),
+                        reinterpret_cast<CUdeviceptr>(pointer), length, flags);
+}
+
+cudaError_t cudaStreamAttachMemAsync_ptsz(cudaStream_t stream, void* pointer, size_t length,
+                                          unsigned int flags) {
+  return cudaStreamAttachMemAsync(stream, pointer, length, flags);
+}
+
+cudaError_t cudaMemPrefetchAsync(const void* pointer, size_t count, cudaMemLocation location,
+                                 unsigned int flags, cudaStream_t stream) {
+  return through_driver(driver().prefetch, reinterpret_cast<CUdeviceptr>(pointer), count,
+                        driver_location(location), flags, reinterpret_cast<CUstream>(stream));
+}
+
+cudaError_t cudaMemPrefetchAsync_ptsz(const void* pointer, size_t count, cudaMemLocation location,
+                                      unsigned int flags, cudaStream_t stream) {
+  return cudaMemPrefetchAsync(pointer, count, location, flags, stream);
+}
+
+cudaError_t cudaMemPrefetchBatchAsync(void** pointers, size_t* sizes, size_t count,
+                                      cudaMemLocation* locations, size_t* starts,
+                                      size_t location_count, unsigned long long flags,
+                                      cudaStream_t stream) {
+  static_assert(sizeof(cudaMemLocation) == sizeof(CUmemLocation));
+  return through_driver(driver().prefetch_batch, reinterpret_cast<CUdeviceptr*>(pointers), sizes,
+                        count, reinterpret_cast<CUmemLocation*>(locations), starts, location_count,
+                        flags, reinterpret_cast<CUstream>(stream));
+}
+
+cudaError_t cudaMemDiscardBatchAsync(void** pointers, size_t* sizes, size_t count,
+                                     unsigned long long flags, cudaStream_t stream) {
+  return through_driver(driver().discard_batch, reinterpret_cast<CUdeviceptr*>(pointers), sizes,
+                        count, flags, reinterpret_cast<CUstream>(stream));
+}
+
+cudaError_t cudaMemAdvise(const void* pointer, size_t count, cudaMemoryAdvise advice,
+                          cudaMemLocation location) {
+  return through_driver(driver().advise, reinterpret_cast<CUdeviceptr>(pointer), count,
+                        static_cast<CUmem_advise>(advice), driver_location(location));
+}
+
+cudaError_t cudaMemRangeGetAttribute(void* data, size_t size, cudaMemRangeAttribute attribute,
+                                     const void* pointer, size_t count) {
+  return through_driver(driver().range_attribute, data, size,
+                        static_cast<CUmem_range_attribute>(attribute),
+                        reinterpret_cast<CUdeviceptr>(pointer), count);
+}
+
+cudaError_t cudaMemRangeGetAttributes(void** data, size_t* sizes,
+                                      cudaMemRangeAttribute* attributes, size_t attribute_count,
+                                      const void* pointer, size_t count) {
+  return through_driver(driver().range_attributes, data, sizes,
+                        reinterpret_cast<CUmem_range_attribute*>(attributes), attribute_count,
+                        reinterpret_cast<CUdeviceptr>(pointer), count);
+}
+
+// As the real runtime builds it from the driver's attributes.
+cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* attributes, const void* pointer) {
+  if (attributes == nullptr) return record(cudaErrorInvalidValue);
+  unsigned memory_type = 0, is_managed = 0;
+  int ordinal = 0;
+  void* device_pointer = nullptr;
+  void* host_pointer = nullptr;
+  CUpointer_attribute asked[] = {CU_POINTER_ATTRIBUTE_MEMORY_TYPE, CU_POINTER_ATTRIBUTE_IS_MANAGED,
+                                 CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL,
+                                 CU_POINTER_ATTRIBUTE_DEVICE_POINTER,
+                                 CU_POINTER_ATTRIBUTE_HOST_POINTER};
+  void* data[] = {&memory_type, &is_managed, &ordinal, &device_pointer, &host_pointer};
+  cudaError_t result = through_driver(driver().pointer_attributes, 5u, asked, data,
+                                      reinterpret_cast<CUdeviceptr>(pointer));
+  if (result != cudaSuccess) return result;
+  attributes->type = is_managed ? cudaMemoryTypeManaged
+                     : memory_type == CU_MEMORYTYPE_DEVICE ? cudaMemoryTypeDevice
+                     : memory_type == CU_MEMORYTYPE_HOST   ? cudaMemoryTypeHost
+                                                           : cudaMemoryTypeUnregistered;
+  attributes->device = memory_type == 0 ? -2 : ordinal;
+  attributes->devicePointer = device_pointer;
+  attributes->hostPointer = host_pointer;
+  return cudaSuccess;
+}
+
+// Stream capture: the fake records nothing, it only reports the state.
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode) {
+  RuntimeState& runtime = state();
+  std::lock_guard<std::mutex> lock(runtime.mutex);
+  Stream* known = find_stream(runtime, stream);
+  if (known == nullptr || is_built_in_stream(stream)) return record(cudaErrorStreamCaptureUnsupported);
+  if (known->capturing) return record(cudaErrorIllegalState);
+  known->capturing = true;
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
+  RuntimeState& runtime = state();
+  std::lock_guard<std::mutex> lock(runtime.mutex);
+  Stream* known = find_stream(runtime, stream);
+  if (known == nullptr || !known->capturing) return record(cudaErrorIllegalState);
+  known->capturing = false;
+  if (graph != nullptr) *graph = reinterpret_cast<cudaGraph_t>(new_handle<uintptr_t>(runtime));
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* status) {
+  if (status == nullptr) return record(cudaErrorInvalidValue);
+  RuntimeState& runtime = state();
+  std::lock_guard<std::mutex> lock(runtime.mutex);
+  Stream* known = find_stream(runtime, stream);
+  if (known == nullptr) return record(cudaErrorInvalidResourceHandle);
+  *status = known->capturing ? cudaStreamCaptureStatusActive : cudaStreamCaptureStatusNone;
+  return cudaSuccess;
+}
+
+cudaError_t cudaStreamIsCapturing_ptsz(cudaStream_t stream, cudaStreamCaptureStatus* status) {
+  return cudaStreamIsCapturing(stream == nullptr ? cudaStreamPerThread : stream, status);
 }
 
 cudaError_t cudaStreamCreate(cudaStream_t* stream) {

@@ -60,6 +60,7 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         BadValue{"EGM_ENABLE", "maybe"}, BadValue{"EGM_ENABLE", ""},
         BadValue{"EGM_MODE", "sometimes"}, BadValue{"EGM_NUMA_POLICY", "closest"},
+        BadValue{"EGM_POINTER_ATTRIBUTES", "honest"}, BadValue{"EGM_POINTER_ATTRIBUTES", ""},
         BadValue{"EGM_NUMA_POLICY", "bind"}, BadValue{"EGM_NUMA_POLICY", "bind:"},
         BadValue{"EGM_NUMA_POLICY", "bind:3", "node 3 does not exist"},
         BadValue{"EGM_NUMA_POLICY", "bind:0-9",

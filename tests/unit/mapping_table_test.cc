@@ -102,3 +102,38 @@ TEST(MappingTableTest, ConcurrentInsertAndRemoveKeepCountsConsistent) {
 
 }  // namespace
 }  // namespace egm
+
+namespace egm {
+namespace {
+
+TEST(MappingTableRangeTest, InteriorPointersAndRangesFindTheirAllocation) {
+  MappingTable table;
+  Mapping low, high;
+  low.address = 0x100000;
+  low.requested = 0x3000;
+  high.address = 0x200000;
+  high.requested = 0x1000;
+  table.insert(low);
+  table.insert(high);
+  EXPECT_EQ(table.find_containing(0x102fff)->address, 0x100000u);
+  EXPECT_FALSE(table.find_containing(0x103000));  // past the requested size
+  EXPECT_EQ(table.find_containing(0x200800)->address, 0x200000u);  // the highest allocation's inside
+  EXPECT_FALSE(table.find_containing(0xfffff));
+  Mapping owner;
+  EXPECT_EQ(table.find_range(0x101000, 0x2000, &owner), RangeOwner::kOne);
+  EXPECT_EQ(owner.address, 0x100000u);
+  EXPECT_EQ(table.find_range(0x101000, 0x2001, &owner), RangeOwner::kMixed);  // one byte beyond
+  EXPECT_EQ(table.find_range(0xff000, 0x2000, &owner), RangeOwner::kMixed);   // starts before
+  EXPECT_EQ(table.find_range(0x100000, 0x100001, &owner), RangeOwner::kMixed);  // spans both
+  EXPECT_EQ(table.find_range(0x103000, 0x1000, &owner), RangeOwner::kNone);    // the gap
+  EXPECT_EQ(table.find_range(0x300000, 0, &owner), RangeOwner::kNone);
+  EXPECT_EQ(table.find_range(UINTPTR_MAX - 10, 100, &owner), RangeOwner::kNone);  // wraps
+  EXPECT_TRUE(table.update_hints(0x100000, [](ManagedHints& hints) { hints.read_mostly = true; }));
+  EXPECT_TRUE(table.find_containing(0x100000)->hints.read_mostly);
+  table.remove(0x100000);
+  EXPECT_FALSE(table.find_containing(0x101000));
+  EXPECT_FALSE(table.update_hints(0x100000, [](ManagedHints&) {}));
+}
+
+}  // namespace
+}  // namespace egm

@@ -1,0 +1,235 @@
+// The one list of CUDA entry points egm-shim knows: those it overrides (the
+// X-macros, which feed the overrides' lookup tables, cuGetProcAddress and
+// dlsym mapping, and exports.lds's test) and the allocation-family ones it
+// deliberately leaves to CUDA, each with the reason. A test parses cuda.h
+// and cuda_runtime_api.h and fails on any allocation-family symbol that is
+// in neither list, so that a new CUDA version cannot add one silently.
+//
+// Names are the exported symbols, versions included (cuMemAlloc_v2,
+// cuMemPrefetchAsync_v2_ptsz); the X-macros only stringize (#) and paste
+// (##) them, so cuda.h's renaming macros never touch them here.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <string_view>
+
+// libcuda functions the shim replaces, also where cuGetProcAddress or dlsym
+// on libcuda hands them out. The unversioned names are the old versions.
+#define EGM_DRIVER_OVERRIDES(X)                                              \
+  /* allocation */                                                           \
+  X(cuMemAlloc_v2) X(cuMemAllocManaged) X(cuMemAllocPitch_v2) X(cuMemFree_v2) \
+  X(cuMemGetInfo_v2) X(cuMemFreeAsync) X(cuMemFreeAsync_ptsz)                \
+  /* managed memory */                                                       \
+  X(cuStreamAttachMemAsync) X(cuStreamAttachMemAsync_ptsz)                   \
+  X(cuMemPrefetchAsync) X(cuMemPrefetchAsync_ptsz) X(cuMemPrefetchAsync_v2)  \
+  X(cuMemPrefetchAsync_v2_ptsz) X(cuMemPrefetchBatchAsync)                   \
+  X(cuMemPrefetchBatchAsync_ptsz) X(cuMemDiscardBatchAsync)                  \
+  X(cuMemDiscardBatchAsync_ptsz) X(cuMemDiscardAndPrefetchBatchAsync)        \
+  X(cuMemDiscardAndPrefetchBatchAsync_ptsz) X(cuMemAdvise) X(cuMemAdvise_v2) \
+  X(cuMemRangeGetAttribute) X(cuMemRangeGetAttributes)                       \
+  /* pointer queries */                                                      \
+  X(cuPointerGetAttribute) X(cuPointerGetAttributes) X(cuMemGetAddressRange_v2) \
+  /* peer access, lookups */                                                 \
+  X(cuCtxEnablePeerAccess) X(cuGetProcAddress) X(cuGetProcAddress_v2)
+
+// libcudart functions the shim replaces.
+#define EGM_RUNTIME_OVERRIDES(X)                                                 \
+  X(cudaMalloc) X(cudaMallocManaged) X(cudaMallocPitch) X(cudaMallocAsync)       \
+  X(cudaMallocAsync_ptsz) X(cudaFree) X(cudaFreeAsync) X(cudaFreeAsync_ptsz)     \
+  X(cudaMemGetInfo) X(cudaDeviceEnablePeerAccess) X(cudaDeviceReset)             \
+  X(cudaStreamAttachMemAsync) X(cudaStreamAttachMemAsync_ptsz)                   \
+  X(cudaMemPrefetchAsync) X(cudaMemPrefetchAsync_ptsz) X(cudaMemPrefetchBatchAsync) \
+  X(cudaMemPrefetchBatchAsync_ptsz) X(cudaMemDiscardBatchAsync)                  \
+  X(cudaMemDiscardBatchAsync_ptsz) X(cudaMemDiscardAndPrefetchBatchAsync)        \
+  X(cudaMemDiscardAndPrefetchBatchAsync_ptsz) X(cudaMemAdvise)                   \
+  X(cudaMemRangeGetAttribute) X(cudaMemRangeGetAttributes) X(cudaPointerGetAttributes)
+
+namespace egm {
+
+// Indexes of EGM_DRIVER_OVERRIDES, in its order.
+enum class DriverOverride : int {
+#define EGM_DRIVER_OVERRIDE_ENUM(name) k_##name,
+  EGM_DRIVER_OVERRIDES(EGM_DRIVER_OVERRIDE_ENUM)
+#undef EGM_DRIVER_OVERRIDE_ENUM
+  kCount
+};
+
+inline constexpr size_t kDriverOverrideCount = static_cast<size_t>(DriverOverride::kCount);
+
+inline constexpr std::array<std::string_view, kDriverOverrideCount> kDriverOverrideNames = {
+#define EGM_DRIVER_OVERRIDE_NAME(name) #name,
+    EGM_DRIVER_OVERRIDES(EGM_DRIVER_OVERRIDE_NAME)
+#undef EGM_DRIVER_OVERRIDE_NAME
+};
+
+inline constexpr std::string_view kRuntimeOverrideNames[] = {
+#define EGM_RUNTIME_OVERRIDE_NAME(name) #name,
+    EGM_RUNTIME_OVERRIDES(EGM_RUNTIME_OVERRIDE_NAME)
+#undef EGM_RUNTIME_OVERRIDE_NAME
+};
+
+// Why an allocation-family entry point goes to CUDA unchanged.
+inline constexpr std::string_view kLegacy32Bit =
+    "the pre-3.2 version with 32-bit device pointers: cannot address the shim's mappings";
+inline constexpr std::string_view kPinnedHost =
+    "pinned or registered host memory: already host memory";
+inline constexpr std::string_view kArrays =
+    "CUDA arrays (opaque texture layouts): not plain linear memory the shim can map";
+inline constexpr std::string_view kExplicitPools =
+    "an explicit memory pool: its properties (location, IPC handle types, release threshold) "
+    "are the program's choice, and its frees go to the pool";
+inline constexpr std::string_view kDriverStreamOrdered =
+    "driver stream-ordered allocation: left to the device's pool (cudaMallocAsync is "
+    "redirected at the runtime layer); cuMemFreeAsync recognises the shim's pointers";
+inline constexpr std::string_view kGraphAllocations =
+    "graph memory nodes: the graph owns the allocation's lifetime across launches";
+inline constexpr std::string_view kIpc =
+    "inter-process handles: the framework issue's subject; exporting a redirected pointer "
+    "fails as on any VMM allocation";
+inline constexpr std::string_view kMulticast = "multicast objects: NVLink multicast memory";
+inline constexpr std::string_view kVirtualMemory =
+    "the VMM calls the program makes itself: its own mappings, never the shim's";
+inline constexpr std::string_view kDecompress = "hardware decompression: no allocation";
+inline constexpr std::string_view kSetAttribute =
+    "cuPointerSetAttribute (SYNC_MEMOPS): applies to the mapping as it is";
+inline constexpr std::string_view kMalloc3D =
+    "3D pitched allocation: not redirected (the driver's pitched call it may use is)";
+
+struct PassedThrough {
+  std::string_view name;
+  std::string_view why;
+};
+
+inline constexpr PassedThrough kPassedThrough[] = {
+    {"cuArray3DCreate", kArrays},
+    {"cuArray3DCreate_v2", kArrays},
+    {"cuArrayCreate", kArrays},
+    {"cuArrayCreate_v2", kArrays},
+    {"cuArrayDestroy", kArrays},
+    {"cuGraphAddMemAllocNode", kGraphAllocations},
+    {"cuGraphAddMemFreeNode", kGraphAllocations},
+    {"cuGraphMemAllocNodeGetParams", kGraphAllocations},
+    {"cuGraphMemFreeNodeGetParams", kGraphAllocations},
+    {"cuIpcCloseMemHandle", kIpc},
+    {"cuIpcGetEventHandle", kIpc},
+    {"cuIpcGetMemHandle", kIpc},
+    {"cuIpcOpenEventHandle", kIpc},
+    {"cuIpcOpenMemHandle", kIpc},
+    {"cuIpcOpenMemHandle_v2", kIpc},
+    {"cuMemAddressFree", kVirtualMemory},
+    {"cuMemAddressReserve", kVirtualMemory},
+    {"cuMemAlloc", kLegacy32Bit},
+    {"cuMemAllocAsync", kDriverStreamOrdered},
+    {"cuMemAllocAsync_ptsz", kDriverStreamOrdered},
+    {"cuMemAllocFromPoolAsync", kExplicitPools},
+    {"cuMemAllocFromPoolAsync_ptsz", kExplicitPools},
+    {"cuMemAllocHost", kPinnedHost},
+    {"cuMemAllocHost_v2", kPinnedHost},
+    {"cuMemAllocPitch", kLegacy32Bit},
+    {"cuMemBatchDecompressAsync", kDecompress},
+    {"cuMemBatchDecompressAsync_ptsz", kDecompress},
+    {"cuMemCreate", kVirtualMemory},
+    {"cuMemExportToShareableHandle", kVirtualMemory},
+    {"cuMemFree", kLegacy32Bit},
+    {"cuMemFreeHost", kPinnedHost},
+    {"cuMemGetAccess", kVirtualMemory},
+    {"cuMemGetAddressRange", kLegacy32Bit},
+    {"cuMemGetAllocationGranularity", kVirtualMemory},
+    {"cuMemGetAllocationPropertiesFromHandle", kVirtualMemory},
+    {"cuMemGetDefaultMemPool", kExplicitPools},
+    {"cuMemGetHandleForAddressRange", kVirtualMemory},
+    {"cuMemGetInfo", kLegacy32Bit},
+    {"cuMemGetMemPool", kExplicitPools},
+    {"cuMemHostAlloc", kPinnedHost},
+    {"cuMemHostGetDevicePointer", kPinnedHost},
+    {"cuMemHostGetDevicePointer_v2", kPinnedHost},
+    {"cuMemHostGetFlags", kPinnedHost},
+    {"cuMemHostRegister", kPinnedHost},
+    {"cuMemHostRegister_v2", kPinnedHost},
+    {"cuMemHostUnregister", kPinnedHost},
+    {"cuMemImportFromShareableHandle", kVirtualMemory},
+    {"cuMemMap", kVirtualMemory},
+    {"cuMemMapArrayAsync", kArrays},
+    {"cuMemMapArrayAsync_ptsz", kArrays},
+    {"cuMemPoolCreate", kExplicitPools},
+    {"cuMemPoolDestroy", kExplicitPools},
+    {"cuMemPoolExportPointer", kExplicitPools},
+    {"cuMemPoolExportToShareableHandle", kExplicitPools},
+    {"cuMemPoolGetAccess", kExplicitPools},
+    {"cuMemPoolGetAttribute", kExplicitPools},
+    {"cuMemPoolImportFromShareableHandle", kExplicitPools},
+    {"cuMemPoolImportPointer", kExplicitPools},
+    {"cuMemPoolSetAccess", kExplicitPools},
+    {"cuMemPoolSetAttribute", kExplicitPools},
+    {"cuMemPoolTrimTo", kExplicitPools},
+    {"cuMemRelease", kVirtualMemory},
+    {"cuMemRetainAllocationHandle", kVirtualMemory},
+    {"cuMemSetAccess", kVirtualMemory},
+    {"cuMemSetMemPool", kExplicitPools},
+    {"cuMemUnmap", kVirtualMemory},
+    {"cuMipmappedArrayCreate", kArrays},
+    {"cuMipmappedArrayDestroy", kArrays},
+    {"cuMulticastAddDevice", kMulticast},
+    {"cuMulticastBindAddr", kMulticast},
+    {"cuMulticastBindMem", kMulticast},
+    {"cuMulticastCreate", kMulticast},
+    {"cuMulticastGetGranularity", kMulticast},
+    {"cuMulticastUnbind", kMulticast},
+    {"cuPointerSetAttribute", kSetAttribute},
+    {"cudaDeviceGetDefaultMemPool", kPinnedHost},
+    {"cudaDeviceGetMemPool", kPinnedHost},
+    {"cudaDeviceGraphMemTrim", kPinnedHost},
+    {"cudaDeviceSetMemPool", kPinnedHost},
+    {"cudaFreeArray", kPinnedHost},
+    {"cudaFreeHost", kPinnedHost},
+    {"cudaFreeMipmappedArray", kPinnedHost},
+    {"cudaGraphAddMemAllocNode", kPinnedHost},
+    {"cudaGraphAddMemFreeNode", kPinnedHost},
+    {"cudaGraphMemAllocNodeGetParams", kPinnedHost},
+    {"cudaGraphMemFreeNodeGetParams", kPinnedHost},
+    {"cudaHostAlloc", kPinnedHost},
+    {"cudaHostGetDevicePointer", kPinnedHost},
+    {"cudaHostGetFlags", kPinnedHost},
+    {"cudaHostRegister", kPinnedHost},
+    {"cudaHostUnregister", kPinnedHost},
+    {"cudaIpcCloseMemHandle", kPinnedHost},
+    {"cudaIpcGetEventHandle", kPinnedHost},
+    {"cudaIpcGetMemHandle", kPinnedHost},
+    {"cudaIpcOpenEventHandle", kPinnedHost},
+    {"cudaIpcOpenMemHandle", kPinnedHost},
+    {"cudaMalloc3D", kPinnedHost},
+    {"cudaMalloc3DArray", kPinnedHost},
+    {"cudaMallocArray", kPinnedHost},
+    {"cudaMallocFromPoolAsync", kPinnedHost},
+    {"cudaMallocFromPoolAsync_ptsz", kPinnedHost},
+    {"cudaMallocHost", kPinnedHost},
+    {"cudaMallocMipmappedArray", kPinnedHost},
+    {"cudaMemPoolCreate", kPinnedHost},
+    {"cudaMemPoolDestroy", kPinnedHost},
+    {"cudaMemPoolExportPointer", kPinnedHost},
+    {"cudaMemPoolExportToShareableHandle", kPinnedHost},
+    {"cudaMemPoolGetAccess", kPinnedHost},
+    {"cudaMemPoolGetAttribute", kPinnedHost},
+    {"cudaMemPoolImportFromShareableHandle", kPinnedHost},
+    {"cudaMemPoolImportPointer", kPinnedHost},
+    {"cudaMemPoolSetAccess", kPinnedHost},
+    {"cudaMemPoolSetAttribute", kPinnedHost},
+    {"cudaMemPoolTrimTo", kPinnedHost},
+};
+
+// True if `name` is overridden at either layer, or listed as passed through.
+constexpr bool is_listed_entry_point(std::string_view name) {
+  for (std::string_view listed : kDriverOverrideNames) {
+    if (listed == name) return true;
+  }
+  for (std::string_view listed : kRuntimeOverrideNames) {
+    if (listed == name) return true;
+  }
+  for (const PassedThrough& passed : kPassedThrough) {
+    if (passed.name == name) return true;
+  }
+  return false;
+}
+
+}  // namespace egm

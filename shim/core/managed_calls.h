@@ -1,0 +1,51 @@
+// The managed-memory calls (attach, prefetch, discard, advise, range
+// attributes) on the shim's allocations, for the runtime and driver
+// overrides alike. Each returns the shim's answer, or nullopt: the call is
+// the real function's (memory the shim does not own; a range that spans
+// the shim's and other memory, or its device (non-managed) memory, which
+// the driver rejects as it rejects device memory; arguments the shim
+// cannot judge).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+
+#include "shim/core/mapping_table.h"
+
+namespace egm {
+
+std::optional<int> emulate_attach(uintptr_t pointer, size_t length, unsigned flags);
+
+std::optional<int> emulate_prefetch(const char* call, uintptr_t pointer, size_t count,
+                                    MemoryLocation target, unsigned long long flags);
+
+std::optional<int> emulate_advise(const char* call, uintptr_t pointer, size_t count, int advice,
+                                  MemoryLocation location);
+
+std::optional<int> emulate_range_attribute(uintptr_t pointer, size_t count, int attribute,
+                                           void* data, size_t data_size);
+
+// `attributes` are enum values (int-sized in both APIs).
+std::optional<int> emulate_range_attributes(uintptr_t pointer, size_t count, void** data,
+                                            const size_t* data_sizes, const int* attributes,
+                                            size_t attribute_count);
+
+// A batch of prefetches and/or discards (cuMemPrefetchBatchAsync,
+// cuMemDiscardBatchAsync, cuMemDiscardAndPrefetchBatchAsync and the runtime's).
+// The shim's managed entries are answered here; the rest go to `real` as a
+// batch of their own (not called when none is left).
+struct Batch {
+  const uintptr_t* pointers = nullptr;  // CUdeviceptr or void*
+  const size_t* sizes = nullptr;
+  size_t count = 0;
+  const MemoryLocation* locations = nullptr;  // nullptr: a discard
+  const size_t* location_starts = nullptr;
+  size_t location_count = 0;
+  unsigned long long flags = 0;
+};
+using RealBatch = std::function<int(const Batch&)>;
+std::optional<int> emulate_batch(const char* call, const Batch& batch, const RealBatch& real);
+
+}  // namespace egm
