@@ -390,6 +390,7 @@ cudaError_t cudaMemGetInfo(size_t* free, size_t* total) {
 
 // ---- managed memory, pointer queries, stream capture: through the driver ----
 
+}  // extern "C": a template and a helper follow, then the API again
 // The driver function `fn` on `args`, its error recorded as the runtime's.
 template <typename Fn, typename... Args>
 cudaError_t through_driver(Fn fn, Args... args) {
@@ -397,9 +398,11 @@ cudaError_t through_driver(Fn fn, Args... args) {
   return record(runtime_error_of(fn(args...)));
 }
 
-CUmemLocation driver_location(cudaMemLocation location) {
+static CUmemLocation driver_location(cudaMemLocation location) {
   return {static_cast<CUmemLocationType>(location.type), location.id};
 }
+
+extern "C" {
 
 cudaError_t cudaStreamAttachMemAsync(cudaStream_t stream, void* pointer, size_t length,
                                      unsigned int flags) {
@@ -697,11 +700,26 @@ cudaError_t cudaMemcpy2D(void* destination, size_t destination_pitch, const void
   return cudaSuccess;
 }
 
-// Only the runtime's own allocations can be exported (as on a GPU, where
-// memory of other kinds gives cudaErrorInvalidValue).
+// Only cudaMalloc-like memory can be exported: the runtime's own
+// allocations, or with FAKE_CUDART_VIA_DRIVER=1 any memory that is not a VMM
+// mapping of the fake driver (on a GPU, host-placed VMM memory gives
+// cudaErrorInvalidValue). Asked of the fake driver directly, as a shim's
+// pointer queries must not change the answer.
 cudaError_t cudaIpcGetMemHandle(cudaIpcMemHandle_t* handle, void* pointer) {
   if (cudaError_t failure = injected_failure("cudaIpcGetMemHandle")) return record(failure);
   if (handle == nullptr) return record(cudaErrorInvalidValue);
+  std::memset(handle, 0, sizeof *handle);
+  if (via_driver()) {
+    using MappingOf = int (*)(const void*, uintptr_t*, size_t*);
+    auto mapping_of = reinterpret_cast<MappingOf>(dlsym(RTLD_DEFAULT, "fake_cuda_mapping_of"));
+    uintptr_t base = 0;
+    size_t size = 0;
+    if (pointer == nullptr || mapping_of == nullptr || mapping_of(pointer, &base, &size) != 0) {
+      return record(cudaErrorInvalidValue);
+    }
+    std::memcpy(handle->reserved, &pointer, sizeof pointer);
+    return cudaSuccess;
+  }
   RuntimeState& runtime = state();
   std::lock_guard<std::mutex> lock(runtime.mutex);
   auto address = reinterpret_cast<uintptr_t>(pointer);
@@ -709,7 +727,6 @@ cudaError_t cudaIpcGetMemHandle(cudaIpcMemHandle_t* handle, void* pointer) {
   if (it == runtime.allocations.begin()) return record(cudaErrorInvalidValue);
   --it;
   if (address >= it->first + it->second.length) return record(cudaErrorInvalidValue);
-  std::memset(handle, 0, sizeof *handle);
   std::memcpy(handle->reserved, &it->first, sizeof it->first);
   return cudaSuccess;
 }
