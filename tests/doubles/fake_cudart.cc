@@ -752,6 +752,53 @@ cudaError_t cudaMemset(void* pointer, int value, size_t count) {
   return cudaSuccess;
 }
 
+// ---- for egm-probe --selftest's compatibility checks ----
+
+cudaError_t cudaMemcpy2D(void* destination, size_t destination_pitch, const void* source,
+                         size_t source_pitch, size_t width, size_t height, cudaMemcpyKind kind) {
+  if (cudaError_t failure = injected_failure("cudaMemcpy2D")) return record(failure);
+  if (!is_valid_memcpy_kind(kind)) return record(cudaErrorInvalidMemcpyDirection);
+  if (width > destination_pitch || width > source_pitch) return record(cudaErrorInvalidPitchValue);
+  if (width == 0 || height == 0) return cudaSuccess;
+  if (destination == nullptr || source == nullptr) return record(cudaErrorInvalidValue);
+  for (size_t row = 0; row < height; ++row) {
+    std::memmove(static_cast<char*>(destination) + row * destination_pitch,
+                 static_cast<const char*>(source) + row * source_pitch, width);
+  }
+  return cudaSuccess;
+}
+
+// Only cudaMalloc-like memory can be exported: the runtime's own
+// allocations, or with FAKE_CUDART_VIA_DRIVER=1 any memory that is not a VMM
+// mapping of the fake driver (on a GPU, host-placed VMM memory gives
+// cudaErrorInvalidValue). Asked of the fake driver directly, as a shim's
+// pointer queries must not change the answer.
+cudaError_t cudaIpcGetMemHandle(cudaIpcMemHandle_t* handle, void* pointer) {
+  if (cudaError_t failure = injected_failure("cudaIpcGetMemHandle")) return record(failure);
+  if (handle == nullptr) return record(cudaErrorInvalidValue);
+  std::memset(handle, 0, sizeof *handle);
+  if (via_driver()) {
+    using MappingOf = int (*)(const void*, uintptr_t*, size_t*);
+    auto mapping_of = reinterpret_cast<MappingOf>(dlsym(RTLD_DEFAULT, "fake_cuda_mapping_of"));
+    uintptr_t base = 0;
+    size_t size = 0;
+    if (pointer == nullptr || mapping_of == nullptr || mapping_of(pointer, &base, &size) != 0) {
+      return record(cudaErrorInvalidValue);
+    }
+    std::memcpy(handle->reserved, &pointer, sizeof pointer);
+    return cudaSuccess;
+  }
+  RuntimeState& runtime = state();
+  std::lock_guard<std::mutex> lock(runtime.mutex);
+  auto address = reinterpret_cast<uintptr_t>(pointer);
+  auto it = runtime.allocations.upper_bound(address);
+  if (it == runtime.allocations.begin()) return record(cudaErrorInvalidValue);
+  --it;
+  if (address >= it->first + it->second.length) return record(cudaErrorInvalidValue);
+  std::memcpy(handle->reserved, &it->first, sizeof it->first);
+  return cudaSuccess;
+}
+
 const char* cudaGetErrorName(cudaError_t error) {
   const ErrorText* known = find_error(error);
   return known ? known->name : "cudaErrorUnknown";

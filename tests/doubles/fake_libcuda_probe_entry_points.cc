@@ -245,6 +245,27 @@ CUresult cuMemcpyDtoH_v2(void* destination, CUdeviceptr source, size_t size) {
   return CUDA_SUCCESS;
 }
 
+// For egm-probe --selftest: with unified addressing any two pointers may be
+// copied between (plain cuMemAlloc memory is not a mapping the fake tracks,
+// so these do not check ranges).
+CUresult cuMemcpy(CUdeviceptr destination, CUdeviceptr source, size_t size) {
+  if (CUresult failure = injected_failure("cuMemcpy")) return failure;
+  if (size == 0) return CUDA_SUCCESS;
+  if (destination == 0 || source == 0) return CUDA_ERROR_INVALID_VALUE;
+  std::memmove(reinterpret_cast<void*>(static_cast<uintptr_t>(destination)),
+               reinterpret_cast<const void*>(static_cast<uintptr_t>(source)), size);
+  return CUDA_SUCCESS;
+}
+
+CUresult cuMemsetD32_v2(CUdeviceptr destination, unsigned int value, size_t count) {
+  if (CUresult failure = injected_failure("cuMemsetD32")) return failure;
+  if (count == 0) return CUDA_SUCCESS;
+  if (destination == 0 || destination % 4 != 0) return CUDA_ERROR_INVALID_VALUE;
+  auto* words = reinterpret_cast<unsigned int*>(static_cast<uintptr_t>(destination));
+  for (size_t i = 0; i < count; ++i) words[i] = value;
+  return CUDA_SUCCESS;
+}
+
 // ---- inspection (to be declared in fake_control.h) ----
 
 // cuDevicePrimaryCtxRetain calls not yet released, over all devices.

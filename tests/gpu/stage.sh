@@ -9,6 +9,7 @@
 #   bash .device/gpu/run_coverage.sh .device/gpu
 #   bash .device/gpu/run_soak.sh .device/gpu [SECONDS]
 #   bash .device/gpu/run_multi_gpu.sh .device/gpu     (2 GPUs)
+#   bash .device/gpu/run_fidelity.sh .device/gpu [SAMPLES]   (egm-probe --selftest, cuda-samples)
 # or all of the one-GPU checks and the benchmark in one command of < 10 min
 # (with bench/stage.sh too):
 #   bash .device/gpu/run_device_session.sh .device/gpu .device/bench
@@ -26,6 +27,15 @@ COVERAGE_SCRIPTS=(run_coverage.sh run_soak.sh egm_log_counts.sh cupy_check.py ja
 
 # run_multi_gpu.sh (two GPUs) with what it runs.
 TARGETS+=(//tests/gpu:multi_gpu_peer_test //tests/gpu:multi_gpu_artifacts)
+# run_fidelity.sh: egm-probe --selftest's compatibility program and kernels.
+TARGETS+=(//tools/probe:egm-compat-checks //tools/probe:libegm_compat_kernels.so)
+COVERAGE_SCRIPTS+=(run_fidelity.sh)
+# run_fidelity_program.sh: the fidelity program (shared and static runtime).
+TARGETS+=(//tests/gpu:fidelity_gpu_artifacts)
+COVERAGE_PROGRAMS+=(fidelity_gpu_program fidelity_gpu_program_static)
+COVERAGE_SCRIPTS+=(run_fidelity_program.sh)
+# run_lifetimes.sh: frees on side streams, in capture, and fork, under PyTorch.
+COVERAGE_SCRIPTS+=(run_lifetimes.sh torch_lifetimes.py)
 
 build_targets() {
   bazel build "$@" "${TARGETS[@]}"
@@ -43,6 +53,8 @@ copy_artifacts() {
   install -m 0755 "$bin/tools/probe/egm-probe" "$bin/tools/inspect/egm-inspect" \
     "$bin/tools/run/egm-run" "$DEST/"
   install -m 0755 "${COVERAGE_SCRIPTS[@]/#/tests/gpu/}" "$DEST/"
+  install -m 0755 "$bin/tools/probe/egm-compat-checks" \
+    "$bin/tools/probe/libegm_compat_kernels.so" "$DEST/"
 }
 
 copy_multi_gpu_artifacts() {
@@ -89,6 +101,20 @@ check_coverage_programs() {
   fi
 }
 
+# egm-compat-checks and its kernels need only libcudart.so.13 (toolkit or
+# staged copy) and libcuda.so.1 (the driver). ldd's output is captured first:
+# `ldd | grep -q` under pipefail can kill ldd with SIGPIPE (issue 11).
+check_selftest_program() {
+  local file libraries
+  for file in egm-compat-checks libegm_compat_kernels.so; do
+    libraries=$(ldd "$DEST/$file") || return 1
+    if grep -v 'libcuda\.so\.1' <<<"$libraries" | grep -E 'not found|_solib'; then
+      echo "stage.sh: $file depends on files that do not travel" >&2
+      return 1
+    fi
+  done
+}
+
 main() {
   cd "$REPO"
   build_targets "$@"
@@ -96,6 +122,7 @@ main() {
   copy_multi_gpu_artifacts "$@"
   copy_fallback_libraries
   check_self_contained
+  check_selftest_program
   (cd "$DEST" && ls -l --time-style=+ . fallback-libs)
   echo
   echo "Staged in $DEST. On the GPU machine (carry .device/gpu), from the repository root:"
@@ -103,6 +130,7 @@ main() {
   echo "  bash .device/gpu/run_coverage.sh .device/gpu"
   echo "  bash .device/gpu/run_soak.sh .device/gpu 570"
   echo "  bash .device/gpu/run_multi_gpu.sh .device/gpu    (2 GPUs)"
+  echo "  bash .device/gpu/run_fidelity.sh .device/gpu .device/samples/bin"
 }
 
 main "$@"
