@@ -3,7 +3,7 @@
 # ends within 10 minutes (one command's limit on the GPU machine); needs no
 # Bazel. Stage first: tests/gpu/stage.sh -c opt && bench/stage.sh -c opt.
 #
-#   run_device_session.sh GPU_ARTIFACTS BENCH_ARTIFACTS
+#   run_device_session.sh GPU_ARTIFACTS BENCH_ARTIFACTS [SAMPLES]
 #
 # Order (timings must not share the GPU; the rest may):
 #   1. egm-probe, text and --json                           alone
@@ -11,9 +11,11 @@
 #   3. run_soak.sh for SOAK_SECONDS (default 300)           in the background,
 #      beside 4.-6.; its memory checks are per process, so sharing is fine
 #   4. run_on_gpu.sh, 5. run_coverage.sh
-#   6. spill: egm-run --mode spill runs torch_spill.py with SPILL_GIB tensors of
+#   6. fidelity (egm-probe --selftest, cuda-samples, fidelity program), lifetimes
+#   7. spill: egm-run --mode spill runs torch_spill.py with SPILL_GIB tensors of
 #      1 GiB (default: the GPU's memory + 16 GiB), then egm-inspect (text, --svg)
-#   7. egm-inspect of the soak's shim log, after the soak
+#   8. egm-inspect of the soak's shim log, after the soak
+# SPILL=0 leaves out part 7 (run it with the spill benchmark instead).
 # Every part runs even after a failure. Outputs: $OUT/session.tgz (everything),
 # and beside it probe.json, bench.json, spill.svg, soak.svg. Exit status 1 when
 # any part failed.
@@ -22,6 +24,7 @@ export PYTHONUNBUFFERED=1
 
 GPU_ARTIFACTS=$(cd "${1:?GPU artifacts folder}" && pwd) || exit 2
 BENCH_ARTIFACTS=$(cd "${2:?bench artifacts folder}" && pwd) || exit 2
+SAMPLES=${3:-$GPU_ARTIFACTS/../samples/bin}  # run_fidelity.sh reports missing samples as SKIP
 OUT=${OUT:-/tmp/egm-session-out}
 mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd) || exit 2
 WORK=$(mktemp -d -t egm-session.XXXXXX) || exit 2
@@ -73,6 +76,24 @@ gpu_checks() {
 
 coverage() {
   OUT=$WORK/coverage TIME_BUDGET_S=$(step_limit 230) bash "$GPU_ARTIFACTS/run_coverage.sh" "$GPU_ARTIFACTS"
+}
+
+# Fidelity (issue 12): egm-probe --selftest and NVIDIA's unified-memory samples
+# (SAMPLES, built by hand; see run_fidelity.sh), then the fidelity program.
+fidelity() {
+  OUT=$WORK/fidelity TIME_BUDGET_S=$(step_limit 110) bash "$GPU_ARTIFACTS/run_fidelity.sh" \
+    "$GPU_ARTIFACTS" "$SAMPLES"
+}
+
+fidelity_program() {
+  timeout -k 5 "$(step_limit 90)" bash "$GPU_ARTIFACTS/run_fidelity_program.sh" "$GPU_ARTIFACTS" \
+    "$WORK/fidelity-program"
+}
+
+# Frees on side streams and inside graph capture, fork, under PyTorch (issue 15).
+lifetimes() {
+  OUT=$WORK/lifetimes timeout -k 5 "$(step_limit 150)" bash "$GPU_ARTIFACTS/run_lifetimes.sh" \
+    "$GPU_ARTIFACTS"
 }
 
 spill_gib() {
@@ -132,7 +153,10 @@ main() {
   start_soak
   part "GPU tests and PyTorch (run_on_gpu.sh)" gpu_checks
   part "coverage: static cudart, driver API, PyTorch x3, CuPy, JAX, memcheck" coverage
-  part "spill: more tensor memory than the GPU has" spill
+  part "fidelity: egm-probe --selftest and unified-memory samples" fidelity
+  part "fidelity program (shared and static runtime)" fidelity_program
+  part "lifetimes: side-stream frees, capture, fork under PyTorch" lifetimes
+  if [[ ${SPILL:-1} != 0 ]]; then part "spill: more tensor memory than the GPU has" spill; fi
   part "soak: PyTorch training with and without the shim" finish_soak
   collect
   finish_steps

@@ -36,6 +36,8 @@ COVERAGE_PROGRAMS+=(fidelity_gpu_program fidelity_gpu_program_static)
 COVERAGE_SCRIPTS+=(run_fidelity_program.sh)
 # run_lifetimes.sh: frees on side streams, in capture, and fork, under PyTorch.
 COVERAGE_SCRIPTS+=(run_lifetimes.sh torch_lifetimes.py)
+# run_spill_session.sh: the spill benchmark and spill checks (with bench/stage.sh).
+COVERAGE_SCRIPTS+=(run_spill_session.sh)
 
 build_targets() {
   bazel build "$@" "${TARGETS[@]}"
