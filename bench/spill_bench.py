@@ -60,16 +60,16 @@ TARGET_TRAIN_STEPS_PER_S = 2 * 0.974  # w3: twice the old default's 0.974 steps/
 
 FULL = {
     "w1_dim": 8192, "w1_weights_gib": 32.0, "w1_budget_gib": 24.0, "w1_batches": "1,64,512",
-    "w1_passes": 3, "w1_batch_seconds": 6.0,
+    "w1_passes": 3, "w1_batch_seconds": 6.0, "w1_full_over_gib": 20.0,
     "w2_layers": 20, "w2_budget_gib": 5.0, "w2_batches": "1,16", "w2_new_tokens": 32,
     "w2_prompt": 32, "w2_reps": 2, "w2_batch_seconds": 12.0, "w2_all_gpu": True,
     "w3_dim": 8192, "w3_layers": 16, "w3_budget_gib": 10.0, "w3_batch": 512, "w3_steps": 8,
     "w3_warmup": 2,
-    "time_budget": 300,
+    "time_budget": 400,
 }
 QUICK = dict(FULL, **{
     "w1_weights_gib": 6.0, "w1_budget_gib": 4.0, "w1_batches": "1,64", "w1_passes": 2,
-    "w1_batch_seconds": 2.0,
+    "w1_batch_seconds": 2.0, "w1_full_over_gib": 0.0,
     "w2_layers": 6, "w2_budget_gib": 2.0, "w2_batches": "1", "w2_new_tokens": 8, "w2_reps": 1,
     "w2_batch_seconds": 4.0, "w2_all_gpu": False,
     "w3_layers": 8, "w3_budget_gib": 5.0, "w3_batch": 256, "w3_steps": 3, "w3_warmup": 1,
@@ -108,35 +108,47 @@ def say(*parts):
 
 class PointerTypes:
     """Whether an address lives in the shim's host memory, read from the shim's own log (its
-    live map lines) at the time of the call. Pointer queries are no help: by default the shim
-    answers them as the real allocation would (device memory for cudaMalloc). Without a shim
-    log (runs without the shim) nothing is in the shim's host memory."""
+    live map lines) at the time of the question. Pointer queries are no help: by default the
+    shim answers them as the real allocation would (device memory for cudaMalloc). Without a
+    shim log (runs without the shim) nothing is in the shim's host memory."""
 
     def __init__(self):
-        self.starts, self.ends = [], []
         template = os.environ.get("EGM_LOG_FILE", "")
-        if not template or "LD_PRELOAD" not in os.environ:
+        self.path = None
+        if template and "LD_PRELOAD" in os.environ:
+            self.path = template.replace("%p", str(os.getpid()))
+        self.read_bytes = -1
+        self.starts, self.ends = [], []
+
+    def _refresh(self):
+        """Re-reads the log when it grew (each line is one write: a read sees whole lines)."""
+        if self.path is None:
             return
-        live = {}
         try:
-            with open(template.replace("%p", str(os.getpid())), errors="replace") as log:
+            size = os.path.getsize(self.path)
+            if size == self.read_bytes:
+                return
+            live = {}
+            with open(self.path, errors="replace") as log:
                 for line in log:
                     if " event=map " in line:
                         fields = parse_logfmt(line)[1]
                         start = int(fields.get("addr", "0"), 0)
-                        size = as_int(fields.get("mapped"), 0) or as_int(fields.get("requested"))
-                        live[fields.get("id")] = (start, start + size)
+                        size_mapped = as_int(fields.get("mapped"), 0) or as_int(fields.get("requested"))
+                        live[fields.get("id")] = (start, start + size_mapped)
                     elif " event=unmap " in line:
                         live.pop(parse_logfmt(line)[1].get("id"), None)
+            ranges = sorted(live.values())
+            self.starts = [start for start, _ in ranges]
+            self.ends = [end for _, end in ranges]
+            self.read_bytes = size
         except (OSError, ValueError) as error:
             say("shim log unreadable:", error)
-        for start, end in sorted(live.values()):
-            self.starts.append(start)
-            self.ends.append(end)
 
     def is_host(self, address):
         if not address:
             return None
+        self._refresh()
         index = bisect.bisect_right(self.starts, address) - 1
         return index >= 0 and address < self.ends[index]
 
@@ -829,6 +841,16 @@ def batches_of(text):
     return [int(part) for part in str(text).split(",") if part.strip()]
 
 
+def device_total_bytes():
+    """GPU 0's memory from nvidia-smi (the parent process stays off CUDA), or None."""
+    try:
+        text = subprocess.run(["nvidia-smi", "--query-gpu=memory.total", "--format=csv,noheader,nounits",
+                               "-i", "0"], capture_output=True, text=True, timeout=20).stdout
+        return int(text.split()[0]) * (1 << 20)
+    except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+        return None
+
+
 def plan(args):
     """The runs, in the order they execute (most important first, so that a spent time budget
     costs the least)."""
@@ -858,6 +880,17 @@ def plan(args):
             Run("w1-allgpu", "w1", "allgpu", dict(w1, mode="device"), None, 60,
                 "all on the GPU, no filler"),
         ]
+    if "w1" in selected and args.w1_full_over_gib > 0:
+        total = device_total_bytes()
+        if total:
+            full = dict(w1, layers=int((total + args.w1_full_over_gib * GIB) // (args.w1_dim ** 2 * 2)),
+                        batch_seconds=args.w1_batch_seconds)
+            runs += [
+                Run("w1full-shim", "w1", "shim", dict(full, mode="device"), {}, 120,
+                    "shim spill, default settings, weights > the GPU"),
+                Run("w1full-offload", "w1", "offload", dict(full, mode="offload"), None, 120,
+                    "double-buffered offload, no shim, weights > the GPU"),
+            ]
     if "w2" in selected:
         runs += [
             Run("w2-shim", "w2", "shim", dict(w2, budget_gib=args.w2_budget_gib, mode="shim"),
@@ -986,9 +1019,9 @@ def host_share_text(run, mark, total):
 # ---------------------------------------------------------------- reports per workload
 
 
-def report_w1(runs, checks, args):
-    names = {"shim": "w1-shim", "oldrule": "w1-oldrule", "offload": "w1-offload",
-             "allgpu": "w1-allgpu"}
+def report_w1(runs, checks, args, prefix="w1"):
+    names = {"shim": prefix + "-shim", "oldrule": prefix + "-oldrule",
+             "offload": prefix + "-offload", "allgpu": prefix + "-allgpu"}
     got = {key: run_by(runs, name) for key, name in names.items()}
     if not any(got.values()):
         return {}
@@ -1007,9 +1040,11 @@ def report_w1(runs, checks, args):
             fmt(secs[key], 3) + " s", fmt(pps[key], 3))
         rows.append([batch, cell("shim"), cell("oldrule"), cell("offload"), cell("allgpu"),
                      fmt(r["shim/offload"]), fmt(r["shim/allgpu"]), fmt(r["oldrule/offload"])])
-    print_table("w1: %d bf16 %dx%d layers (%.1f GiB of weights), budget %s GiB; s/pass (passes/s)"
-                % (spec.get("layers", 0), spec.get("dim", 0), spec.get("dim", 0),
-                   weight_bytes / GIB, fmt(spec.get("budget_gib"))),
+    budget = ("budget %s GiB" % fmt(spec.get("budget_gib")) if spec.get("budget_gib")
+              else "more than the whole GPU, no filler")
+    print_table("%s: %d bf16 %dx%d layers (%.1f GiB of weights), %s; s/pass (passes/s)"
+                % (prefix, spec.get("layers", 0), spec.get("dim", 0), spec.get("dim", 0),
+                   weight_bytes / GIB, budget),
                 ["batch", "shim default", "shim old rule (MIN_SIZE=0)", "offload pipeline",
                  "all-GPU (no filler)", "shim÷offload", "shim÷all-GPU", "old÷offload"], rows)
     placement = []
@@ -1026,7 +1061,7 @@ def report_w1(runs, checks, args):
                                 json.dumps(log.get("triggers", {}))))
     if usable(got["offload"]):
         p = got["offload"].result.get("placement", {})
-        placement.append("w1-offload: %s of %s layers resident, %s pinned (pinned in %.1f s)"
+        placement.append(prefix + "-offload: %s of %s layers resident, %s pinned (pinned in %.1f s)"
                          % (p.get("resident_layers"), p.get("layers"), gib(p.get("pinned_bytes")),
                             p.get("pin_seconds") or 0.0))
     for line in placement:
@@ -1038,17 +1073,17 @@ def report_w1(runs, checks, args):
             reference, reference_name = batch_value(got["offload"], batch, "checksum"), "offload"
         for key in ("shim", "oldrule", "offload"):
             other = batch_value(got[key], batch, "checksum")
-            if other is None or reference is None or reference_name == names[key][3:]:
+            if other is None or reference is None or reference_name == names[key][len(prefix) + 1:]:
                 continue
             ok, how = compare_checksums(reference, other)
-            checks.check(ok, "w1 batch %d output: %s vs %s: %s (norm %s vs %s)"
+            checks.check(ok, prefix + " batch %d output: %s vs %s: %s (norm %s vs %s)"
                          % (batch, names[key], reference_name, how, fmt(other.get("norm"), 6),
                             fmt(reference.get("norm"), 6)))
     for batch in (1, 64):
         value = data.get(str(batch), {}).get("ratios", {}).get("shim/offload")
         if value is not None:
             checks.target(value >= TARGET_SHIM_VS_OFFLOAD,
-                          "w1 batch %d: shim default ÷ offload pipeline = %.3f (target >= %.2f)"
+                          prefix + " batch %d: shim default ÷ offload pipeline = %.3f (target >= %.2f)"
                           % (batch, value, TARGET_SHIM_VS_OFFLOAD))
     return {"spec": spec, "batches": data, "placement": placement}
 
@@ -1215,7 +1250,7 @@ def report(runs, args, elapsed, preflight):
     if unknown:
         print("NOTE: %s; the old-rule runs are skipped and 'shim default' is the old rule"
               % unknown)
-    results = {"w1": report_w1(runs, checks, args), "w2": report_w2(runs, checks, args),
+    results = {"w1": report_w1(runs, checks, args), "w1full": report_w1(runs, checks, args, "w1full"), "w2": report_w2(runs, checks, args),
                "w3": report_w3(runs, checks, args)}
     print()
     check_shim_active(runs, checks)
@@ -1251,7 +1286,7 @@ def parse_args(argv):
     parser.add_argument("--only", default="w1,w2,w3", help="workloads to run (w1,w2,w3)")
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--seed", type=int, default=1234)
-    parser.add_argument("--time-budget", type=int, help="seconds for everything (300; quick 120)")
+    parser.add_argument("--time-budget", type=int, help="seconds for everything (400; quick 120)")
     defaults = FULL
     for key, value in FULL.items():
         if key == "time_budget":
@@ -1267,8 +1302,9 @@ def parse_args(argv):
                         help="accelerate: max_memory[0] = free device memory - this (default 1, "
                              "as the shim's default EGM_DEVICE_RESERVE)")
     parser.add_argument("--w2-cpu-gib", type=float, default=100.0, help="accelerate max_memory cpu")
-    parser.add_argument("--old-rule", default="EGM_SPILL_MIN_SIZE=0",
-                        help="the settings of the old-rule runs (default EGM_SPILL_MIN_SIZE=0)")
+    parser.add_argument("--old-rule", default="EGM_SPILL_MIN_SIZE=0 EGM_DEVICE_RESERVE=1G",
+                        help="the settings of the old-rule runs (default: the rule of earlier "
+                             "versions, EGM_SPILL_MIN_SIZE=0 EGM_DEVICE_RESERVE=1G)")
     parser.add_argument("--shim-env", action="append", default=[], metavar="EGM_NAME=VALUE",
                         help="an extra setting for every shim run (repeatable)")
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)

@@ -52,7 +52,7 @@ inline constexpr std::array<OptionSpec, 25> kOptions = {{
     {"EGM_DEVICE_RESERVE", "size", "auto",
      "auto, or bytes with an optional K, M, G, T or KiB, MiB, GiB, TiB suffix",
      "spill mode: device memory kept for requests smaller than EGM_SPILL_MIN_SIZE (and CUDA's "
-     "own allocations); larger requests that would eat into it go to host memory. auto = 1/32 "
+     "own allocations); larger requests that would eat into it go to host memory. auto = 1/128 "
      "of the device's memory, at least 1 GiB."},
     {"EGM_SPILL_MIN_SIZE", "size", "auto",
      "auto, or bytes with an optional K, M, G, T or KiB, MiB, GiB, TiB suffix",

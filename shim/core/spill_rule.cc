@@ -22,7 +22,7 @@ size_t auto_spill_min_size(size_t device_total) {
 }
 
 size_t auto_device_reserve(size_t device_total) {
-  return std::max(device_total / 32 / kMiB * kMiB, kGiB);
+  return std::max(device_total / 128 / kMiB * kMiB, kGiB);
 }
 
 SpillDecision decide_spill(size_t request, const DeviceMemory& memory,

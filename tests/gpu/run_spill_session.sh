@@ -24,8 +24,8 @@ DEADLINE=$((SECONDS + ${DEADLINE_S:-570}))
 source "$GPU_ARTIFACTS/gpu_steps.sh" || exit 2
 
 bench() {
-  OUT=$WORK/bench timeout -k 10 "$(step_limit 330)" bash "$BENCH_ARTIFACTS/run_spill_bench.sh" \
-    --time-budget "$(step_limit 300)"
+  OUT=$WORK/bench timeout -k 10 "$(step_limit 430)" bash "$BENCH_ARTIFACTS/run_spill_bench.sh" \
+    --time-budget "$(step_limit 400)"
 }
 
 # rule MODE EGM-RUN-FLAGS...: torch_spill_rule.py under egm-run, then the report.

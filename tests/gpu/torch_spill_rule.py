@@ -90,6 +90,11 @@ def main() -> int:
     failures = []
     weights = allocate_weights(int(spill_gib * GIB))
     last = len(weights) - 1
+    # Late activations after the weights reached the reserve: 8 x 32 MiB, each
+    # below the spill size, 256 MiB in all (the reserve is at least 1 GiB).
+    activations = [torch.ones(8 << 20, dtype=torch.float32, device="cuda") for _ in range(8)]
+    check(failures, "late activations hold their values",
+          all(float(a.sum().item()) == float(8 << 20) for a in activations), "8 x 32 MiB of ones")
     for index, error, seconds in matmul_results(weights, [0, 1, last - 1, last]):
         check(failures, f"matmul with weight {index}", error < 1e-2,
               f"max error {error:.2e} (< 1e-2), {seconds * 1e3:.2f} ms per matmul")

@@ -231,8 +231,8 @@ INSTANTIATE_TEST_SUITE_P(RuntimeAndDriver, SpillMinSizeTest,
                          ::testing::Values("cudaMalloc", "cuMemAlloc"));
 
 // auto is derived from the device's total memory: 32 MiB on a 64 GiB device
-// (8 MiB, the floor, on the 64 MiB one above), and the auto reserve is 1/32
-// of it. The reserve is set to leave 30 MiB of room, so that the second
+// (8 MiB, the floor, on the 64 MiB one above), and the auto reserve is 1/128
+// of it, at least 1 GiB. The reserve is set to leave 30 MiB of room, so that the second
 // 20 MiB request falls inside it.
 TEST(SpillMinSizeAutoTest, FollowsTheDevicesTotalMemory) {
   constexpr size_t kTotal = size_t{64} << 30;
@@ -252,16 +252,16 @@ TEST(SpillMinSizeAutoTest, FollowsTheDevicesTotalMemory) {
   expect_nothing_live(run, "all.after_free");
 }
 
-TEST(SpillMinSizeAutoTest, TheAutoReserveIsAThirtySecondOfTheDevice) {
-  constexpr size_t kTotal = size_t{64} << 30;
+TEST(SpillMinSizeAutoTest, TheAutoReserveIsA128thOfTheDevice) {
+  constexpr size_t kTotal = size_t{256} << 30;
   RunResult run = run_series("cudaMalloc:3M",
                              {{"EGM_MODE", "spill"}, {"FAKE_CUDA_DEVICE_MEMORY", bytes(kTotal)}});
   expect_clean_exit(run);
   EXPECT_EQ(field(start_line(run), "device_reserve"), "auto") << run.describe();
   LogLine decision = decision_for(run, "cudaMalloc", k3MiB);
   EXPECT_EQ(field(decision, "reason"), "spill-room") << run.describe();
-  EXPECT_EQ(field(decision, "device_reserve"), bytes(kTotal / 32)) << run.describe();
-  EXPECT_EQ(field(decision, "spill_min_size"), bytes(32 * kMiB)) << run.describe();
+  EXPECT_EQ(field(decision, "device_reserve"), bytes(kTotal / 128)) << run.describe();
+  EXPECT_EQ(field(decision, "spill_min_size"), bytes(128 * kMiB)) << run.describe();
   EXPECT_EQ(field(decision, "device_free"), bytes(kTotal)) << run.describe();
 }
 

@@ -22,9 +22,10 @@ TEST(AutoSpillMinSizeTest, FollowsTheDeviceWithinItsBounds) {
   EXPECT_EQ(auto_spill_min_size(4096 * kGiB), 256 * kMiB);  // ceiling
 }
 
-TEST(AutoDeviceReserveTest, AThirtySecondOfTheDeviceAtLeastOneGiB) {
-  EXPECT_EQ(auto_device_reserve(80 * kGiB), 2560 * kMiB);
-  EXPECT_EQ(auto_device_reserve(kH200), kH200 / 32 / kMiB * kMiB);
+TEST(AutoDeviceReserveTest, A128thOfTheDeviceAtLeastOneGiB) {
+  EXPECT_EQ(auto_device_reserve(192 * kGiB), 1536 * kMiB);
+  EXPECT_EQ(auto_device_reserve(kH200), kH200 / 128 / kMiB * kMiB);
+  EXPECT_EQ(auto_device_reserve(80 * kGiB), kGiB);
   EXPECT_EQ(auto_device_reserve(24 * kGiB), kGiB);
   EXPECT_EQ(auto_device_reserve(0), kGiB);
 }
@@ -62,12 +63,12 @@ TEST(DecideSpillTest, ZeroIsTheRuleWithoutASize) {
 }
 
 TEST(DecideSpillTest, AutoSettingsComeFromTheTotal) {
-  SpillDecision decision = decide_spill(32 * kMiB, {2 * kGiB, kH200}, std::nullopt, std::nullopt);
+  SpillDecision decision = decide_spill(32 * kMiB, {kGiB, kH200}, std::nullopt, std::nullopt);
   EXPECT_EQ(decision.spill_min_size, 64 * kMiB);
   EXPECT_EQ(decision.device_reserve, auto_device_reserve(kH200));
   EXPECT_TRUE(decision.try_device);
   EXPECT_EQ(std::string(decision.reason), "below-spill-size");
-  EXPECT_FALSE(decide_spill(64 * kMiB, {2 * kGiB, kH200}, std::nullopt, std::nullopt).try_device);
+  EXPECT_FALSE(decide_spill(64 * kMiB, {kGiB, kH200}, std::nullopt, std::nullopt).try_device);
 }
 
 // cuMemGetInfo failed: small requests still try the device, large ones spill.
