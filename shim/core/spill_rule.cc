@@ -36,8 +36,13 @@ SpillDecision decide_spill(size_t request, const DeviceMemory& memory,
     decision.try_device = true;
     decision.reason = "spill-room";
   } else if (request < decision.spill_min_size) {
-    decision.try_device = true;  // only the real call's out-of-memory sends it to host memory
-    decision.reason = "below-spill-size";
+    // Small requests may use half of the reserve; the other half stays free
+    // for what the shim never sees (CUDA's and libraries' own device memory:
+    // cuDNN failed on a device the small requests had filled).
+    bool above_floor = memory.free >= request &&
+                       memory.free - request >= decision.device_reserve / 2;
+    decision.try_device = above_floor || memory.total == 0;  // unknown: the call decides
+    decision.reason = decision.try_device ? "below-spill-size" : "reserve-floor";
   } else {
     decision.reason = "above-spill-size";
   }

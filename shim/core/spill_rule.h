@@ -31,7 +31,9 @@ size_t auto_device_reserve(size_t device_total);
 struct SpillDecision {
   bool try_device = false;  // false: host memory at once (trigger spill-threshold)
   // device: spill-room (room above the reserve) or below-spill-size (a small
-  // request allowed into the reserve); host: above-spill-size.
+  // request allowed into the first half of the reserve); host:
+  // above-spill-size, or reserve-floor (a small request that would eat into
+  // the half of the reserve kept for memory the shim does not see).
   const char* reason = "";
   size_t spill_min_size = 0;  // the effective values, for the log
   size_t device_reserve = 0;

@@ -148,8 +148,8 @@ std::string small_after_large(const std::string& api) {
 class SpillMinSizeTest : public ::testing::TestWithParam<const char*> {};
 
 // auto on a 64 MiB device is 8 MiB: the third 20 MiB request spills at the
-// reserve; the 5 MiB ones stay on the device inside the reserve until the
-// real call runs out of memory.
+// reserve; the 5 MiB ones stay on the device inside the first half of the
+// reserve, then go to host memory: the other half stays free.
 TEST_P(SpillMinSizeTest, SmallRequestsUseTheReserveLargeOnesSpill) {
   const std::string api = GetParam();
   RunResult run = run_series(small_after_large(api), kSmallDevice);
@@ -160,9 +160,10 @@ TEST_P(SpillMinSizeTest, SmallRequestsUseTheReserveLargeOnesSpill) {
       decision_reasons(run, api),
       (std::vector<std::string>{"device:spill-room", "device:spill-room", "host:above-spill-size",
                                 "device:spill-room", "device:below-spill-size",
-                                "device:below-spill-size", "device:below-spill-size"}))
+                                "device:below-spill-size", "host:reserve-floor",
+                                "host:reserve-floor"}))
       << run.describe();
-  for (const char* label : {"a1", "a2", "a4", "a5", "a6", "a7"}) expect_on_device(run, label);
+  for (const char* label : {"a1", "a2", "a4", "a5", "a6"}) expect_on_device(run, label);
   LogLine large = expect_on_host(run, "a3", api);
   EXPECT_EQ(field(large, "trigger"), "spill-threshold") << run.describe();
   EXPECT_EQ(field(large, "spill_reason"), "above-spill-size") << run.describe();
@@ -170,17 +171,18 @@ TEST_P(SpillMinSizeTest, SmallRequestsUseTheReserveLargeOnesSpill) {
   EXPECT_EQ(field(large, "device_total"), bytes(64 * kMiB)) << run.describe();
   EXPECT_EQ(field(large, "spill_min_size"), bytes(8 * kMiB)) << run.describe();
   EXPECT_EQ(field(large, "device_reserve"), bytes(16 * kMiB)) << run.describe();
-  // 4 MiB left: the 5 MiB request is tried, runs out of memory, goes to host memory.
-  LogLine small = expect_on_host(run, "a8", api);
-  EXPECT_EQ(field(small, "trigger"), "spill-oom") << run.describe();
-  EXPECT_EQ(field(small, "spill_reason"), "below-spill-size") << run.describe();
-  EXPECT_EQ(field(small, "device_free"), bytes(4 * kMiB)) << run.describe();
+  // 9 MiB left: a 5 MiB request would leave less than half the reserve.
+  LogLine small = expect_on_host(run, "a7", api);
+  EXPECT_EQ(field(small, "trigger"), "spill-threshold") << run.describe();
+  EXPECT_EQ(field(small, "spill_reason"), "reserve-floor") << run.describe();
+  EXPECT_EQ(field(small, "device_free"), bytes(9 * kMiB)) << run.describe();
+  expect_on_host(run, "a8", api);
   EXPECT_EQ(run.at("a8.result"), api == "cudaMalloc" ? "cudaSuccess" : "CUDA_SUCCESS");
   EXPECT_TRUE(contains(run.out, "cudaGetLastError=cudaSuccess\n")) << run.describe();
   // A request kept inside the reserve says how much the device had.
   std::vector<LogLine> inside =
       lines_where(run.log, {{"event", "decision"}, {"reason", "below-spill-size"}});
-  ASSERT_EQ(inside.size(), 3u) << run.describe();
+  ASSERT_EQ(inside.size(), 2u) << run.describe();
   EXPECT_EQ(field(inside[0], "device_free"), bytes(19 * kMiB));
   EXPECT_EQ(field(inside[0], "level"), "info");
   EXPECT_EQ(field(inside[0], "device"), "0");

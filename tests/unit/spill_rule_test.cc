@@ -45,7 +45,9 @@ TEST(DecideSpillTest, TheReserveIsKeptForSmallRequests) {
                         Case{20 * kMiB, 35 * kMiB, false, "above-spill-size"},
                         Case{8 * kMiB, 20 * kMiB, false, "above-spill-size"},  // at the size
                         Case{8 * kMiB - 1, 20 * kMiB, true, "below-spill-size"},
-                        Case{5 * kMiB, 4 * kMiB, true, "below-spill-size"},  // the call decides
+                        Case{5 * kMiB, 13 * kMiB, true, "below-spill-size"},  // leaves exactly 8
+                        Case{5 * kMiB, 13 * kMiB - 1, false, "reserve-floor"},
+                        Case{5 * kMiB, 4 * kMiB, false, "reserve-floor"},
                         Case{100 * kMiB, 64 * kMiB, false, "above-spill-size"}}) {
     SpillDecision decision = decide_spill(c.request, {c.free, total.total}, 8 * kMiB, 16 * kMiB);
     EXPECT_EQ(decision.try_device, c.try_device) << c.request << " " << c.free;

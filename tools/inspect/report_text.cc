@@ -162,7 +162,7 @@ class TextRenderer {
     out_ << table.render();
     out_ << "  KEPT: requests left on the device (IN RESERVE: smaller than EGM_SPILL_MIN_SIZE, "
             "inside EGM_DEVICE_RESERVE);\n"
-            "  SPILLED: SIZE: at least EGM_SPILL_MIN_SIZE with the device at the reserve; "
+            "  SPILLED: SIZE: by the rule (EGM_SPILL_MIN_SIZE or more at the reserve, smaller at half of it); "
             "SPILLED: OOM: the device ran out.\n"
             "  DEVICE: the whole device's memory in use as cuMemGetInfo reported it at each "
             "decision (all processes; LAST: at the last decision before the state's time);\n"
