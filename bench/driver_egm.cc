@@ -22,20 +22,10 @@ bool load(DriverApi* api, std::string* error) {
     return false;
   }
   std::string missing;
-  resolve(library, "cuDeviceGet", &api->device_get, &missing);
-  resolve(library, "cuDeviceGetAttribute", &api->device_get_attribute, &missing);
-  resolve(library, "cuGetErrorName", &api->get_error_name, &missing);
-  resolve(library, "cuMemGetAllocationGranularity", &api->mem_get_allocation_granularity, &missing);
-  resolve(library, "cuMemCreate", &api->mem_create, &missing);
-  resolve(library, "cuMemAddressReserve", &api->mem_address_reserve, &missing);
-  resolve(library, "cuMemMap", &api->mem_map, &missing);
-  resolve(library, "cuMemSetAccess", &api->mem_set_access, &missing);
-  resolve(library, "cuMemUnmap", &api->mem_unmap, &missing);
-  resolve(library, "cuMemRelease", &api->mem_release, &missing);
-  resolve(library, "cuMemAddressFree", &api->mem_address_free, &missing);
-  resolve(library, "cuMemRetainAllocationHandle", &api->mem_retain_allocation_handle, &missing);
-  resolve(library, "cuMemGetAllocationPropertiesFromHandle", &api->mem_get_allocation_properties,
-          &missing);
+#define EGM_BENCH_RESOLVE(member, symbol) resolve(library, #symbol, &api->member, &missing);
+  EGM_DRIVER_EGM_SEQUENCE(EGM_BENCH_RESOLVE)
+  EGM_BENCH_DRIVER_CALLS(EGM_BENCH_RESOLVE)
+#undef EGM_BENCH_RESOLVE
   if (!missing.empty()) *error = "libcuda.so.1 lacks " + missing;
   return missing.empty();
 }

@@ -8,22 +8,15 @@
 #include <cstddef>
 #include <string>
 
+#include "shim/core/entry_points.h"
+
 namespace egm_bench {
 
+// The lists of shim/core/entry_points.h: the EGM sequence and egm-bench's
+// own calls.
 struct DriverApi {
-  decltype(&cuDeviceGet) device_get = nullptr;
-  decltype(&cuDeviceGetAttribute) device_get_attribute = nullptr;
-  decltype(&cuGetErrorName) get_error_name = nullptr;
-  decltype(&cuMemGetAllocationGranularity) mem_get_allocation_granularity = nullptr;
-  decltype(&cuMemCreate) mem_create = nullptr;
-  decltype(&cuMemAddressReserve) mem_address_reserve = nullptr;
-  decltype(&cuMemMap) mem_map = nullptr;
-  decltype(&cuMemSetAccess) mem_set_access = nullptr;
-  decltype(&cuMemUnmap) mem_unmap = nullptr;
-  decltype(&cuMemRelease) mem_release = nullptr;
-  decltype(&cuMemAddressFree) mem_address_free = nullptr;
-  decltype(&cuMemRetainAllocationHandle) mem_retain_allocation_handle = nullptr;
-  decltype(&cuMemGetAllocationPropertiesFromHandle) mem_get_allocation_properties = nullptr;
+  EGM_DRIVER_EGM_SEQUENCE(EGM_DRIVER_MEMBER)
+  EGM_BENCH_DRIVER_CALLS(EGM_DRIVER_MEMBER)
 };
 
 // The driver's entry points, loaded once; nullptr (and `error` set) when

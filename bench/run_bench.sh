@@ -76,8 +76,13 @@ check_artifacts() {
     return 1
   fi
   # The shim is useless to a statically linked runtime: make sure it is not.
-  ldd "$BENCH" | grep -q 'libcudart\.so' || { echo "egm-bench lacks a dynamic libcudart" >&2; return 1; }
-  if ldd "$SHIM" | grep -q 'not found' && [[ -d $ARTIFACTS/fallback-libs ]]; then
+  # ldd's output is read from a variable: `ldd | grep -q` can kill ldd with
+  # SIGPIPE, which fails the pipeline under pipefail (issue 11).
+  local libraries
+  libraries=$(ldd "$BENCH" 2>&1)
+  grep -q 'libcudart\.so' <<<"$libraries" || { echo "egm-bench lacks a dynamic libcudart" >&2; return 1; }
+  libraries=$(ldd "$SHIM" 2>&1)
+  if grep -q 'not found' <<<"$libraries" && [[ -d $ARTIFACTS/fallback-libs ]]; then
     SHIM_LIBRARY_ENV=("LD_LIBRARY_PATH=$ARTIFACTS/fallback-libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
   fi
   if env "${SHIM_LIBRARY_ENV[@]}" ldd "$SHIM" | grep 'not found' >&2; then

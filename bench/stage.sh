@@ -11,14 +11,14 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 DEST=$REPO/.device/bench
-CUDA_ROOT=${CUDA_PATH:-/usr/local/cuda}
 TARGETS=(//shim:libegm.so //bench:egm-bench //tools/inspect:egm-inspect)
+# shellcheck source=tests/gpu/stage_lib.sh
+source "$REPO/tests/gpu/stage_lib.sh"
 
 copy_artifacts() {
   local bin
-  bin=$(bazel info "$@" bazel-bin 2>/dev/null)
-  rm -rf "$DEST"
-  mkdir -p "$DEST/fallback-libs"
+  bin=$(stage_bazel_bin "$@")
+  stage_fresh_dest
   install -m 0755 "$bin/shim/libegm.so" "$bin/bench/egm-bench" "$DEST/"
   install -m 0755 bench/run_bench.sh bench/report.py "$DEST/"
   # The spill benchmark (PyTorch, transformers, accelerate on the GPU machine).
@@ -27,38 +27,21 @@ copy_artifacts() {
   install -m 0644 bench/README.md "$DEST/"
 }
 
-# Used on the GPU machine only where its own copies are missing:
-# libcudart.so.13 through egm-bench's $ORIGIN runpath (after
-# /usr/local/cuda/lib64), libnuma.so.1 through LD_LIBRARY_PATH, set by
-# run_bench.sh when ldd cannot find it for libegm.so.
-copy_fallback_libraries() {
-  cp -L "$CUDA_ROOT/lib64/libcudart.so.13" "$DEST/"
-  local numa
-  numa=$(ldd "$DEST/libegm.so" | awk '/libnuma\.so\.1 => \// {print $3}')
-  if [[ -n $numa ]]; then cp -L "$numa" "$DEST/fallback-libs/"; fi
-}
-
 # egm-bench must need nothing from Bazel's output tree, and must reach
 # cudaMalloc through a shared libcudart, or the shim cannot intercept it.
 check_self_contained() {
-  if ldd "$DEST/egm-bench" | grep -E 'not found|_solib'; then
-    echo "stage.sh: egm-bench depends on files that do not travel" >&2
-    return 1
-  fi
-  ldd "$DEST/egm-bench" | grep -q 'libcudart\.so\.13' || {
-    echo "stage.sh: egm-bench does not link libcudart.so.13 dynamically" >&2
-    return 1
-  }
+  stage_check_travels egm-bench
+  stage_check_links egm-bench 'libcudart\.so\.13'
 }
 
 main() {
   cd "$REPO"
-  bazel build "$@" "${TARGETS[@]}"
+  stage_build "$@"
   copy_artifacts "$@"
-  copy_fallback_libraries
+  stage_copy_fallback_libraries
   check_self_contained
   "$DEST/egm-bench" --section info  # here, without a GPU: says "no GPU", exit 0
-  (cd "$DEST" && ls -l --time-style=+ . fallback-libs)
+  stage_list
   echo
   echo "Staged in $DEST. On the GPU machine (carry .device/bench), from the repository root:"
   echo "  OUT=/tmp/bench bash .device/bench/run_bench.sh            # full, < 6 min"

@@ -11,7 +11,9 @@ packages=(
 )
 missing=()
 for package in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
+  # No `| grep -q` under pipefail: it can kill dpkg-query with SIGPIPE.
+  status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
+  [[ $status == *"ok installed"* ]] || missing+=("$package")
 done
 if ((${#missing[@]})); then
   sudo=""; [[ $(id -u) -eq 0 ]] || sudo="sudo"

@@ -23,43 +23,24 @@ struct LoadedDriver {
 };
 
 void resolve_egm_sequence(void* library, DriverApi& api, std::string& missing) {
-  resolve(library, "cuDeviceGet", api.device_get, &missing);
-  resolve(library, "cuDeviceGetAttribute", api.device_get_attribute, &missing);
-  resolve(library, "cuGetErrorName", api.get_error_name, &missing);
-  resolve(library, "cuMemGetAllocationGranularity", api.mem_get_allocation_granularity, &missing);
-  resolve(library, "cuMemCreate", api.mem_create, &missing);
-  resolve(library, "cuMemRelease", api.mem_release, &missing);
-  resolve(library, "cuMemAddressReserve", api.mem_address_reserve, &missing);
-  resolve(library, "cuMemAddressFree", api.mem_address_free, &missing);
-  resolve(library, "cuMemMap", api.mem_map, &missing);
-  resolve(library, "cuMemUnmap", api.mem_unmap, &missing);
-  resolve(library, "cuMemSetAccess", api.mem_set_access, &missing);
+#define EGM_RESOLVE_REQUIRED(member, symbol) resolve(library, #symbol, api.member, &missing);
+  EGM_DRIVER_EGM_SEQUENCE(EGM_RESOLVE_REQUIRED)
+#undef EGM_RESOLVE_REQUIRED
 }
 
 // Optional: a driver without one of these still serves the runtime layer.
-void resolve_overridden(void* library, DriverApi& api) {
-  resolve(library, "cuCtxGetDevice", api.ctx_get_device, nullptr);
-  resolve(library, "cuDeviceGetCount", api.device_get_count, nullptr);
-  resolve(library, "cuCtxPushCurrent_v2", api.ctx_push_current, nullptr);
-  resolve(library, "cuCtxPopCurrent_v2", api.ctx_pop_current, nullptr);
-  resolve(library, "cuCtxEnablePeerAccess", api.ctx_enable_peer_access, nullptr);
-  resolve(library, "cuCtxSynchronize", api.ctx_synchronize, nullptr);
-  resolve(library, "cuCtxGetCurrent", api.ctx_get_current, nullptr);
-  resolve(library, "cuCtxSetCurrent", api.ctx_set_current, nullptr);
-  resolve(library, "cuMemAlloc_v2", api.mem_alloc, nullptr);
-  resolve(library, "cuMemAllocManaged", api.mem_alloc_managed, nullptr);
-  resolve(library, "cuMemAllocPitch_v2", api.mem_alloc_pitch, nullptr);
-  resolve(library, "cuMemFree_v2", api.mem_free, nullptr);
-  resolve(library, "cuMemGetInfo_v2", api.mem_get_info, nullptr);
-  resolve(library, "cuGetProcAddress_v2", api.get_proc_address, nullptr);
-  resolve(library, "cuGetProcAddress", api.get_proc_address_v1, nullptr);
-  resolve(library, "cuEventCreate", api.event_create, nullptr);
-  resolve(library, "cuEventRecord", api.event_record, nullptr);
-  resolve(library, "cuEventQuery", api.event_query, nullptr);
-  resolve(library, "cuEventDestroy_v2", api.event_destroy, nullptr);
+void resolve_optional(void* library, DriverApi& api) {
+#define EGM_RESOLVE_OPTIONAL(member, symbol) resolve(library, #symbol, api.member, nullptr);
+  EGM_SHIM_DRIVER_CALLS(EGM_RESOLVE_OPTIONAL)
+#undef EGM_RESOLVE_OPTIONAL
   for (size_t i = 0; i < kDriverOverrideCount; ++i) {
     api.overridden[i] = real_dlsym()(library, std::string(kDriverOverrideNames[i]).c_str());
   }
+#define EGM_REAL_OVERRIDE(member, symbol) \
+  api.member = api.real<decltype(api.member)>(DriverOverride::k_##symbol);
+  EGM_SHIM_REAL_OVERRIDES(EGM_REAL_OVERRIDE)
+#undef EGM_REAL_OVERRIDE
+  api.get_proc_address_v1 = api.real<GetProcAddressV1>(DriverOverride::k_cuGetProcAddress);
 }
 
 LoadedDriver load_driver() {
@@ -72,7 +53,7 @@ LoadedDriver load_driver() {
   }
   std::string missing;
   resolve_egm_sequence(library, loaded.api, missing);
-  resolve_overridden(library, loaded.api);
+  resolve_optional(library, loaded.api);
   if (!missing.empty()) loaded.failure = "libcuda.so.1 lacks " + missing;
   return loaded;
 }

@@ -45,6 +45,64 @@
   X(cudaMemDiscardAndPrefetchBatchAsync_ptsz) X(cudaMemAdvise)                   \
   X(cudaMemRangeGetAttribute) X(cudaMemRangeGetAttributes) X(cudaPointerGetAttributes)
 
+// libcuda functions egm-shim and its tools call themselves, as X(member,
+// symbol): the member name each tool's driver table gives the function, and
+// the exported symbol, version included (cuDevicePrimaryCtxRelease_v2):
+// cuda.h's renaming macros hide the version, and a table member is typed
+// decltype(&::symbol), so a renamed-away old name would get the new type.
+// Each table (shim/core/driver_api.h, tools/probe/cuda_driver.h,
+// bench/driver_egm.h) declares and resolves its lists with
+// EGM_DRIVER_MEMBER and its own resolver; kDriverCalls below and
+// //tests/unit:entry_points_test check the lists against cuda.h.
+
+// The EGM sequence: host NUMA memory -> reserve -> map -> set access, and
+// back. The shim, egm-probe and egm-bench all run it.
+#define EGM_DRIVER_EGM_SEQUENCE(X)                                              \
+  X(device_get, cuDeviceGet) X(device_get_attribute, cuDeviceGetAttribute)      \
+  X(get_error_name, cuGetErrorName)                                             \
+  X(mem_get_allocation_granularity, cuMemGetAllocationGranularity)              \
+  X(mem_create, cuMemCreate) X(mem_release, cuMemRelease)                       \
+  X(mem_address_reserve, cuMemAddressReserve) X(mem_address_free, cuMemAddressFree) \
+  X(mem_map, cuMemMap) X(mem_unmap, cuMemUnmap) X(mem_set_access, cuMemSetAccess)
+
+// The shim's other calls: driver-layer requests and peer access (contexts),
+// cuMemFreeAsync's deferred frees (events).
+#define EGM_SHIM_DRIVER_CALLS(X)                                                \
+  X(device_get_count, cuDeviceGetCount) X(ctx_push_current, cuCtxPushCurrent_v2) \
+  X(ctx_pop_current, cuCtxPopCurrent_v2) X(ctx_get_device, cuCtxGetDevice)      \
+  X(ctx_synchronize, cuCtxSynchronize) X(ctx_get_current, cuCtxGetCurrent)      \
+  X(ctx_set_current, cuCtxSetCurrent) X(event_create, cuEventCreate)            \
+  X(event_record, cuEventRecord) X(event_query, cuEventQuery)                   \
+  X(event_destroy, cuEventDestroy_v2)
+
+// The real versions of overridden functions the shim's core calls by name;
+// each must be in EGM_DRIVER_OVERRIDES (the resolver takes it from there).
+#define EGM_SHIM_REAL_OVERRIDES(X)                                              \
+  X(mem_alloc, cuMemAlloc_v2) X(mem_alloc_managed, cuMemAllocManaged)           \
+  X(mem_alloc_pitch, cuMemAllocPitch_v2) X(mem_free, cuMemFree_v2)              \
+  X(mem_get_info, cuMemGetInfo_v2) X(ctx_enable_peer_access, cuCtxEnablePeerAccess) \
+  X(get_proc_address, cuGetProcAddress_v2)
+
+// egm-probe's other calls: driver and device identity, a primary context,
+// copies that check the mapping.
+#define EGM_PROBE_DRIVER_CALLS(X)                                               \
+  X(init, cuInit) X(driver_get_version, cuDriverGetVersion)                     \
+  X(device_get_count, cuDeviceGetCount) X(device_get_name, cuDeviceGetName)     \
+  X(device_get_pci_bus_id, cuDeviceGetPCIBusId)                                 \
+  X(primary_ctx_retain, cuDevicePrimaryCtxRetain)                               \
+  X(primary_ctx_release, cuDevicePrimaryCtxRelease_v2)                          \
+  X(ctx_set_current, cuCtxSetCurrent) X(memcpy_htod, cuMemcpyHtoD_v2)           \
+  X(memcpy_dtoh, cuMemcpyDtoH_v2)
+
+// egm-bench's other calls: where a pointer lives.
+#define EGM_BENCH_DRIVER_CALLS(X)                                               \
+  X(mem_retain_allocation_handle, cuMemRetainAllocationHandle)                  \
+  X(mem_get_allocation_properties, cuMemGetAllocationPropertiesFromHandle)
+
+// A driver table's member for X(member, symbol); the table's header
+// includes cuda.h.
+#define EGM_DRIVER_MEMBER(member, symbol) decltype(&::symbol) member = nullptr;
+
 namespace egm {
 
 // Indexes of EGM_DRIVER_OVERRIDES, in its order.
@@ -68,6 +126,60 @@ inline constexpr std::string_view kRuntimeOverrideNames[] = {
     EGM_RUNTIME_OVERRIDES(EGM_RUNTIME_OVERRIDE_NAME)
 #undef EGM_RUNTIME_OVERRIDE_NAME
 };
+
+// Who calls a libcuda function of the lists above.
+enum DriverCaller : unsigned {
+  kCalledByShim = 1u << 0,
+  kCalledByProbe = 1u << 1,
+  kCalledByBench = 1u << 2,
+};
+
+// One row per list entry: the exported symbol (its version suffix, _v2,
+// included), who calls it, and whether the shim also overrides it.
+struct DriverCall {
+  std::string_view member;  // the driver tables' name for it
+  std::string_view symbol;
+  unsigned callers;
+  bool overridden;
+};
+
+constexpr bool is_driver_override(std::string_view name) {
+  for (std::string_view listed : kDriverOverrideNames) {
+    if (listed == name) return true;
+  }
+  return false;
+}
+
+inline constexpr DriverCall kDriverCalls[] = {
+#define EGM_DRIVER_CALL_ALL(member, symbol) \
+  {#member, #symbol, kCalledByShim | kCalledByProbe | kCalledByBench, is_driver_override(#symbol)},
+#define EGM_DRIVER_CALL_SHIM(member, symbol) \
+  {#member, #symbol, kCalledByShim, is_driver_override(#symbol)},
+#define EGM_DRIVER_CALL_PROBE(member, symbol) \
+  {#member, #symbol, kCalledByProbe, is_driver_override(#symbol)},
+#define EGM_DRIVER_CALL_BENCH(member, symbol) \
+  {#member, #symbol, kCalledByBench, is_driver_override(#symbol)},
+    EGM_DRIVER_EGM_SEQUENCE(EGM_DRIVER_CALL_ALL)
+    EGM_SHIM_DRIVER_CALLS(EGM_DRIVER_CALL_SHIM)
+    EGM_SHIM_REAL_OVERRIDES(EGM_DRIVER_CALL_SHIM)
+    // The v1 cuGetProcAddress, by hand: cuda.h names only v2's type.
+    {"get_proc_address_v1", "cuGetProcAddress", kCalledByShim,
+     is_driver_override("cuGetProcAddress")},
+    EGM_PROBE_DRIVER_CALLS(EGM_DRIVER_CALL_PROBE)
+    EGM_BENCH_DRIVER_CALLS(EGM_DRIVER_CALL_BENCH)
+#undef EGM_DRIVER_CALL_ALL
+#undef EGM_DRIVER_CALL_SHIM
+#undef EGM_DRIVER_CALL_PROBE
+#undef EGM_DRIVER_CALL_BENCH
+};
+
+// The shim calls the real versions of EGM_SHIM_REAL_OVERRIDES through
+// DriverApi::overridden, so each must be an override.
+#define EGM_CHECK_REAL_OVERRIDE(member, symbol) \
+  static_assert(is_driver_override(#symbol),    \
+                #symbol " is in EGM_SHIM_REAL_OVERRIDES but not in EGM_DRIVER_OVERRIDES");
+EGM_SHIM_REAL_OVERRIDES(EGM_CHECK_REAL_OVERRIDE)
+#undef EGM_CHECK_REAL_OVERRIDE
 
 // Why an allocation-family entry point goes to CUDA unchanged.
 inline constexpr std::string_view kLegacy32Bit =
@@ -177,45 +289,45 @@ inline constexpr PassedThrough kPassedThrough[] = {
     {"cuMulticastGetGranularity", kMulticast},
     {"cuMulticastUnbind", kMulticast},
     {"cuPointerSetAttribute", kSetAttribute},
-    {"cudaDeviceGetDefaultMemPool", kPinnedHost},
-    {"cudaDeviceGetMemPool", kPinnedHost},
-    {"cudaDeviceGraphMemTrim", kPinnedHost},
-    {"cudaDeviceSetMemPool", kPinnedHost},
-    {"cudaFreeArray", kPinnedHost},
+    {"cudaDeviceGetDefaultMemPool", kExplicitPools},
+    {"cudaDeviceGetMemPool", kExplicitPools},
+    {"cudaDeviceGraphMemTrim", kGraphAllocations},
+    {"cudaDeviceSetMemPool", kExplicitPools},
+    {"cudaFreeArray", kArrays},
     {"cudaFreeHost", kPinnedHost},
-    {"cudaFreeMipmappedArray", kPinnedHost},
-    {"cudaGraphAddMemAllocNode", kPinnedHost},
-    {"cudaGraphAddMemFreeNode", kPinnedHost},
-    {"cudaGraphMemAllocNodeGetParams", kPinnedHost},
-    {"cudaGraphMemFreeNodeGetParams", kPinnedHost},
+    {"cudaFreeMipmappedArray", kArrays},
+    {"cudaGraphAddMemAllocNode", kGraphAllocations},
+    {"cudaGraphAddMemFreeNode", kGraphAllocations},
+    {"cudaGraphMemAllocNodeGetParams", kGraphAllocations},
+    {"cudaGraphMemFreeNodeGetParams", kGraphAllocations},
     {"cudaHostAlloc", kPinnedHost},
     {"cudaHostGetDevicePointer", kPinnedHost},
     {"cudaHostGetFlags", kPinnedHost},
     {"cudaHostRegister", kPinnedHost},
     {"cudaHostUnregister", kPinnedHost},
-    {"cudaIpcCloseMemHandle", kPinnedHost},
-    {"cudaIpcGetEventHandle", kPinnedHost},
-    {"cudaIpcGetMemHandle", kPinnedHost},
-    {"cudaIpcOpenEventHandle", kPinnedHost},
-    {"cudaIpcOpenMemHandle", kPinnedHost},
-    {"cudaMalloc3D", kPinnedHost},
-    {"cudaMalloc3DArray", kPinnedHost},
-    {"cudaMallocArray", kPinnedHost},
-    {"cudaMallocFromPoolAsync", kPinnedHost},
-    {"cudaMallocFromPoolAsync_ptsz", kPinnedHost},
+    {"cudaIpcCloseMemHandle", kIpc},
+    {"cudaIpcGetEventHandle", kIpc},
+    {"cudaIpcGetMemHandle", kIpc},
+    {"cudaIpcOpenEventHandle", kIpc},
+    {"cudaIpcOpenMemHandle", kIpc},
+    {"cudaMalloc3D", kMalloc3D},
+    {"cudaMalloc3DArray", kArrays},
+    {"cudaMallocArray", kArrays},
+    {"cudaMallocFromPoolAsync", kExplicitPools},
+    {"cudaMallocFromPoolAsync_ptsz", kExplicitPools},
     {"cudaMallocHost", kPinnedHost},
-    {"cudaMallocMipmappedArray", kPinnedHost},
-    {"cudaMemPoolCreate", kPinnedHost},
-    {"cudaMemPoolDestroy", kPinnedHost},
-    {"cudaMemPoolExportPointer", kPinnedHost},
-    {"cudaMemPoolExportToShareableHandle", kPinnedHost},
-    {"cudaMemPoolGetAccess", kPinnedHost},
-    {"cudaMemPoolGetAttribute", kPinnedHost},
-    {"cudaMemPoolImportFromShareableHandle", kPinnedHost},
-    {"cudaMemPoolImportPointer", kPinnedHost},
-    {"cudaMemPoolSetAccess", kPinnedHost},
-    {"cudaMemPoolSetAttribute", kPinnedHost},
-    {"cudaMemPoolTrimTo", kPinnedHost},
+    {"cudaMallocMipmappedArray", kArrays},
+    {"cudaMemPoolCreate", kExplicitPools},
+    {"cudaMemPoolDestroy", kExplicitPools},
+    {"cudaMemPoolExportPointer", kExplicitPools},
+    {"cudaMemPoolExportToShareableHandle", kExplicitPools},
+    {"cudaMemPoolGetAccess", kExplicitPools},
+    {"cudaMemPoolGetAttribute", kExplicitPools},
+    {"cudaMemPoolImportFromShareableHandle", kExplicitPools},
+    {"cudaMemPoolImportPointer", kExplicitPools},
+    {"cudaMemPoolSetAccess", kExplicitPools},
+    {"cudaMemPoolSetAttribute", kExplicitPools},
+    {"cudaMemPoolTrimTo", kExplicitPools},
 };
 
 // True if `name` is overridden at either layer, or listed as passed through.

@@ -30,7 +30,11 @@ check_artifacts() {
     jax_check.py; do
     [[ -f $ARTIFACTS/$file ]] || { echo "missing: $ARTIFACTS/$file (run tests/gpu/stage.sh)"; ok=1; }
   done
-  if ldd "$ARTIFACTS/static_alloc" | grep -q libcudart; then
+  # ldd's output is read from a variable: `ldd | grep -q` can kill ldd with
+  # SIGPIPE, which fails the pipeline under pipefail (issue 11).
+  local libraries
+  libraries=$(ldd "$ARTIFACTS/static_alloc" 2>&1)
+  if grep -q libcudart <<<"$libraries"; then
     echo "static_alloc links libcudart dynamically: it must use the static runtime"
     ok=1
   fi

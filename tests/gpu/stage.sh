@@ -17,7 +17,8 @@ set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 DEST=$REPO/.device/gpu
-CUDA_ROOT=${CUDA_PATH:-/usr/local/cuda}
+# shellcheck source=tests/gpu/stage_lib.sh
+source "$REPO/tests/gpu/stage_lib.sh"
 TARGETS=(//shim:libegm.so //tests/gpu:gpu_alloc_test //tests/gpu:coverage_artifacts
   //tools/probe:egm-probe //tools/inspect:egm-inspect //tools/run:egm-run)
 # run_coverage.sh and run_soak.sh with what they run.
@@ -39,15 +40,10 @@ COVERAGE_SCRIPTS+=(run_lifetimes.sh torch_lifetimes.py)
 # run_spill_session.sh: the spill benchmark and spill checks (with bench/stage.sh).
 COVERAGE_SCRIPTS+=(run_spill_session.sh)
 
-build_targets() {
-  bazel build "$@" "${TARGETS[@]}"
-}
-
 copy_artifacts() {
   local bin
-  bin=$(bazel info "$@" bazel-bin 2>/dev/null)
-  rm -rf "$DEST"
-  mkdir -p "$DEST/fallback-libs"
+  bin=$(stage_bazel_bin "$@")
+  stage_fresh_dest
   install -m 0755 "$bin/shim/libegm.so" "$bin/tests/gpu/gpu_alloc_test" "$DEST/"
   install -m 0755 tests/gpu/run_on_gpu.sh tests/gpu/torch_check.py tests/gpu/torch_spill.py \
     tests/gpu/torch_spill_rule.py "$DEST/"
@@ -61,71 +57,43 @@ copy_artifacts() {
 
 copy_multi_gpu_artifacts() {
   local bin
-  bin=$(bazel info "$@" bazel-bin 2>/dev/null)
+  bin=$(stage_bazel_bin "$@")
   install -m 0755 "$bin/tests/gpu/multi_gpu_peer_test" tests/gpu/run_multi_gpu.sh \
     tests/gpu/nccl_allreduce.py "$DEST/"
 }
 
-# Used on the GPU machine only where its own copies are missing:
-# libcudart.so.13 through gpu_alloc_test's $ORIGIN runpath (after
-# /usr/local/cuda/lib64), libnuma.so.1 through LD_LIBRARY_PATH, set by
-# run_on_gpu.sh when ldd cannot find it for libegm.so.
-copy_fallback_libraries() {
-  cp -L "$CUDA_ROOT/lib64/libcudart.so.13" "$DEST/"
-  local numa
-  numa=$(ldd "$DEST/libegm.so" | awk '/libnuma\.so\.1 => \// {print $3}')
-  if [[ -n $numa ]]; then cp -L "$numa" "$DEST/fallback-libs/"; fi
-}
-
-# The test binary must need nothing from Bazel's output tree.
+# The test binary must need nothing from Bazel's output tree, and must
+# reach cudaMalloc through a shared libcudart, or the shim cannot intercept it.
 check_self_contained() {
-  if ldd "$DEST/gpu_alloc_test" | grep -E 'not found|_solib'; then
-    echo "stage.sh: gpu_alloc_test depends on files that do not travel" >&2
-    return 1
-  fi
-  ldd "$DEST/gpu_alloc_test" | grep -q 'libcudart\.so\.13' || {
-    echo "stage.sh: gpu_alloc_test does not link libcudart.so.13 dynamically" >&2
-    return 1
-  }
+  stage_check_travels gpu_alloc_test
+  stage_check_links gpu_alloc_test 'libcudart\.so\.13'
   check_coverage_programs
 }
 
 # static_alloc must carry its runtime inside (that is what it tests);
 # driver_alloc needs only libcuda.so.1, which only a GPU machine has.
 check_coverage_programs() {
-  if ldd "$DEST/static_alloc" | grep -E 'libcudart|not found|_solib'; then
-    echo "stage.sh: static_alloc must link the static cudart and need nothing else" >&2
-    return 1
-  fi
-  if ldd "$DEST/driver_alloc" | grep -v 'libcuda\.so\.1' | grep -E 'not found|_solib'; then
-    echo "stage.sh: driver_alloc depends on files that do not travel" >&2
-    return 1
-  fi
+  stage_check_travels static_alloc
+  stage_check_not_links static_alloc 'libcudart'
+  stage_check_travels driver_alloc 'libcuda\.so\.1'
 }
 
 # egm-compat-checks and its kernels need only libcudart.so.13 (toolkit or
-# staged copy) and libcuda.so.1 (the driver). ldd's output is captured first:
-# `ldd | grep -q` under pipefail can kill ldd with SIGPIPE (issue 11).
+# staged copy) and libcuda.so.1 (the driver).
 check_selftest_program() {
-  local file libraries
-  for file in egm-compat-checks libegm_compat_kernels.so; do
-    libraries=$(ldd "$DEST/$file") || return 1
-    if grep -v 'libcuda\.so\.1' <<<"$libraries" | grep -E 'not found|_solib'; then
-      echo "stage.sh: $file depends on files that do not travel" >&2
-      return 1
-    fi
-  done
+  stage_check_travels egm-compat-checks 'libcuda\.so\.1'
+  stage_check_travels libegm_compat_kernels.so 'libcuda\.so\.1'
 }
 
 main() {
   cd "$REPO"
-  build_targets "$@"
+  stage_build "$@"
   copy_artifacts "$@"
   copy_multi_gpu_artifacts "$@"
-  copy_fallback_libraries
+  stage_copy_fallback_libraries
   check_self_contained
   check_selftest_program
-  (cd "$DEST" && ls -l --time-style=+ . fallback-libs)
+  stage_list
   echo
   echo "Staged in $DEST. On the GPU machine (carry .device/gpu), from the repository root:"
   echo "  bash .device/gpu/run_on_gpu.sh .device/gpu"

@@ -2,12 +2,14 @@
 // CUDA headers the shim is built with: every allocation-family symbol they
 // declare is overridden or deliberately passed through, so that a new CUDA
 // version cannot add an allocation call silently; every override is
-// exported by libegm.so (shim/exports.lds).
+// exported by libegm.so (shim/exports.lds); every libcuda function the shim,
+// egm-probe and egm-bench call (kDriverCalls) is the version cuda.h means today.
 #include "shim/core/entry_points.h"
 
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -127,6 +129,58 @@ TEST(EntryPointsTest, EveryOverrideIsExported) {
   };
   for (std::string_view name : kDriverOverrideNames) EXPECT_TRUE(exported(name)) << name;
   for (std::string_view name : kRuntimeOverrideNames) EXPECT_TRUE(exported(name)) << name;
+}
+
+// The names cuda.h's macros rename to another symbol: cuMemAlloc ->
+// cuMemAlloc_v2, cuMemcpyHtoD -> __CUDA_API_PTDS(cuMemcpyHtoD_v2). A driver
+// table typed decltype(&::cuMemAlloc) but resolving "cuMemAlloc" would call
+// the 32-bit v1 with v2's arguments.
+std::set<std::string> renamed_by_cuda_h() {
+  std::string text = read(runfile("local_cuda/include/cuda.h"));
+  std::regex rename("#define\\s+(cu\\w+)\\s+(?:__CUDA_API_PT[SD][SZ]\\()?(cu\\w+)");
+  std::set<std::string> renamed;
+  for (std::sregex_iterator it(text.begin(), text.end(), rename), end; it != end; ++it) {
+    std::string target = (*it)[2];
+    // cuGetProcAddress_v2 -> cuGetProcAddress_v2_ptsz: only for programs built
+    // for the per-thread default stream; the plain name is the legacy stream's.
+    bool per_thread = std::regex_search(target, std::regex("_pt[sd][sz]$"));
+    if ((*it)[1] != target && !per_thread) renamed.insert((*it)[1]);
+  }
+  return renamed;
+}
+
+TEST(EntryPointsTest, EveryCalledDriverFunctionIsCudaHsCurrentVersion) {
+  std::set<std::string> declared =
+      symbols_of(read(runfile("local_cuda/include/cuda.h")), "CUresult", "CUDAAPI",
+                 "__CUDA_API_PTSZ", "__CUDA_API_PTDS");
+  std::set<std::string> renamed = renamed_by_cuda_h();
+  ASSERT_TRUE(renamed.count("cuMemAlloc")) << "the renaming macros were not parsed";
+  ASSERT_TRUE(renamed.count("cuMemcpyHtoD"));
+  for (const DriverCall& call : kDriverCalls) {
+    std::string symbol(call.symbol);
+    EXPECT_TRUE(declared.count(symbol)) << symbol << " is not a cuda.h function";
+    // The one deliberate old version: cuGetProcAddress's v1, typed by hand.
+    if (call.member == "get_proc_address_v1") continue;
+    EXPECT_FALSE(renamed.count(symbol))
+        << symbol << " (" << call.member << ") is an old version: cuda.h renames it";
+  }
+}
+
+TEST(EntryPointsTest, DriverCallsHaveOneMemberNameAndAreListedOncePerCaller) {
+  std::map<std::string_view, std::string_view> member_of;
+  std::map<std::string_view, unsigned> callers_of;
+  for (const DriverCall& call : kDriverCalls) {
+    EXPECT_NE(call.callers, 0u) << call.symbol;
+    auto [named, inserted] = member_of.emplace(call.symbol, call.member);
+    EXPECT_EQ(named->second, call.member) << call.symbol << " has two member names";
+    EXPECT_EQ(callers_of[call.symbol] & call.callers, 0u)
+        << call.symbol << " listed twice for one caller";
+    callers_of[call.symbol] |= call.callers;
+  }
+  // Every tool runs the EGM sequence.
+  for (const char* symbol : {"cuMemCreate", "cuMemMap", "cuMemSetAccess", "cuMemUnmap"}) {
+    EXPECT_EQ(callers_of[symbol], kCalledByShim | kCalledByProbe | kCalledByBench) << symbol;
+  }
 }
 
 }  // namespace

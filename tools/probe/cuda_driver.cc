@@ -14,32 +14,12 @@ void resolve(void* library, const char* name, Function& pointer,
   if (pointer == nullptr) missing.emplace_back(name);
 }
 
-// The symbol names are the ABI's, which cuda.h's macros hide (cuMemcpyHtoD
-// is cuMemcpyHtoD_v2, cuDevicePrimaryCtxRelease is ..._v2).
 CudaDriver resolve_driver(void* library) {
   CudaDriver d;
-  std::vector<std::string>& m = d.missing;
-  resolve(library, "cuInit", d.init, m);
-  resolve(library, "cuDriverGetVersion", d.driver_get_version, m);
-  resolve(library, "cuGetErrorName", d.get_error_name, m);
-  resolve(library, "cuDeviceGetCount", d.device_get_count, m);
-  resolve(library, "cuDeviceGet", d.device_get, m);
-  resolve(library, "cuDeviceGetName", d.device_get_name, m);
-  resolve(library, "cuDeviceGetPCIBusId", d.device_get_pci_bus_id, m);
-  resolve(library, "cuDeviceGetAttribute", d.device_get_attribute, m);
-  resolve(library, "cuDevicePrimaryCtxRetain", d.primary_ctx_retain, m);
-  resolve(library, "cuDevicePrimaryCtxRelease_v2", d.primary_ctx_release, m);
-  resolve(library, "cuCtxSetCurrent", d.ctx_set_current, m);
-  resolve(library, "cuMemGetAllocationGranularity", d.mem_get_allocation_granularity, m);
-  resolve(library, "cuMemCreate", d.mem_create, m);
-  resolve(library, "cuMemRelease", d.mem_release, m);
-  resolve(library, "cuMemAddressReserve", d.mem_address_reserve, m);
-  resolve(library, "cuMemAddressFree", d.mem_address_free, m);
-  resolve(library, "cuMemMap", d.mem_map, m);
-  resolve(library, "cuMemUnmap", d.mem_unmap, m);
-  resolve(library, "cuMemSetAccess", d.mem_set_access, m);
-  resolve(library, "cuMemcpyHtoD_v2", d.memcpy_htod, m);
-  resolve(library, "cuMemcpyDtoH_v2", d.memcpy_dtoh, m);
+#define EGM_PROBE_RESOLVE(member, symbol) resolve(library, #symbol, d.member, d.missing);
+  EGM_PROBE_DRIVER_CALLS(EGM_PROBE_RESOLVE)
+  EGM_DRIVER_EGM_SEQUENCE(EGM_PROBE_RESOLVE)
+#undef EGM_PROBE_RESOLVE
   return d;
 }
 

@@ -9,33 +9,18 @@
 #include <string>
 #include <vector>
 
+#include "shim/core/entry_points.h"
+
 namespace egm::probe {
 
 inline constexpr const char* kDriverLibrary = "libcuda.so.1";
 
-// Null members are entry points this libcuda does not export.
+// Null members are entry points this libcuda does not export. The members
+// are the lists of shim/core/entry_points.h: the probe's own calls and the
+// EGM sequence.
 struct CudaDriver {
-  decltype(&::cuInit) init = nullptr;
-  decltype(&::cuDriverGetVersion) driver_get_version = nullptr;
-  decltype(&::cuGetErrorName) get_error_name = nullptr;
-  decltype(&::cuDeviceGetCount) device_get_count = nullptr;
-  decltype(&::cuDeviceGet) device_get = nullptr;
-  decltype(&::cuDeviceGetName) device_get_name = nullptr;
-  decltype(&::cuDeviceGetPCIBusId) device_get_pci_bus_id = nullptr;
-  decltype(&::cuDeviceGetAttribute) device_get_attribute = nullptr;
-  decltype(&::cuDevicePrimaryCtxRetain) primary_ctx_retain = nullptr;
-  decltype(&::cuDevicePrimaryCtxRelease) primary_ctx_release = nullptr;
-  decltype(&::cuCtxSetCurrent) ctx_set_current = nullptr;
-  decltype(&::cuMemGetAllocationGranularity) mem_get_allocation_granularity = nullptr;
-  decltype(&::cuMemCreate) mem_create = nullptr;
-  decltype(&::cuMemRelease) mem_release = nullptr;
-  decltype(&::cuMemAddressReserve) mem_address_reserve = nullptr;
-  decltype(&::cuMemAddressFree) mem_address_free = nullptr;
-  decltype(&::cuMemMap) mem_map = nullptr;
-  decltype(&::cuMemUnmap) mem_unmap = nullptr;
-  decltype(&::cuMemSetAccess) mem_set_access = nullptr;
-  decltype(&::cuMemcpyHtoD) memcpy_htod = nullptr;
-  decltype(&::cuMemcpyDtoH) memcpy_dtoh = nullptr;
+  EGM_PROBE_DRIVER_CALLS(EGM_DRIVER_MEMBER)
+  EGM_DRIVER_EGM_SEQUENCE(EGM_DRIVER_MEMBER)
 
   // The names of the entry points above that libcuda.so.1 lacks.
   std::vector<std::string> missing;
