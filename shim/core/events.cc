@@ -9,9 +9,9 @@ namespace {
 
 // What map, unmap and leak lines say of the allocation first.
 std::string allocation_fields(const Mapping& mapping) {
-  return fmt::format("id={} api={} addr={:#x} requested={} mapped={} node={} device={}",
-                     mapping.id, api_name(mapping.api), mapping.address, mapping.requested,
-                     mapping.mapped, mapping.node, mapping.device);
+  return fmt::format("id={} api={} addr={:#x} requested={} mapped={} node={} device={}", mapping.id,
+                     api_name(mapping.api), mapping.address, mapping.requested, mapping.mapped,
+                     mapping.node, mapping.device);
 }
 
 std::string map_fields(const Mapping& mapping) {
@@ -34,8 +34,7 @@ std::string usage_fields(const char* key, int id, const NodeUsage& usage) {
 
 Event start(std::string_view version, std::string_view settings, LogLevel log_level) {
   return {LogLevel::kInfo, "start",
-          fmt::format("version={} {} log_level={}", version, settings,
-                      log_level_name(log_level))};
+          fmt::format("version={} {} log_level={}", version, settings, log_level_name(log_level))};
 }
 
 Event notice(std::string_view message) {
@@ -58,10 +57,10 @@ Event decision(Api api, size_t requested, int device, const char* placement, con
 
 Event spill_decision(Api api, size_t requested, int device, const char* placement,
                      const SpillDecision& decision, const DeviceMemory& memory) {
-  return {LogLevel::kInfo, "decision",
-          fmt::format("api={} requested={} device={} placement={} reason={} {}", api_name(api),
-                      requested, device, placement, decision.reason,
-                      spill_fields(decision, memory))};
+  return {
+      LogLevel::kInfo, "decision",
+      fmt::format("api={} requested={} device={} placement={} reason={} {}", api_name(api),
+                  requested, device, placement, decision.reason, spill_fields(decision, memory))};
 }
 
 std::string spill_trigger(const char* trigger, const SpillDecision& decision,
@@ -70,18 +69,18 @@ std::string spill_trigger(const char* trigger, const SpillDecision& decision,
                      spill_fields(decision, memory));
 }
 
-Event fallback(Api api, size_t requested, int node, int device, const char* step,
-               const char* error, const char* action) {
-  return {LogLevel::kWarn, "fallback",
-          fmt::format("api={} requested={} node={} device={} step={} error={} action={}",
-                      api_name(api), requested, node, device, step,
-                      logfmt_value(error ? error : "unknown"), action)};
+Event fallback(Api api, size_t requested, int node, int device, const char* step, const char* error,
+               const char* action) {
+  return {
+      LogLevel::kWarn, "fallback",
+      fmt::format("api={} requested={} node={} device={} step={} error={} action={}", api_name(api),
+                  requested, node, device, step, logfmt_value(error ? error : "unknown"), action)};
 }
 
 Event map(const Mapping& mapping, int64_t map_us, std::string_view reason, const char* source) {
-  return {LogLevel::kInfo, "map",
-          fmt::format("{} source={} map_us={} reason={}", map_fields(mapping), source, map_us,
-                      reason)};
+  return {
+      LogLevel::kInfo, "map",
+      fmt::format("{} source={} map_us={} reason={}", map_fields(mapping), source, map_us, reason)};
 }
 
 Event snapshot_map(const Mapping& mapping) {
@@ -95,21 +94,21 @@ Event unmap(const Mapping& mapping, int64_t lifetime_us, int64_t unmap_us, const
 }
 
 Event free_error(const Mapping& mapping, const char* step, const char* error) {
-  return {LogLevel::kError, "free-error",
-          fmt::format("id={} addr={:#x} step={} error={}", mapping.id, mapping.address, step,
-                      error)};
+  return {
+      LogLevel::kError, "free-error",
+      fmt::format("id={} addr={:#x} step={} error={}", mapping.id, mapping.address, step, error)};
 }
 
 // Chunks are the pinned memory behind user allocations: mapped once, reused
 // through the pool, unmapped when evicted or trimmed.
 Event chunk(const char* event, const Chunk& chunk, const char* reason, int64_t micros) {
   bool map = std::string_view(event) == "map";
-  return {LogLevel::kInfo, map ? "chunk-map" : "chunk-unmap",
-          fmt::format("chunk={} addr={:#x} bytes={} node={} device={} handle={:#x} {}={} "
-                      "reason={}",
-                      chunk.id, chunk.mapping.address, chunk.mapping.mapped_size, chunk.node,
-                      chunk.device, chunk.mapping.handle, map ? "map_us" : "unmap_us", micros,
-                      reason)};
+  return {
+      LogLevel::kInfo, map ? "chunk-map" : "chunk-unmap",
+      fmt::format("chunk={} addr={:#x} bytes={} node={} device={} handle={:#x} {}={} "
+                  "reason={}",
+                  chunk.id, chunk.mapping.address, chunk.mapping.mapped_size, chunk.node,
+                  chunk.device, chunk.mapping.handle, map ? "map_us" : "unmap_us", micros, reason)};
 }
 
 Event peer_access(int owner, int accessor, const char* error) {
@@ -118,12 +117,10 @@ Event peer_access(int owner, int accessor, const char* error) {
 }
 
 Event device_reset(int device, size_t released) {
-  return {LogLevel::kInfo, "device-reset",
-          fmt::format("device={} released={}", device, released)};
+  return {LogLevel::kInfo, "device-reset", fmt::format("device={} released={}", device, released)};
 }
 
-Event managed_call(const char* call, const Mapping& mapping, std::string_view details,
-                   int result) {
+Event managed_call(const char* call, const Mapping& mapping, std::string_view details, int result) {
   return {LogLevel::kDebug, "managed-call",
           fmt::format("call={} id={} addr={:#x} {} result={}", call, mapping.id, mapping.address,
                       details, result)};
@@ -133,14 +130,14 @@ Event summary(const Totals& totals) {
   return {LogLevel::kInfo, "summary",
           fmt::format("maps={} unmaps={} fallbacks={} live={} live_bytes={} pending_frees={} "
                       "pool_cached_bytes={}",
-                      totals.maps, totals.unmaps, totals.fallbacks, totals.live,
-                      totals.live_bytes, totals.pending_frees, totals.pool_cached_bytes)};
+                      totals.maps, totals.unmaps, totals.fallbacks, totals.live, totals.live_bytes,
+                      totals.pending_frees, totals.pool_cached_bytes)};
 }
 
 Event snapshot(const Totals& totals) {
   return {LogLevel::kInfo, "snapshot",
-          fmt::format("live={} live_bytes={} pool_cached_bytes={}", totals.live,
-                      totals.live_bytes, totals.pool_cached_bytes)};
+          fmt::format("live={} live_bytes={} pool_cached_bytes={}", totals.live, totals.live_bytes,
+                      totals.pool_cached_bytes)};
 }
 
 Event node_summary(int node, const NodeUsage& usage) {
@@ -152,8 +149,7 @@ Event device_summary(int device, const NodeUsage& usage) {
 }
 
 Event leak(const Mapping& mapping, int64_t age_us) {
-  return {LogLevel::kInfo, "leak",
-          fmt::format("{} age_us={}", allocation_fields(mapping), age_us)};
+  return {LogLevel::kInfo, "leak", fmt::format("{} age_us={}", allocation_fields(mapping), age_us)};
 }
 
 }  // namespace egm::events

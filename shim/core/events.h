@@ -39,8 +39,8 @@ Event spill_decision(Api api, size_t requested, int device, const char* placemen
 // A map line's trigger in spill mode: "spill-threshold spill_reason=... device_free=...".
 std::string spill_trigger(const char* trigger, const SpillDecision& decision,
                           const DeviceMemory& memory);
-Event fallback(Api api, size_t requested, int node, int device, const char* step,
-               const char* error, const char* action);
+Event fallback(Api api, size_t requested, int node, int device, const char* step, const char* error,
+               const char* action);
 
 // A user allocation placed in host memory; `reason` carries the trigger.
 Event map(const Mapping& mapping, int64_t map_us, std::string_view reason, const char* source);
@@ -54,8 +54,7 @@ Event chunk(const char* event, const Chunk& chunk, const char* reason, int64_t m
 // `error`: nullptr when the grant succeeded.
 Event peer_access(int owner, int accessor, const char* error);
 Event device_reset(int device, size_t released);
-Event managed_call(const char* call, const Mapping& mapping, std::string_view details,
-                   int result);
+Event managed_call(const char* call, const Mapping& mapping, std::string_view details, int result);
 
 // The exit summary and the live view.
 struct Totals {

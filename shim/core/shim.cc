@@ -158,8 +158,9 @@ void Shim::report_configuration() {
   if (!parsed_.errors.empty() && config_.strict) std::_Exit(1);
   if (redirecting_ && !config_.hook_driver && !dynamic_runtime_loaded() &&
       executable_has_cuda_code()) {
-    note("this program links the CUDA runtime statically and EGM_HOOK_DRIVER=0: its "
-         "allocations cannot be redirected");
+    note(
+        "this program links the CUDA runtime statically and EGM_HOOK_DRIVER=0: its "
+        "allocations cannot be redirected");
   }
 }
 
@@ -325,8 +326,8 @@ void Shim::peer_access_enabled(int owner, int accessor) {
   const DriverApi* driver = driver_api(nullptr);
   if (driver == nullptr || forked_child_ || !redirecting_) return;
   std::optional<EgmFailure> failure = pool_->grant_peer(*driver, owner, accessor);
-  emit(events::peer_access(owner, accessor,
-                           failure ? driver->error_name(failure->error) : nullptr));
+  emit(
+      events::peer_access(owner, accessor, failure ? driver->error_name(failure->error) : nullptr));
 }
 
 // EGM_POOL_PREALLOC: fill the cache from a background thread, on the

@@ -64,7 +64,8 @@ TEST(EventsTest, ChunkLinesNameTheirDirection) {
 TEST(EventsTest, DecisionsFallbacksAndSpillFields) {
   Event decision = events::decision(Api::kCudaMalloc, 64, -1, "device", "filter");
   EXPECT_EQ(decision.level, LogLevel::kDebug);
-  EXPECT_EQ(decision.fields, "api=cudaMalloc requested=64 device=-1 placement=device reason=filter");
+  EXPECT_EQ(decision.fields,
+            "api=cudaMalloc requested=64 device=-1 placement=device reason=filter");
   SpillDecision spill;
   spill.reason = "above-spill-size";
   spill.spill_min_size = 8;
