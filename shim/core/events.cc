@@ -32,9 +32,8 @@ std::string usage_fields(const char* key, int id, const NodeUsage& usage) {
 
 }  // namespace
 
-Event start(std::string_view version, std::string_view settings, LogLevel log_level) {
-  return {LogLevel::kInfo, "start",
-          fmt::format("version={} {} log_level={}", version, settings, log_level_name(log_level))};
+Event start(std::string_view version, std::string_view settings) {
+  return {LogLevel::kInfo, "start", fmt::format("version={} {}", version, settings)};
 }
 
 Event notice(std::string_view message) {

@@ -26,7 +26,8 @@ struct Event {
 
 namespace events {
 
-Event start(std::string_view version, std::string_view settings, LogLevel log_level);
+// `settings`: the effective options, as the options table prints them.
+Event start(std::string_view version, std::string_view settings);
 Event notice(std::string_view message);
 // `strict`: EGM_STRICT=1, the process exits; else redirection is off.
 Event config_error(const ConfigError& error, bool strict);

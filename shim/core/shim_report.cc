@@ -1,5 +1,7 @@
 // What egm::Shim reports beyond single events: the start line, the exit
 // summary and the live view. The lines themselves are formatted in events.cc.
+#include <fmt/format.h>
+
 #include "shim/core/clock.h"
 #include "shim/core/shim.h"
 
@@ -21,7 +23,8 @@ events::Totals totals_of(const std::vector<Mapping>& live, size_t pool_cached_by
 
 void Shim::log_start_once() {
   if (start_logged_.exchange(true, std::memory_order_relaxed)) return;
-  emit(events::start(kVersion, parsed_.summary(), config_.log_level));
+  emit(events::start(kVersion, fmt::format("{} log_level={}", parsed_.summary(),
+                                           log_level_name(config_.log_level))));
 }
 
 void Shim::log_fallback(const Request& request, int node, int device, const char* step,

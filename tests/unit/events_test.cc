@@ -109,7 +109,13 @@ TEST(EventsTest, PeerAccessIsAnErrorOnlyWhenTheGrantFailed) {
   Event failed = events::peer_access(0, 1, "CUDA_ERROR_INVALID_VALUE");
   EXPECT_EQ(failed.level, LogLevel::kError);
   EXPECT_EQ(failed.fields, "device=0 peer=1 result=CUDA_ERROR_INVALID_VALUE");
+}
+
+TEST(EventsTest, StartAndNoticeLines) {
   EXPECT_EQ(events::notice("two words").fields, "message=\"two words\"");
+  Event start = events::start("1.2.3", "mode=spill log_level=info");
+  EXPECT_STREQ(start.name, "start");
+  EXPECT_EQ(start.fields, "version=1.2.3 mode=spill log_level=info");
 }
 
 }  // namespace
