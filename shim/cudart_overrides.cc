@@ -2,9 +2,8 @@
 // egm::Shim; nothing else is exported (see exports.lds).
 #include <cuda_runtime_api.h>
 
+#include "shim/core/device_calls.h"
 #include "shim/core/process_hooks.h"
-#include "shim/core/real_runtime.h"
-#include "shim/core/runtime_guard.h"
 #include "shim/core/shim.h"
 #include "shim/override_support.h"
 
@@ -76,35 +75,7 @@ EGM_EXPORT cudaError_t cudaMemGetInfo(size_t* free, size_t* total) {
 }  // extern "C"
 
 extern "C" EGM_EXPORT cudaError_t cudaDeviceEnablePeerAccess(int peer, unsigned int flags) {
-  egm::RealRuntime& real = egm::real_runtime();
-  int device = -1;
-  cudaError_t result = static_cast<cudaError_t>(egm::kNotInitialized);
-  {
-    egm::RuntimeCallScope scope;
-    auto enable = real.device_enable_peer_access.get();
-    if (enable == nullptr) return result;
-    result = enable(peer, flags);
-    if (auto get_device = real.get_device.get()) get_device(&device);
-  }
-  // Peer access lets the current device use the peer's memory: memory the
-  // shim made for `peer` now needs an access grant for `device`.
-  if ((result == cudaSuccess || result == cudaErrorPeerAccessAlreadyEnabled) && device >= 0) {
-    egm::Shim::instance().peer_access_enabled(peer, device);
-  }
-  return result;
+  return egm::enable_peer_access(peer, flags);
 }
 
-extern "C" EGM_EXPORT cudaError_t cudaDeviceReset() {
-  egm::RealRuntime& real = egm::real_runtime();
-  int device = -1;
-  cudaError_t result = static_cast<cudaError_t>(egm::kNotInitialized);
-  {
-    egm::RuntimeCallScope scope;
-    if (auto get_device = real.get_device.get()) get_device(&device);
-    auto reset = real.device_reset.get();
-    if (reset == nullptr) return result;
-    result = reset();
-  }
-  if (result == cudaSuccess && device >= 0) egm::Shim::instance().device_reset(device);
-  return result;
-}
+extern "C" EGM_EXPORT cudaError_t cudaDeviceReset() { return egm::reset_device(); }

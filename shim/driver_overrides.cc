@@ -4,6 +4,7 @@
 // runtime makes on the shim's behalf pass straight through.
 #include <string_view>
 
+#include "shim/core/device_calls.h"
 #include "shim/driver_lookup.h"
 #include "shim/driver_symbols.h"
 #include "shim/override_support.h"
@@ -63,26 +64,8 @@ EGM_EXPORT CUresult cuMemGetInfo_v2(size_t* free, size_t* total) {
   return static_cast<CUresult>(egm::Shim::instance().memory_info(true, free, total));
 }
 
-// Peer access: the current context's device may now use the peer context's
-// device memory, so the shim grants it access to that device's chunks.
 EGM_EXPORT CUresult cuCtxEnablePeerAccess(CUcontext peer_context, unsigned int flags) {
-  const egm::DriverApi* api = egm::driver_api(nullptr);
-  if (api == nullptr || api->ctx_enable_peer_access == nullptr) return CUDA_ERROR_NOT_INITIALIZED;
-  CUresult result = api->ctx_enable_peer_access(peer_context, flags);
-  bool enabled = result == CUDA_SUCCESS || result == CUDA_ERROR_PEER_ACCESS_ALREADY_ENABLED;
-  if (!enabled || !egm::driver_layer_is_ours() || !api->ctx_get_device || !api->ctx_push_current ||
-      !api->ctx_pop_current) {
-    return result;
-  }
-  CUdevice accessor = 0, owner = 0;
-  CUcontext popped = nullptr;
-  if (api->ctx_get_device(&accessor) == CUDA_SUCCESS &&
-      api->ctx_push_current(peer_context) == CUDA_SUCCESS) {
-    bool known = api->ctx_get_device(&owner) == CUDA_SUCCESS;
-    api->ctx_pop_current(&popped);
-    if (known) egm::Shim::instance().peer_access_enabled(owner, accessor);
-  }
-  return result;
+  return egm::enable_context_peer_access(peer_context, flags, egm::driver_layer_is_ours());
 }
 
 }  // extern "C"

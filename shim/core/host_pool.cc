@@ -4,9 +4,9 @@
 
 namespace egm {
 
-HostPool::HostPool(PoolSettings settings, MappingTable& table, ChunkObserver observer)
+HostPool::HostPool(PoolSettings settings, Budget& budget, ChunkObserver observer)
     : settings_(settings),
-      table_(table),
+      budget_(budget),
       observer_(std::move(observer)),
       cache_(settings.cache_limit) {}
 
@@ -59,17 +59,17 @@ std::variant<Chunk, EgmFailure> HostPool::fresh_chunk(const DriverApi& driver, c
     std::lock_guard<std::mutex> lock(registry_mutex_);
     peers = peers_of(key.device);
   }
-  if (!table_.try_charge(key.node, size, cap))
+  if (!budget_.try_charge(key.node, size, cap))
     return EgmFailure{"node-limit", CUDA_ERROR_OUT_OF_MEMORY};
   int64_t start = steady_us();
   auto mapped = EgmAllocator(driver).map({size, key.node, key.device, key.host_access, peers}, size,
                                          granularity);
   if (const EgmFailure* failure = std::get_if<EgmFailure>(&mapped)) {
-    table_.uncharge(key.node, size);
+    budget_.uncharge(key.node, size);
     return *failure;
   }
-  table_.note_peak(key.node);
-  table_.charge_device(key.device, size);
+  budget_.note_peak(key.node);
+  budget_.charge_device(key.device, size);
   Chunk chunk{next_chunk_id_.fetch_add(1, std::memory_order_relaxed), std::get<EgmMapping>(mapped),
               key.node, key.device, key.host_access};
   register_chunk(driver, chunk, peers);
@@ -166,8 +166,8 @@ std::optional<EgmFailure> HostPool::unmap_chunks(const DriverApi& driver,
     }
     int64_t start = steady_us();
     std::optional<EgmFailure> failure = EgmAllocator(driver).unmap(chunk.mapping);
-    table_.uncharge(chunk.node, chunk.mapping.mapped_size);
-    table_.uncharge_device(chunk.device, chunk.mapping.mapped_size);
+    budget_.uncharge(chunk.node, chunk.mapping.mapped_size);
+    budget_.uncharge_device(chunk.device, chunk.mapping.mapped_size);
     observer_("unmap", chunk, failure ? failure->step : reason, steady_us() - start);
     if (failure && !first_failure) first_failure = failure;
   }

@@ -1,7 +1,7 @@
 // Host memory for user allocations: fresh EGM chunks, chunks reused from the
 // cache, and blocks carved from shared chunks for requests below the granule.
-// The pool owns the chunks; the mapping table records which user allocation
-// lives in which chunk.
+// The pool owns the chunks and charges them to the budget; the mapping table
+// records which user allocation lives in which chunk.
 #pragma once
 
 #include <atomic>
@@ -15,6 +15,7 @@
 #include <variant>
 #include <vector>
 
+#include "shim/core/budget.h"
 #include "shim/core/chunk_cache.h"
 #include "shim/core/driver_api.h"
 #include "shim/core/egm_allocator.h"
@@ -43,7 +44,7 @@ using ChunkObserver =
 
 class HostPool {
  public:
-  HostPool(PoolSettings settings, MappingTable& table, ChunkObserver observer);
+  HostPool(PoolSettings settings, Budget& budget, ChunkObserver observer);
 
   // `cap`: the most bytes the node may have pinned (EGM_NODE_LIMIT).
   std::variant<Placement, EgmFailure> acquire(const DriverApi& driver, const ChunkKey& key,
@@ -91,7 +92,7 @@ class HostPool {
                                          const char* reason);
 
   PoolSettings settings_;
-  MappingTable& table_;
+  Budget& budget_;  // charged per chunk
   ChunkObserver observer_;
   ChunkCache cache_;
   SlabAllocator slabs_;

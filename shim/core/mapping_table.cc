@@ -5,24 +5,9 @@
 
 namespace egm {
 
-bool MappingTable::try_charge(int node, size_t bytes, size_t limit) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  NodeUsage& usage = usage_[node];
-  if (bytes > limit || usage.current_bytes > limit - bytes) return false;
-  usage.current_bytes += bytes;  // the peak moves once the chunk exists (note_peak)
-  return true;
-}
-
-void MappingTable::uncharge(int node, size_t bytes) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  usage_[node].current_bytes -= bytes;
-}
-
 uint64_t MappingTable::insert(Mapping mapping) {
   std::lock_guard<std::mutex> lock(mutex_);
   mapping.id = next_id_++;
-  ++usage_[mapping.node].maps;
-  ++device_usage_[mapping.device].maps;
   // The bounds only grow: a stale wide range just costs a locked lookup.
   if (mapping.address < lowest_.load(std::memory_order_relaxed)) {
     lowest_.store(mapping.address, std::memory_order_relaxed);
@@ -34,12 +19,6 @@ uint64_t MappingTable::insert(Mapping mapping) {
   by_address_.emplace(mapping.address, mapping);
   live_count_.store(by_address_.size(), std::memory_order_release);
   return mapping.id;
-}
-
-void MappingTable::note_peak(int node) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  NodeUsage& usage = usage_[node];
-  usage.peak_bytes = std::max(usage.peak_bytes, usage.current_bytes);
 }
 
 void MappingTable::restore(const Mapping& mapping) {
@@ -124,28 +103,6 @@ std::vector<Mapping> MappingTable::live() const {
   std::sort(mappings.begin(), mappings.end(),
             [](const Mapping& a, const Mapping& b) { return a.id < b.id; });
   return mappings;
-}
-
-void MappingTable::charge_device(int device, size_t bytes) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  NodeUsage& usage = device_usage_[device];
-  usage.current_bytes += bytes;
-  usage.peak_bytes = std::max(usage.peak_bytes, usage.current_bytes);
-}
-
-void MappingTable::uncharge_device(int device, size_t bytes) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  device_usage_[device].current_bytes -= bytes;
-}
-
-std::map<int, NodeUsage> MappingTable::usage_by_device() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return device_usage_;
-}
-
-std::map<int, NodeUsage> MappingTable::usage_by_node() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return usage_;
 }
 
 uint64_t MappingTable::total_inserted() const {

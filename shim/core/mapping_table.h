@@ -1,5 +1,5 @@
-// Every live host-placed mapping, keyed by the address handed to the program,
-// with per-node byte counters for the exit summary.
+// Every live host-placed mapping, keyed by the address handed to the program.
+// What the mappings cost each node and device is the budget's (budget.h).
 #pragma once
 
 #include <sys/types.h>
@@ -58,25 +58,10 @@ enum class RangeOwner {
   kMixed,  // part of it is the shim's: not one allocation
 };
 
-struct NodeUsage {
-  size_t current_bytes = 0;  // pinned: chunks mapped (in use or cached)
-  size_t peak_bytes = 0;
-  uint64_t maps = 0;  // user allocations placed on the node
-};
-
 class MappingTable {
  public:
-  // Counts `bytes` against `node` unless that would pass `limit`. Called
-  // before mapping, so that concurrent requests cannot overshoot a cap.
-  bool try_charge(int node, size_t bytes, size_t limit);
-  // Gives back a charge (its mapping failed, or was unmapped).
-  void uncharge(int node, size_t bytes);
-  // Records the node's current charge as a peak candidate: called once the
-  // charged chunk really exists, so failed attempts never show as peaks.
-  void note_peak(int node);
-
   // Records a user allocation; returns its id. Bytes are charged per
-  // chunk (by the pool), not per allocation.
+  // chunk (by the pool, to the budget), not per allocation.
   uint64_t insert(Mapping mapping);
   // Puts back a mapping that remove() took out (same id).
   void restore(const Mapping& mapping);
@@ -106,19 +91,12 @@ class MappingTable {
 
   std::vector<Mapping> live() const;  // ordered by id
   size_t live_count() const { return live_count_.load(std::memory_order_relaxed); }
-  std::map<int, NodeUsage> usage_by_node() const;
-  // Pinned bytes by the GPU the chunks were made for (maps: allocations).
-  std::map<int, NodeUsage> usage_by_device() const;
-  void charge_device(int device, size_t bytes);
-  void uncharge_device(int device, size_t bytes);
   uint64_t total_inserted() const;
   uint64_t total_removed() const;
 
  private:
   mutable std::mutex mutex_;
   std::map<uintptr_t, Mapping> by_address_;  // ordered: interior lookups
-  std::map<int, NodeUsage> usage_;
-  std::map<int, NodeUsage> device_usage_;
   uint64_t next_id_ = 1;
   uint64_t removed_ = 0;
   std::atomic<size_t> live_count_{0};

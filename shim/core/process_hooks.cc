@@ -11,12 +11,11 @@
 
 #include "shim/core/helper_thread.h"
 #include "shim/core/log.h"
-#include "shim/core/shim.h"
 
 namespace egm {
 namespace {
 
-Shim* hooked_shim = nullptr;
+ProcessHookTarget* hooked_target = nullptr;
 constexpr int kFatalSignals[] = {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL};
 struct sigaction previous_actions[NSIG];
 int wake_pipe[2] = {-1, -1};
@@ -63,12 +62,12 @@ void add_utc_timestamp(LineBuffer& line) {
 
 void write_fatal_signal_line(int signal_number) {
   int fd = EventLog::file_descriptor();
-  if (fd < 0 || hooked_shim == nullptr) return;
+  if (fd < 0 || hooked_target == nullptr) return;
   LineBuffer line;
   add_utc_timestamp(line);
   line.add(" pid="), line.add_number(getpid()), line.add(" tid="), line.add_number(gettid());
   line.add(" level=error event=fatal-signal signal="), line.add_number(signal_number);
-  line.add(" live="), line.add_number(static_cast<long long>(hooked_shim->live_count()));
+  line.add(" live="), line.add_number(static_cast<long long>(hooked_target->live_count()));
   line.add("\n");
   EventLog::write_line_quietly(fd, line.text, line.length);
 }
@@ -113,17 +112,17 @@ void on_snapshot_request(int) {
   errno = saved_errno;
 }
 
-bool install_snapshot_handler(Shim& shim, const std::string& path_template) {
+bool install_snapshot_handler(ProcessHookTarget& target, const std::string& path_template) {
   struct sigaction current {};
   sigaction(SIGUSR2, nullptr, &current);
   if (current.sa_handler != SIG_DFL) return false;  // the program uses SIGUSR2 itself
   if (pipe2(wake_pipe, O_CLOEXEC) != 0) return false;
   live_view_owner = getpid();
   fcntl(wake_pipe[1], F_SETFL, O_NONBLOCK);  // a handler must never block
-  start_helper_thread([&shim, path_template] {
+  start_helper_thread([&target, path_template] {
     char wake;
     while (read(wake_pipe[0], &wake, 1) > 0 || errno == EINTR) {
-      shim.write_snapshot(expand_path_template(path_template, getpid()));
+      target.write_snapshot(expand_path_template(path_template, getpid()));
     }
   });
   struct sigaction action {};
@@ -152,31 +151,31 @@ void stop_live_view_in_child() {
 
 void on_fork_child() {
   stop_live_view_in_child();
-  if (hooked_shim != nullptr) hooked_shim->on_fork_child();
+  if (hooked_target != nullptr) hooked_target->on_fork_child();
 }
 
-Shim* summary_shim = nullptr;
+ProcessHookTarget* summary_target = nullptr;
 
 void write_summary_now(void*) {
-  if (summary_shim != nullptr) summary_shim->write_exit_summary();
+  if (summary_target != nullptr) summary_target->write_exit_summary();
 }
 
 }  // namespace
 
-void write_exit_summary_last(Shim& shim) {
-  summary_shim = &shim;
+void write_exit_summary_last(ProcessHookTarget& target) {
+  summary_target = &target;
   // A null DSO handle: not run by libegm.so's own __cxa_finalize (which
   // follows this destructor), only by exit() once _dl_fini has returned.
   if (abi::__cxa_atexit(write_summary_now, nullptr, nullptr) != 0) write_summary_now(nullptr);
 }
 
-void install_process_hooks(Shim& shim, const ProcessHookSettings& settings) {
-  hooked_shim = &shim;
+void install_process_hooks(ProcessHookTarget& target, const ProcessHookSettings& settings) {
+  hooked_target = &target;
   pthread_atfork(nullptr, nullptr, on_fork_child);
   if (settings.fatal_signal_line) install_fatal_signal_handlers();
   if (!settings.snapshot_template.empty() &&
-      !install_snapshot_handler(shim, settings.snapshot_template)) {
-    shim.note("the live view (EGM_SNAPSHOT_FILE) is off: SIGUSR2 is in use by the program");
+      !install_snapshot_handler(target, settings.snapshot_template)) {
+    target.note("the live view (EGM_SNAPSHOT_FILE) is off: SIGUSR2 is in use by the program");
   }
 }
 

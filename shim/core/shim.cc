@@ -44,11 +44,6 @@ int nearest_node_of(const DriverApi& driver, int device) {
   return node;
 }
 
-size_t node_limit(const Config& config, int node) {
-  auto found = config.node_limits.find(node);
-  return found == config.node_limits.end() ? SIZE_MAX : found->second;
-}
-
 // The device the request is for: the runtime's current device, or the
 // device of the driver's current context.
 bool current_device(const Request& request, int& device) {
@@ -144,11 +139,12 @@ Shim::Shim()
       topology_(read_host_topology()),
       redirecting_(config_.enable && config_.mode != Mode::kOff && parsed_.errors.empty()),
       log_(log_settings_for(config_)),
+      budget_(config_.node_limits),
       placement_(std::make_unique<PlacementPolicy>(config_, topology_, free_bytes_of_node)),
       pool_(std::make_unique<HostPool>(
-          PoolSettings{config_.pool_limit, config_.suballocate, 0}, table_,
+          PoolSettings{config_.pool_limit, config_.suballocate, 0}, budget_,
           [this](const char* event, const Chunk& chunk, const char* reason, int64_t micros) {
-            log_chunk(event, chunk, reason, micros);
+            emit(events::chunk(event, chunk, reason, micros));
           })) {
   report_configuration();
   if (redirecting_) {
@@ -157,23 +153,14 @@ Shim::Shim()
 }
 
 void Shim::report_configuration() {
-  for (const std::string& warning : parsed_.warnings) {
-    log_.write(LogLevel::kWarn, "notice", "message=" + logfmt_value(warning));
-  }
-  for (const ConfigError& error : parsed_.errors) {
-    std::string outcome = config_.strict ? "; EGM_STRICT=1: exiting" : "; redirection is off";
-    log_.write(LogLevel::kError, "config-error",
-               fmt::format("variable={} value={} accepted={} message={}", error.variable,
-                           logfmt_value(error.value), logfmt_value(error.accepted),
-                           logfmt_value(error.without_value() + outcome)));
-  }
+  for (const std::string& warning : parsed_.warnings) note(warning);
+  for (const ConfigError& error : parsed_.errors) emit(events::config_error(error, config_.strict));
   if (!parsed_.errors.empty() && config_.strict) std::_Exit(1);
   if (redirecting_ && !config_.hook_driver && !dynamic_runtime_loaded() &&
       executable_has_cuda_code()) {
-    log_.write(
-        LogLevel::kWarn, "notice",
-        "message=" + logfmt_value("this program links the CUDA runtime statically and "
-                                  "EGM_HOOK_DRIVER=0: its allocations cannot be redirected"));
+    note(
+        "this program links the CUDA runtime statically and EGM_HOOK_DRIVER=0: its "
+        "allocations cannot be redirected");
   }
 }
 
@@ -188,12 +175,14 @@ bool Shim::wants(const Request& request) const {
 int Shim::allocate(const Request& request) {
   if (!wants(request)) {
     if (redirecting_ && log_.enabled(LogLevel::kDebug)) {
-      log_decision(request, -1, "device", "filter");
+      emit(events::decision(request.api, request.size, -1, "device", "filter"));
     }
     return call_real_allocation(request);
   }
   if (captured(request)) {
-    if (log_.enabled(LogLevel::kDebug)) log_decision(request, -1, "device", "stream-capture");
+    if (log_.enabled(LogLevel::kDebug)) {
+      emit(events::decision(request.api, request.size, -1, "device", "stream-capture"));
+    }
     return call_real_allocation(request);
   }
   int device = 0;
@@ -203,7 +192,9 @@ int Shim::allocate(const Request& request) {
     return call_real_allocation(request);  // the real call reports the runtime's state
   }
   if (!config_.device_selected(device)) {
-    log_decision(request, device, "device", "device-filter");
+    if (log_.enabled(LogLevel::kDebug)) {
+      emit(events::decision(request.api, request.size, device, "device", "device-filter"));
+    }
     return call_real_allocation(request);
   }
   return place(request, device);
@@ -241,18 +232,18 @@ std::optional<int> Shim::try_device_first(const Request& request, int device, st
   SpillDecision decision =
       decide_spill(request.size, memory, config_.spill_min_size, config_.device_reserve);
   if (!decision.try_device) {
-    log_spill_decision(request, device, "host", decision, memory);
-    trigger = spill_trigger("spill-threshold", decision, memory);
+    emit(events::spill_decision(request.api, request.size, device, "host", decision, memory));
+    trigger = events::spill_trigger("spill-threshold", decision, memory);
     return std::nullopt;
   }
   int result = call_real_allocation(request);
   if (result != kOutOfMemory) {
-    log_spill_decision(request, device, "device", decision, memory);
+    emit(events::spill_decision(request.api, request.size, device, "device", decision, memory));
     return result;
   }
   // The runtime's error stays recorded unless host memory serves it.
   device_failed = true;
-  trigger = spill_trigger("spill-oom", decision, memory);
+  trigger = events::spill_trigger("spill-oom", decision, memory);
   return std::nullopt;
 }
 
@@ -282,7 +273,7 @@ bool Shim::try_node(const Request& request, int device, int node, const DriverAp
   ChunkKey key{node, device, config_.host_access || is_managed(request.api)};
   int64_t start = steady_us();
   learn_device_count_once(driver);
-  auto placed = pool_->acquire(driver, key, request.size, granule, node_limit(config_, node));
+  auto placed = pool_->acquire(driver, key, request.size, granule, budget_.limit(node));
   if (const EgmFailure* failure = std::get_if<EgmFailure>(&placed)) {
     const char* error = std::string_view(failure->step) == "node-limit"
                             ? "EGM_NODE_LIMIT reached"
@@ -310,7 +301,8 @@ bool Shim::try_node(const Request& request, int device, int node, const DriverAp
     mapping.context = context;
   }
   mapping.id = table_.insert(mapping);
-  log_map(mapping, steady_us() - start, reason, placement.source);
+  budget_.count_allocation(node, device);
+  emit(events::map(mapping, steady_us() - start, reason, placement.source));
   *request.pointer = reinterpret_cast<void*>(placement.address);
   if (request.pitch != nullptr) *request.pitch = round_up(request.width, kPitchAlignment);
   start_prefill_once(driver, key, granule);
@@ -334,9 +326,8 @@ void Shim::peer_access_enabled(int owner, int accessor) {
   const DriverApi* driver = driver_api(nullptr);
   if (driver == nullptr || forked_child_ || !redirecting_) return;
   std::optional<EgmFailure> failure = pool_->grant_peer(*driver, owner, accessor);
-  log_.write(failure ? LogLevel::kError : LogLevel::kInfo, "peer-access",
-             fmt::format("device={} peer={} result={}", owner, accessor,
-                         failure ? driver->error_name(failure->error) : "ok"));
+  emit(
+      events::peer_access(owner, accessor, failure ? driver->error_name(failure->error) : nullptr));
 }
 
 // EGM_POOL_PREALLOC: fill the cache from a background thread, on the
@@ -350,7 +341,7 @@ void Shim::start_prefill_once(const DriverApi& driver, const ChunkKey& key, size
   }
   start_helper_thread([this, &driver, key, granularity, context] {
     driver.ctx_set_current(context);
-    pool_->prefill(driver, key, granularity, config_.pool_prealloc, node_limit(config_, key.node));
+    pool_->prefill(driver, key, granularity, config_.pool_prealloc, budget_.limit(key.node));
   });
 }
 

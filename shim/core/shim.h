@@ -15,19 +15,22 @@
 #include <vector>
 
 #include "config/config.h"
+#include "shim/core/budget.h"
 #include "shim/core/deferred_frees.h"
 #include "shim/core/driver_api.h"
 #include "shim/core/egm_allocator.h"
+#include "shim/core/events.h"
 #include "shim/core/host_pool.h"
 #include "shim/core/log.h"
 #include "shim/core/mapping_table.h"
 #include "shim/core/placement.h"
+#include "shim/core/process_hooks.h"
 #include "shim/core/request.h"
 #include "shim/core/spill_rule.h"
 
 namespace egm {
 
-class Shim {
+class Shim final : public ProcessHookTarget {
  public:
   static Shim& instance();
 
@@ -82,19 +85,19 @@ class Shim {
   // deferred frees that are done. The summary itself is written later, after
   // every other library's destructors (process_hooks.h), and calls no CUDA.
   void finish_frees_before_exit();
-  void write_exit_summary();
+  void write_exit_summary() override;
 
   // The live view: the current table as log lines, written to `path`
   // atomically (a temporary file renamed into place).
-  void write_snapshot(const std::string& path);
-  size_t live_count() const { return table_.live_count(); }
+  void write_snapshot(const std::string& path) override;
+  size_t live_count() const override { return table_.live_count(); }
 
   // In a child after fork(): CUDA is unusable there, and the parent's locks
   // may be held forever; the child only passes calls through.
-  void on_fork_child();
+  void on_fork_child() override;
 
   // A warning line for the user.
-  void note(const std::string& message);
+  void note(const std::string& message) override;
 
  private:
   Shim();
@@ -118,24 +121,15 @@ class Shim {
   cudaError_t synchronize_for_free(const Mapping& mapping);
   std::pair<size_t, size_t> host_budget() const;
 
+  // Writes an event line (events.h) at its level.
+  void emit(const Event& event) { log_.write(event.level, event.name, event.fields); }
   void log_start_once();
-  void log_decision(const Request& request, int device, const char* placement, const char* reason);
-  // spill mode, info level: where the rule put the request and why.
-  void log_spill_decision(const Request& request, int device, const char* placement,
-                          const SpillDecision& decision, const DeviceMemory& memory);
-  // A map line's trigger in spill mode: "spill-threshold spill_reason=... device_free=...".
-  static std::string spill_trigger(const char* trigger, const SpillDecision& decision,
-                                   const DeviceMemory& memory);
+  // Counts the fallback, then says it.
   void log_fallback(const Request& request, int node, int device, const char* step,
                     const char* error, const char* action);
   const char* final_action(bool device_failed) const;
-  void log_map(const Mapping& mapping, int64_t map_us, const std::string& reason,
-               const char* source);
-  void log_chunk(const char* event, const Chunk& chunk, const char* reason, int64_t micros);
   void learn_device_count_once(const DriverApi& driver);
   void start_prefill_once(const DriverApi& driver, const ChunkKey& key, size_t granularity);
-  void log_unmap(const Mapping& mapping, int64_t unmap_us, const char* how);
-  std::string map_fields(const Mapping& mapping) const;
 
   ParsedConfig parsed_;
   const Config& config_;
@@ -143,6 +137,7 @@ class Shim {
   bool redirecting_ = false;
   EventLog log_;
   MappingTable table_;
+  Budget budget_;
   std::unique_ptr<PlacementPolicy> placement_;
   std::unique_ptr<HostPool> pool_;
   std::atomic<bool> prefill_started_{false};

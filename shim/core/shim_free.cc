@@ -1,9 +1,5 @@
 // The free path of egm::Shim: cudaFree, cuMemFree, cudaFreeAsync (deferred
 // until the stream's earlier work is done), and memory information.
-#include <fmt/format.h>
-
-#include <algorithm>
-
 #include "shim/core/clock.h"
 #include "shim/core/deferred_frees.h"
 #include "shim/core/host_topology.h"
@@ -233,8 +229,7 @@ void Shim::device_reset(int device) {
   released.insert(released.end(), live.begin(), live.end());
   for (const Mapping& mapping : released) unmap_now(mapping);
   pool_->trim(*driver, "device-reset");
-  log_.write(LogLevel::kInfo, "device-reset",
-             fmt::format("device={} released={}", device, released.size()));
+  emit(events::device_reset(device, released.size()));
 }
 
 int Shim::unmap_now(const Mapping& mapping) {
@@ -245,12 +240,12 @@ int Shim::unmap_now(const Mapping& mapping) {
     return cudaErrorCudartUnloading;  // the driver is torn down (exit) and took the memory along
   }
   if (failure) {
-    log_.write(LogLevel::kError, "free-error",
-               fmt::format("id={} addr={:#x} step={} error={}", mapping.id, mapping.address,
-                           failure->step, driver->error_name(failure->error)));
+    emit(events::free_error(mapping, failure->step, driver->error_name(failure->error)));
     return free_error_for(failure->error);
   }
-  log_unmap(mapping, steady_us() - start, mapping.in_block ? "slab" : "pool");
+  int64_t unmap_us = steady_us() - start;
+  emit(events::unmap(mapping, wall_clock_us() - mapping.created_us, unmap_us,
+                     mapping.in_block ? "slab" : "pool"));
   return kSuccess;
 }
 
@@ -289,16 +284,8 @@ std::pair<size_t, size_t> Shim::host_budget() const {
       config_.numa_policy.kind == NumaPolicyKind::kPreferred) {
     nodes = topology_.node_ids();
   }
-  std::map<int, NodeUsage> usage = table_.usage_by_node();
-  size_t free = 0, total = 0;
-  for (int node : nodes) {
-    auto limit = config_.node_limits.find(node);
-    size_t cap = limit == config_.node_limits.end() ? topology_.total_bytes(node) : limit->second;
-    size_t used = usage[node].current_bytes;
-    free += std::min(free_bytes_of_node(node), cap > used ? cap - used : 0);
-    total += std::min(topology_.total_bytes(node), cap);
-  }
-  return {free, total};
+  return budget_.room(nodes, free_bytes_of_node,
+                      [this](int node) { return topology_.total_bytes(node); });
 }
 
 }  // namespace egm

@@ -1,8 +1,6 @@
 // egm::Shim's answers about its own allocations: lookups for the pointer
 // and managed-memory overrides, stream capture, and the driver's deferred
 // free (cuMemFreeAsync).
-#include <fmt/format.h>
-
 #include "shim/core/real_runtime.h"
 #include "shim/core/runtime_guard.h"
 #include "shim/core/shim.h"
@@ -58,9 +56,7 @@ int Shim::device_count() const {
 void Shim::log_emulated(const char* call, const Mapping& mapping, const std::string& details,
                         int result) {
   if (!log_.enabled(LogLevel::kDebug)) return;
-  log_.write(LogLevel::kDebug, "managed-call",
-             fmt::format("call={} id={} addr={:#x} {} result={}", call, mapping.id,
-                         mapping.address, details, result));
+  emit(events::managed_call(call, mapping, details, result));
 }
 
 // cudaMallocAsync while its stream captures a graph: the graph owns the

@@ -54,9 +54,9 @@ TEST(HostPoolRaceTest, PeerGrantsNeverReachAChunkBeingUnmapped) {
   driver.mem_map = map;
   driver.mem_unmap = unmap;
   driver.mem_set_access = set_access;
-  MappingTable table;
+  Budget budget;
   // No cache: a freed chunk is unmapped at once.
-  HostPool pool(PoolSettings{0, false, 0}, table,
+  HostPool pool(PoolSettings{0, false, 0}, budget,
                 [](const char*, const Chunk&, const char*, int64_t) {});
   pool_under_test = &pool;
   driver_under_test = &driver;

@@ -1,0 +1,154 @@
+#include "shim/core/events.h"
+
+#include <fmt/format.h>
+
+#include "shim/core/log.h"
+
+namespace egm::events {
+namespace {
+
+// What map, unmap and leak lines say of the allocation first.
+std::string allocation_fields(const Mapping& mapping) {
+  return fmt::format("id={} api={} addr={:#x} requested={} mapped={} node={} device={}", mapping.id,
+                     api_name(mapping.api), mapping.address, mapping.requested, mapping.mapped,
+                     mapping.node, mapping.device);
+}
+
+std::string map_fields(const Mapping& mapping) {
+  return fmt::format("{} handle={:#x} chunk={}", allocation_fields(mapping), mapping.handle,
+                     mapping.chunk_id);
+}
+
+// The device's memory is the whole device's, from cuMemGetInfo.
+std::string spill_fields(const SpillDecision& decision, const DeviceMemory& memory) {
+  return fmt::format("device_free={} device_total={} spill_min_size={} device_reserve={}",
+                     memory.free, memory.total, decision.spill_min_size, decision.device_reserve);
+}
+
+std::string usage_fields(const char* key, int id, const NodeUsage& usage) {
+  return fmt::format("{}={} current_bytes={} peak_bytes={} maps={}", key, id, usage.current_bytes,
+                     usage.peak_bytes, usage.maps);
+}
+
+}  // namespace
+
+Event start(std::string_view version, std::string_view settings) {
+  return {LogLevel::kInfo, "start", fmt::format("version={} {}", version, settings)};
+}
+
+Event notice(std::string_view message) {
+  return {LogLevel::kWarn, "notice", "message=" + logfmt_value(message)};
+}
+
+Event config_error(const ConfigError& error, bool strict) {
+  std::string outcome = strict ? "; EGM_STRICT=1: exiting" : "; redirection is off";
+  return {LogLevel::kError, "config-error",
+          fmt::format("variable={} value={} accepted={} message={}", error.variable,
+                      logfmt_value(error.value), logfmt_value(error.accepted),
+                      logfmt_value(error.without_value() + outcome))};
+}
+
+Event decision(Api api, size_t requested, int device, const char* placement, const char* reason) {
+  return {LogLevel::kDebug, "decision",
+          fmt::format("api={} requested={} device={} placement={} reason={}", api_name(api),
+                      requested, device, placement, reason)};
+}
+
+Event spill_decision(Api api, size_t requested, int device, const char* placement,
+                     const SpillDecision& decision, const DeviceMemory& memory) {
+  return {
+      LogLevel::kInfo, "decision",
+      fmt::format("api={} requested={} device={} placement={} reason={} {}", api_name(api),
+                  requested, device, placement, decision.reason, spill_fields(decision, memory))};
+}
+
+std::string spill_trigger(const char* trigger, const SpillDecision& decision,
+                          const DeviceMemory& memory) {
+  return fmt::format("{} spill_reason={} {}", trigger, decision.reason,
+                     spill_fields(decision, memory));
+}
+
+Event fallback(Api api, size_t requested, int node, int device, const char* step, const char* error,
+               const char* action) {
+  return {
+      LogLevel::kWarn, "fallback",
+      fmt::format("api={} requested={} node={} device={} step={} error={} action={}", api_name(api),
+                  requested, node, device, step, logfmt_value(error ? error : "unknown"), action)};
+}
+
+Event map(const Mapping& mapping, int64_t map_us, std::string_view reason, const char* source) {
+  return {
+      LogLevel::kInfo, "map",
+      fmt::format("{} source={} map_us={} reason={}", map_fields(mapping), source, map_us, reason)};
+}
+
+Event snapshot_map(const Mapping& mapping) {
+  return {LogLevel::kInfo, "map", map_fields(mapping) + " source=snapshot"};
+}
+
+Event unmap(const Mapping& mapping, int64_t lifetime_us, int64_t unmap_us, const char* via) {
+  return {LogLevel::kInfo, "unmap",
+          fmt::format("{} lifetime_us={} unmap_us={} via={}", allocation_fields(mapping),
+                      lifetime_us, unmap_us, via)};
+}
+
+Event free_error(const Mapping& mapping, const char* step, const char* error) {
+  return {
+      LogLevel::kError, "free-error",
+      fmt::format("id={} addr={:#x} step={} error={}", mapping.id, mapping.address, step, error)};
+}
+
+// Chunks are the pinned memory behind user allocations: mapped once, reused
+// through the pool, unmapped when evicted or trimmed.
+Event chunk(const char* event, const Chunk& chunk, const char* reason, int64_t micros) {
+  bool map = std::string_view(event) == "map";
+  return {
+      LogLevel::kInfo, map ? "chunk-map" : "chunk-unmap",
+      fmt::format("chunk={} addr={:#x} bytes={} node={} device={} handle={:#x} {}={} "
+                  "reason={}",
+                  chunk.id, chunk.mapping.address, chunk.mapping.mapped_size, chunk.node,
+                  chunk.device, chunk.mapping.handle, map ? "map_us" : "unmap_us", micros, reason)};
+}
+
+Event peer_access(int owner, int accessor, const char* error) {
+  return {error ? LogLevel::kError : LogLevel::kInfo, "peer-access",
+          fmt::format("device={} peer={} result={}", owner, accessor, error ? error : "ok")};
+}
+
+Event device_reset(int device, size_t released) {
+  return {LogLevel::kInfo, "device-reset", fmt::format("device={} released={}", device, released)};
+}
+
+Event managed_call(const char* call, const Mapping& mapping, std::string_view details, int result) {
+  return {LogLevel::kDebug, "managed-call",
+          fmt::format("call={} id={} addr={:#x} {} result={}", call, mapping.id, mapping.address,
+                      details, result)};
+}
+
+Event summary(const Totals& totals) {
+  return {LogLevel::kInfo, "summary",
+          fmt::format("maps={} unmaps={} fallbacks={} live={} live_bytes={} pending_frees={} "
+                      "pool_cached_bytes={}",
+                      totals.maps, totals.unmaps, totals.fallbacks, totals.live, totals.live_bytes,
+                      totals.pending_frees, totals.pool_cached_bytes)};
+}
+
+Event snapshot(const Totals& totals) {
+  return {LogLevel::kInfo, "snapshot",
+          fmt::format("live={} live_bytes={} pool_cached_bytes={}", totals.live, totals.live_bytes,
+                      totals.pool_cached_bytes)};
+}
+
+Event node_summary(int node, const NodeUsage& usage) {
+  return {LogLevel::kInfo, "node-summary", usage_fields("node", node, usage)};
+}
+
+Event device_summary(int device, const NodeUsage& usage) {
+  return {LogLevel::kInfo, "device-summary", usage_fields("device", device, usage)};
+}
+
+Event leak(const Mapping& mapping, int64_t age_us) {
+  return {LogLevel::kInfo, "leak", fmt::format("{} age_us={}", allocation_fields(mapping), age_us)};
+}
+
+}  // namespace egm::events
