@@ -1,21 +1,16 @@
 // What egm::Shim writes to the log: decisions, maps, unmaps, the exit summary.
 #include <fmt/format.h>
 
+#include "config/version.h"
 #include "shim/core/clock.h"
 #include "shim/core/shim.h"
 
 namespace egm {
-namespace {
-
-constexpr const char* kVersion = "0.3.0";
-
-}  // namespace
 
 void Shim::log_start_once() {
   if (start_logged_.exchange(true, std::memory_order_relaxed)) return;
-  log_.write(LogLevel::kInfo, "start",
-             fmt::format("version={} {} log_level={}", kVersion, parsed_.summary(),
-                         log_level_name(config_.log_level)));
+  // Every option with a printer in the options table, log_level last.
+  log_.write(LogLevel::kInfo, "start", fmt::format("version={} {}", kVersion, parsed_.summary()));
 }
 
 void Shim::log_decision(const Request& request, int device, const char* placement,
