@@ -31,7 +31,7 @@ TEST(ReadmeOptionsTest, TableMatchesTheOptionsTable) {
   ASSERT_NE(stop, std::string::npos);
   std::string table = readme.substr(start + begin.size(), stop - start - begin.size());
   EXPECT_EQ(table, options_markdown_table())
-      << "regenerate with: tools/update_readme_options.sh";
+      << "regenerate with: config/update_readme_options.sh";
 }
 
 TEST(ReadmeOptionsTest, ExampleStartLineShowsTheVersion) {
