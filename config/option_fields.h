@@ -15,13 +15,17 @@ namespace egm {
 
 struct OptionSpec;
 
+// Sets the option's field from `value`; false = malformed (`why` may explain).
+using OptionParser = bool(const OptionSpec& spec, std::string_view value,
+                          const HostTopology& topology, Config& config, std::string& why);
+// The field's value for the start line.
+using OptionPrinter = std::string(const OptionSpec& spec, const Config& config);
+
 struct OptionField {
-  // Sets the field from `value`; false = malformed (`why` may explain).
-  bool (*parse)(const OptionSpec& spec, std::string_view value, const HostTopology& topology,
-                Config& config, std::string& why);
-  // The field's value on the start line, keyed by the option's name in
-  // lower case without EGM_; nullptr = not on the start line.
-  std::string (*print)(const OptionSpec& spec, const Config& config);
+  OptionParser* parse;
+  // On the start line keyed by the option's name in lower case without
+  // EGM_; nullptr = not on the start line.
+  OptionPrinter* print;
 };
 
 // Shared by the field kinds below (option_fields.cc).
@@ -89,9 +93,6 @@ constexpr OptionField path_template_field() {
 
 // The options whose values need more than a field kind name their own
 // parser and printer (option_fields.cc), e.g. {parse_apis, print_apis}.
-using OptionParser = bool(const OptionSpec& spec, std::string_view value,
-                          const HostTopology& topology, Config& config, std::string& why);
-using OptionPrinter = std::string(const OptionSpec& spec, const Config& config);
 OptionParser parse_nothing;  // EGM_CONFIG: read by load_config
 OptionParser parse_numa_policy;
 OptionPrinter print_numa_policy;
