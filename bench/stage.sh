@@ -3,7 +3,7 @@
 # into .device/bench (git-ignored), the folder that travels to the GPU
 # machine, where no Bazel is.
 #
-#   bench/stage.sh [BAZEL_BUILD_FLAGS...]     e.g. bench/stage.sh -c opt
+#   bench/stage.sh [BAZEL_BUILD_FLAGS...]     (none needed: .bazelrc gives the release build)
 #
 # Then, on the GPU machine, from the repository root:
 #   OUT=/tmp/bench bash .device/bench/run_bench.sh

@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <functional>
 #include <string_view>
 
 #include "config/options.h"
@@ -16,258 +15,6 @@ extern char** environ;
 
 namespace egm {
 namespace {
-
-// Fills a Config field from a value; false = malformed (`why` may explain).
-using Setter =
-    std::function<bool(std::string_view value, const HostTopology&, Config&, std::string& why)>;
-
-template <typename Enum, size_t N>
-bool set_enum(std::string_view value, const std::array<std::string_view, N>& names, Enum& field) {
-  for (size_t i = 0; i < N; ++i) {
-    if (value == names[i]) {
-      field = static_cast<Enum>(i);
-      return true;
-    }
-  }
-  return false;
-}
-
-constexpr std::array<std::string_view, 3> kModeNames = {"always", "spill", "off"};
-constexpr std::array<std::string_view, 3> kFallbackNames = {"device", "next-node", "error"};
-constexpr std::array<std::string_view, 2> kPeerAccessNames = {"enabled", "all"};
-constexpr std::array<std::string_view, 2> kMeminfoNames = {"device", "device+host"};
-constexpr std::array<std::string_view, 2> kPointerAttributeNames = {"requested", "physical"};
-constexpr std::array<std::string_view, 2> kGranularityNames = {"minimum", "recommended"};
-constexpr std::array<std::string_view, 6> kPolicyNames = {"nearest",    "bind",     "preferred",
-                                                          "interleave", "weighted", "most-free"};
-
-bool set_bool(std::string_view value, bool& field) {
-  std::optional<bool> parsed = parse_bool(value);
-  if (parsed) field = *parsed;
-  return parsed.has_value();
-}
-
-bool set_size(std::string_view value, size_t& field) {
-  std::optional<size_t> parsed = parse_size(value);
-  if (parsed) field = *parsed;
-  return parsed.has_value();
-}
-
-// A size, or "auto" (nullopt: derived from the device at each request).
-bool set_size_or_auto(std::string_view value, std::optional<size_t>& field) {
-  if (value == "auto") {
-    field.reset();
-    return true;
-  }
-  std::optional<size_t> parsed = parse_size(value);
-  if (parsed) field = *parsed;
-  return parsed.has_value();
-}
-
-std::string size_or_auto(const std::optional<size_t>& value) {
-  return value ? std::to_string(*value) : "auto";
-}
-
-// Every node must exist and have memory.
-bool check_nodes(const std::vector<int>& nodes, const HostTopology& topology, std::string& why) {
-  for (int node : nodes) {
-    if (!topology.has_node(node)) {
-      why = "node " + std::to_string(node) +
-            " does not exist or has no memory (nodes with memory: " + topology.describe_nodes() +
-            ")";
-      return false;
-    }
-  }
-  return true;
-}
-
-bool parse_nodes(std::string_view text, const HostTopology& topology, std::vector<int>& nodes,
-                 std::string& why) {
-  std::optional<std::vector<int>> parsed =
-      parse_int_list(text, topology.node_ids(), kMaxNodeNumber, why);
-  if (!parsed) return false;
-  nodes = *parsed;
-  return check_nodes(nodes, topology, why);
-}
-
-bool parse_weights(std::string_view text, const HostTopology& topology, NumaPolicy& policy,
-                   std::string& why) {
-  for (std::string_view item : split(text, ',')) {
-    size_t equals = item.find('=');
-    if (equals == std::string_view::npos) return false;
-    std::optional<int> node = parse_non_negative_int(item.substr(0, equals));
-    std::optional<int> weight = parse_non_negative_int(item.substr(equals + 1));
-    if (!node || !weight || *weight == 0 || *weight > 1000000) return false;
-    if (std::find(policy.nodes.begin(), policy.nodes.end(), *node) != policy.nodes.end()) {
-      why = "node " + std::to_string(*node) + " is listed twice";
-      return false;
-    }
-    policy.nodes.push_back(*node);
-    policy.weights.push_back(static_cast<unsigned>(*weight));
-  }
-  return check_nodes(policy.nodes, topology, why);
-}
-
-bool set_numa_policy(std::string_view value, const HostTopology& topology, Config& config,
-                     std::string& why) {
-  size_t colon = value.find(':');
-  std::string_view name = value.substr(0, colon);
-  std::string_view argument = colon == std::string_view::npos ? "" : value.substr(colon + 1);
-  NumaPolicy policy;
-  if (!set_enum(name, kPolicyNames, policy.kind)) return false;
-  bool takes_argument =
-      policy.kind != NumaPolicyKind::kNearest && policy.kind != NumaPolicyKind::kMostFree;
-  if (takes_argument != (colon != std::string_view::npos)) return false;
-  bool ok = true;
-  switch (policy.kind) {
-    case NumaPolicyKind::kNearest:
-    case NumaPolicyKind::kMostFree: break;
-    case NumaPolicyKind::kBind:
-    case NumaPolicyKind::kInterleave:
-      ok = parse_nodes(argument, topology, policy.nodes, why);
-      break;
-    case NumaPolicyKind::kPreferred: {
-      std::optional<int> node = parse_non_negative_int(argument);
-      ok = node.has_value() && check_nodes({*node}, topology, why);
-      if (ok) policy.nodes = {*node};
-      break;
-    }
-    case NumaPolicyKind::kWeighted: ok = parse_weights(argument, topology, policy, why); break;
-  }
-  if (ok) config.numa_policy = policy;
-  return ok;
-}
-
-bool set_apis(std::string_view value, Config& config) {
-  if (value == "all") {
-    config.apis = kAllApis;
-    return true;
-  }
-  unsigned apis = 0;
-  for (std::string_view name : split(value, ',')) {
-    std::optional<Api> api = api_from_name(name);
-    if (!api) return false;
-    apis |= api_bit(*api);
-  }
-  config.apis = apis;
-  return true;
-}
-
-bool set_devices(std::string_view value, Config& config, std::string& why) {
-  if (value == "all") {
-    config.devices.reset();
-    return true;
-  }
-  std::optional<std::vector<int>> devices = parse_int_list(value, {}, kMaxDeviceOrdinal, why);
-  if (devices) config.devices = *devices;
-  return devices.has_value();
-}
-
-bool set_node_limits(std::string_view value, const HostTopology& topology, Config& config,
-                     std::string& why) {
-  std::map<int, size_t> limits;
-  if (value.empty()) {
-    config.node_limits = limits;
-    return true;
-  }
-  for (std::string_view item : split(value, ',')) {
-    size_t colon = item.find(':');
-    if (colon == std::string_view::npos) return false;
-    std::optional<int> node = parse_non_negative_int(item.substr(0, colon));
-    std::optional<size_t> limit = parse_size(item.substr(colon + 1));
-    if (!node || !limit) return false;
-    if (!check_nodes({*node}, topology, why)) return false;
-    if (*limit > topology.total_bytes(*node)) {
-      why = "the cap for node " + std::to_string(*node) + " (" + format_size(*limit) +
-            ") is above the node's memory (" + format_size(topology.total_bytes(*node)) + ")";
-      return false;
-    }
-    if (!limits.emplace(*node, *limit).second) {
-      why = "node " + std::to_string(*node) + " is listed twice";
-      return false;
-    }
-  }
-  config.node_limits = limits;
-  return true;
-}
-
-bool set_max_size(std::string_view value, Config& config) {
-  if (value.empty()) {
-    config.max_size = SIZE_MAX;
-    return true;
-  }
-  return set_size(value, config.max_size);
-}
-
-bool set_path_template(std::string_view value, std::string& field, std::string& why) {
-  for (size_t i = value.find('%'); i != std::string_view::npos; i = value.find('%', i + 2)) {
-    if (i + 1 >= value.size() || (value[i + 1] != 'p' && value[i + 1] != '%')) {
-      why = "only %p (process id) and %% may follow %";
-      return false;
-    }
-  }
-  field = std::string(value);
-  return true;
-}
-
-bool set_log_level(std::string_view value, Config& config) {
-  std::optional<LogLevel> level = parse_log_level(value);
-  if (!level) return false;
-  config.log_level = *level;
-  config.log_level_set = true;
-  return true;
-}
-
-// How each option of the table lands in Config.
-const std::map<std::string_view, Setter>& setters() {
-  static const auto* table = new std::map<std::string_view, Setter>{
-      {"EGM_CONFIG", [](auto, auto&, Config&, auto&) { return true; }},  // read by load_config
-      {"EGM_ENABLE", [](auto v, auto&, Config& c, auto&) { return set_bool(v, c.enable); }},
-      {"EGM_MODE", [](auto v, auto&, Config& c, auto&) { return set_enum(v, kModeNames, c.mode); }},
-      {"EGM_NUMA_POLICY", set_numa_policy},
-      {"EGM_APIS", [](auto v, auto&, Config& c, auto&) { return set_apis(v, c); }},
-      {"EGM_MIN_SIZE", [](auto v, auto&, Config& c, auto&) { return set_size(v, c.min_size); }},
-      {"EGM_MAX_SIZE", [](auto v, auto&, Config& c, auto&) { return set_max_size(v, c); }},
-      {"EGM_DEVICES",
-       [](auto v, auto&, Config& c, std::string& why) { return set_devices(v, c, why); }},
-      {"EGM_NODE_LIMIT", set_node_limits},
-      {"EGM_FALLBACK",
-       [](auto v, auto&, Config& c, auto&) { return set_enum(v, kFallbackNames, c.fallback); }},
-      {"EGM_DEVICE_RESERVE",
-       [](auto v, auto&, Config& c, auto&) { return set_size_or_auto(v, c.device_reserve); }},
-      {"EGM_SPILL_MIN_SIZE",
-       [](auto v, auto&, Config& c, auto&) { return set_size_or_auto(v, c.spill_min_size); }},
-      {"EGM_MEMINFO", [](auto v, auto&, Config& c,
-                         auto&) { return set_enum(v, kMeminfoNames, c.meminfo_includes_host); }},
-      {"EGM_POINTER_ATTRIBUTES",
-       [](auto v, auto&, Config& c, auto&) {
-         return set_enum(v, kPointerAttributeNames, c.physical_pointer_attributes);
-       }},
-      {"EGM_POOL_LIMIT", [](auto v, auto&, Config& c, auto&) { return set_size(v, c.pool_limit); }},
-      {"EGM_POOL_PREALLOC",
-       [](auto v, auto&, Config& c, auto&) { return set_size(v, c.pool_prealloc); }},
-      {"EGM_SUBALLOC", [](auto v, auto&, Config& c, auto&) { return set_bool(v, c.suballocate); }},
-      {"EGM_PEER_ACCESS", [](auto v, auto&, Config& c,
-                             auto&) { return set_enum(v, kPeerAccessNames, c.peer_access_all); }},
-      {"EGM_HOOK_DRIVER",
-       [](auto v, auto&, Config& c, auto&) { return set_bool(v, c.hook_driver); }},
-      {"EGM_HOST_ACCESS",
-       [](auto v, auto&, Config& c, auto&) { return set_bool(v, c.host_access); }},
-      {"EGM_GRANULARITY", [](auto v, auto&, Config& c,
-                             auto&) { return set_enum(v, kGranularityNames, c.granularity); }},
-      {"EGM_LOG_FILE",
-       [](auto v, auto&, Config& c, std::string& why) {
-         return set_path_template(v, c.log_file_template, why);
-       }},
-      {"EGM_SNAPSHOT_FILE",
-       [](auto v, auto&, Config& c, std::string& why) {
-         return set_path_template(v, c.snapshot_template, why);
-       }},
-      {"EGM_LOG_LEVEL", [](auto v, auto&, Config& c, auto&) { return set_log_level(v, c); }},
-      {"EGM_STRICT", [](auto v, auto&, Config& c, auto&) { return set_bool(v, c.strict); }},
-  };
-  return *table;
-}
 
 size_t edit_distance(std::string_view a, std::string_view b) {
   std::vector<size_t> row(b.size() + 1);
@@ -395,7 +142,7 @@ void apply(const Setting& setting, const HostTopology& topology, ParsedConfig& r
     return;
   }
   std::string why;
-  if (!setters().at(spec->name)(setting.value, topology, result.config, why)) {
+  if (!spec->field.parse(*spec, setting.value, topology, result.config, why)) {
     add_error(result, {setting.name, printable_excerpt(setting.value, kMaxShownValueBytes),
                        std::string(spec->accepted), printable_excerpt(why, 200), setting.source});
   }
@@ -470,24 +217,17 @@ int HostTopology::distance_between(int from, int to) const {
   return from == to ? 10 : 20;
 }
 
-bool Config::device_selected(int device) const {
-  return !devices || std::binary_search(devices->begin(), devices->end(), device);
+Config::Config() {
+  const HostTopology no_nodes;  // the defaults name no node
+  for (const OptionSpec& spec : kOptions) {
+    std::string why;
+    spec.field.parse(spec, spec.default_value, no_nodes, *this, why);  // config_test: all parse
+  }
+  log_level_set = false;  // the default is not the user's choice
 }
 
-std::string NumaPolicy::describe() const {
-  std::string name(kPolicyNames[static_cast<size_t>(kind)]);
-  switch (kind) {
-    case NumaPolicyKind::kNearest:
-    case NumaPolicyKind::kMostFree: return name;
-    case NumaPolicyKind::kWeighted: {
-      std::string text = name + ":";
-      for (size_t i = 0; i < nodes.size(); ++i) {
-        text += (i ? "," : "") + std::to_string(nodes[i]) + "=" + std::to_string(weights[i]);
-      }
-      return text;
-    }
-    default: return name + ":" + format_int_list(nodes);
-  }
+bool Config::device_selected(int device) const {
+  return !devices || std::binary_search(devices->begin(), devices->end(), device);
 }
 
 Environment egm_variables_of_process() {
@@ -515,34 +255,16 @@ std::string ConfigError::describe(bool with_value) const {
 }
 
 std::string ParsedConfig::summary() const {
-  const Config& c = config;
-  std::string limits;
-  for (const auto& [node, limit] : c.node_limits) {
-    limits += (limits.empty() ? "" : ",") + std::to_string(node) + ":" + format_size(limit);
+  std::string text;
+  for (const OptionSpec& spec : kOptions) {
+    if (spec.field.print == nullptr) continue;
+    if (!text.empty()) text += ' ';
+    for (char c : spec.name.substr(std::string_view("EGM_").size())) {
+      text += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+    }
+    text += '=' + spec.field.print(spec, config);
   }
-  std::string apis;
-  for (size_t i = 0; i < kApiNames.size(); ++i) {
-    if (c.api_selected(static_cast<Api>(i)))
-      apis += (apis.empty() ? "" : ",") + std::string(kApiNames[i]);
-  }
-  return "mode=" + std::string(kModeNames[static_cast<size_t>(c.mode)]) +
-         " numa_policy=" + c.numa_policy.describe() + " apis=" + (apis.empty() ? "none" : apis) +
-         " min_size=" + std::to_string(c.min_size) +
-         " max_size=" + (c.max_size == SIZE_MAX ? "unlimited" : std::to_string(c.max_size)) +
-         " devices=" + (c.devices ? format_int_list(*c.devices) : "all") +
-         " node_limit=" + (limits.empty() ? "none" : limits) +
-         " fallback=" + std::string(kFallbackNames[static_cast<size_t>(c.fallback)]) +
-         " device_reserve=" + size_or_auto(c.device_reserve) +
-         " spill_min_size=" + size_or_auto(c.spill_min_size) +
-         " host_access=" + (c.host_access ? "1" : "0") +
-         " meminfo=" + (c.meminfo_includes_host ? "device+host" : "device") +
-         " pointer_attributes=" + (c.physical_pointer_attributes ? "physical" : "requested") +
-         " hook_driver=" + (c.hook_driver ? "1" : "0") +
-         " pool_limit=" + std::to_string(c.pool_limit) +
-         " pool_prealloc=" + std::to_string(c.pool_prealloc) +
-         " suballoc=" + (c.suballocate ? "1" : "0") +
-         " peer_access=" + (c.peer_access_all ? "all" : "enabled") +
-         " granularity=" + std::string(kGranularityNames[static_cast<size_t>(c.granularity)]);
+  return text;
 }
 
 namespace {

@@ -47,33 +47,37 @@ struct NumaPolicy {
   std::string describe() const;   // as the user would write it
 };
 
+// The fields get their defaults from the options table (config/options.h),
+// where each option's row names its field; none is written here.
 struct Config {
-  bool enable = true;
-  Mode mode = Mode::kAlways;
+  Config();  // every option at its table default
+
+  bool enable;
+  Mode mode;
   NumaPolicy numa_policy;
-  unsigned apis = kAllApis;  // api_bit() set
-  size_t min_size = 0;
-  size_t max_size = SIZE_MAX;
+  unsigned apis;  // api_bit() set
+  size_t min_size;
+  size_t max_size;
   std::optional<std::vector<int>> devices;  // unset = every GPU
   std::map<int, size_t> node_limits;        // node -> cap in mapped bytes
-  Fallback fallback = Fallback::kDevice;
+  Fallback fallback;
   // spill mode; nullopt = auto, derived from the device (shim/core/spill_rule.h)
   std::optional<size_t> device_reserve;
   std::optional<size_t> spill_min_size;
-  bool host_access = true;
-  bool meminfo_includes_host = false;
-  bool physical_pointer_attributes = false;  // EGM_POINTER_ATTRIBUTES=physical
-  size_t pool_limit = size_t{1} << 30;
-  size_t pool_prealloc = 0;
-  bool suballocate = true;
-  bool peer_access_all = false;
-  bool hook_driver = true;
-  Granularity granularity = Granularity::kMinimum;
+  bool host_access;
+  bool meminfo_includes_host;        // EGM_MEMINFO=device+host
+  bool physical_pointer_attributes;  // EGM_POINTER_ATTRIBUTES=physical
+  size_t pool_limit;
+  size_t pool_prealloc;
+  bool suballocate;
+  bool peer_access_all;  // EGM_PEER_ACCESS=all
+  bool hook_driver;
+  Granularity granularity;
   std::string log_file_template;
   std::string snapshot_template;
-  LogLevel log_level = LogLevel::kInfo;
-  bool log_level_set = false;
-  bool strict = false;
+  LogLevel log_level;
+  bool log_level_set = false;  // EGM_LOG_LEVEL was given (not an option of its own)
+  bool strict;
 
   bool device_selected(int device) const;
   bool api_selected(Api api) const { return (apis & api_bit(api)) != 0; }
@@ -103,7 +107,9 @@ struct ParsedConfig {
   std::vector<std::string> warnings;  // e.g. unknown EGM_* names
   size_t errors_not_shown = 0;
   size_t warnings_not_shown = 0;
-  std::string summary() const;  // effective settings, logfmt pairs
+  // The effective settings as logfmt pairs, in table order: each option
+  // with a printer, keyed by its name in lower case without EGM_.
+  std::string summary() const;
   void add_counts_of_problems_not_shown();
 };
 

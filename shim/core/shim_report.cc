@@ -2,13 +2,12 @@
 // summary and the live view. The lines themselves are formatted in events.cc.
 #include <fmt/format.h>
 
+#include "config/version.h"
 #include "shim/core/clock.h"
 #include "shim/core/shim.h"
 
 namespace egm {
 namespace {
-
-constexpr const char* kVersion = "0.3.0";
 
 // The counts both the summary and the live view begin with.
 events::Totals totals_of(const std::vector<Mapping>& live, size_t pool_cached_bytes) {
@@ -23,8 +22,8 @@ events::Totals totals_of(const std::vector<Mapping>& live, size_t pool_cached_by
 
 void Shim::log_start_once() {
   if (start_logged_.exchange(true, std::memory_order_relaxed)) return;
-  emit(events::start(kVersion, fmt::format("{} log_level={}", parsed_.summary(),
-                                           log_level_name(config_.log_level))));
+  // Every option with a printer in the options table, log_level last.
+  emit(events::start(kVersion, parsed_.summary()));
 }
 
 void Shim::log_fallback(const Request& request, int node, int device, const char* step,

@@ -24,6 +24,7 @@ fuzz() {  # name, corpus, sources...
   fi
 }
 fuzz config_fuzz tests/fuzz/corpus/config tests/fuzz/config_fuzz.cc config/config.cc \
+  config/option_fields.cc \
   config/options.cc config/values.cc
 fuzz log_reader_fuzz tests/fuzz/corpus/log tests/fuzz/log_reader_fuzz.cc \
   tools/inspect/log_reader.cc tools/inspect/analysis.cc tools/inspect/format.cc \

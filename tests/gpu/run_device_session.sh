@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # All of egm-shim's one-GPU checks and its quick benchmark in one command that
 # ends within 10 minutes (one command's limit on the GPU machine); needs no
-# Bazel. Stage first: tests/gpu/stage.sh -c opt && bench/stage.sh -c opt.
+# Bazel. Stage first: tests/gpu/stage.sh && bench/stage.sh.
 #
 #   run_device_session.sh GPU_ARTIFACTS BENCH_ARTIFACTS [SAMPLES]
 #

@@ -2,7 +2,7 @@
 # Builds what run_on_gpu.sh needs and copies it into .device/gpu (git-ignored),
 # the folder that travels to the GPU machine, where no Bazel is.
 #
-#   tests/gpu/stage.sh [BAZEL_BUILD_FLAGS...]     e.g. tests/gpu/stage.sh -c opt
+#   tests/gpu/stage.sh [BAZEL_BUILD_FLAGS...]     (none needed: .bazelrc gives the release build)
 #
 # Then, on the GPU machine, from the repository root:
 #   bash .device/gpu/run_on_gpu.sh .device/gpu

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstring>
+#include <new>
 
 #include "config/options.h"
 
@@ -33,6 +35,102 @@ TEST(ConfigTest, DefaultsComeFromTheOptionsTable) {
     EXPECT_TRUE(explicit_default.errors.empty()) << spec.name << " default does not parse";
     EXPECT_EQ(explicit_default.summary(), parsed.summary()) << spec.name;
   }
+}
+
+// The start line is parsed by egm-inspect and by people's scripts: its keys
+// and values, in this order, are those of every earlier version.
+TEST(ConfigTest, SummaryKeepsTheStartLinesKeysAndValues) {
+  EXPECT_EQ(parse({}).summary(),
+            "mode=always numa_policy=nearest apis=cudaMalloc,cudaMallocManaged,cudaMallocAsync,"
+            "cudaMallocPitch,cuMemAlloc,cuMemAllocManaged,cuMemAllocPitch min_size=0 "
+            "max_size=unlimited devices=all node_limit=none fallback=device device_reserve=auto "
+            "spill_min_size=auto host_access=1 meminfo=device pointer_attributes=requested "
+            "hook_driver=1 pool_limit=1073741824 pool_prealloc=0 suballoc=1 peer_access=enabled "
+            "granularity=minimum log_level=info");
+  ParsedConfig parsed = parse({{"EGM_MODE", "spill"},
+                               {"EGM_NUMA_POLICY", "weighted:0=3,1=1"},
+                               {"EGM_APIS", "cudaMalloc,cuMemAlloc"},
+                               {"EGM_MIN_SIZE", "4K"},
+                               {"EGM_MAX_SIZE", "1G"},
+                               {"EGM_DEVICES", "0-1,3"},
+                               {"EGM_NODE_LIMIT", "0:64G,1:32G"},
+                               {"EGM_FALLBACK", "next-node"},
+                               {"EGM_DEVICE_RESERVE", "256M"},
+                               {"EGM_SPILL_MIN_SIZE", "0"},
+                               {"EGM_HOST_ACCESS", "0"},
+                               {"EGM_MEMINFO", "device+host"},
+                               {"EGM_POINTER_ATTRIBUTES", "physical"},
+                               {"EGM_HOOK_DRIVER", "0"},
+                               {"EGM_POOL_LIMIT", "0"},
+                               {"EGM_POOL_PREALLOC", "2M"},
+                               {"EGM_SUBALLOC", "0"},
+                               {"EGM_PEER_ACCESS", "all"},
+                               {"EGM_GRANULARITY", "recommended"},
+                               {"EGM_LOG_LEVEL", "warning"}});
+  EXPECT_TRUE(parsed.errors.empty());
+  EXPECT_EQ(parsed.summary(),
+            "mode=spill numa_policy=weighted:0=3,1=1 apis=cudaMalloc,cuMemAlloc min_size=4096 "
+            "max_size=1073741824 devices=0-1,3 node_limit=0:64G,1:32G fallback=next-node "
+            "device_reserve=268435456 spill_min_size=0 host_access=0 meminfo=device+host "
+            "pointer_attributes=physical hook_driver=0 pool_limit=0 pool_prealloc=2097152 "
+            "suballoc=0 peer_access=all granularity=recommended log_level=warn");
+}
+
+// Config's fields have no initializers: the table's rows set them. A field
+// no row sets would keep whatever its memory held.
+TEST(ConfigTest, EveryFieldIsSetByTheTable) {
+  auto built_over = [](unsigned char fill) {
+    alignas(Config) static unsigned char memory[2][sizeof(Config)];
+    unsigned char* where = memory[fill == 0 ? 0 : 1];
+    std::memset(where, fill, sizeof(Config));
+    return new (where) Config;
+  };
+  Config* over_zeros = built_over(0x00);
+  Config* over_ones = built_over(0xff);
+  ParsedConfig zeros, ones;
+  zeros.config = *over_zeros;
+  ones.config = *over_ones;
+  EXPECT_EQ(zeros.summary(), ones.summary());
+  EXPECT_EQ(zeros.summary(), parse({}).summary());
+  // A bool's bytes, not its value: an unset bool over 0xff may read as either.
+  auto byte_of = [](const bool& flag) {
+    unsigned char byte = 0;
+    std::memcpy(&byte, &flag, 1);
+    return static_cast<int>(byte);
+  };
+  for (const Config* config : {over_zeros, over_ones}) {
+    EXPECT_EQ(byte_of(config->enable), 1);
+    EXPECT_EQ(byte_of(config->strict), 0);
+    EXPECT_EQ(byte_of(config->log_level_set), 0);
+    EXPECT_EQ(config->log_file_template, "");
+    EXPECT_EQ(config->snapshot_template, "");
+  }
+  over_zeros->~Config();
+  over_ones->~Config();
+}
+
+// An enum's names are its row's accepted text: each parses and prints as itself.
+TEST(ConfigTest, EnumNamesComeFromTheAcceptedText) {
+  size_t enums = 0;
+  for (const OptionSpec& spec : kOptions) {
+    if (spec.type != "enum" || spec.name == "EGM_LOG_LEVEL") continue;
+    ++enums;
+    std::string accepted(spec.accepted);
+    for (size_t at = 0; (at = accepted.find(" or ", at)) != std::string::npos;) {
+      accepted.replace(at, 4, ", ");
+    }
+    size_t names = 0;
+    for (std::string_view name : split(accepted, ',')) {
+      if (name.front() == ' ') name.remove_prefix(1);
+      ++names;
+      ParsedConfig parsed = parse({{std::string(spec.name), std::string(name)}});
+      EXPECT_TRUE(parsed.errors.empty()) << spec.name << "=" << name;
+      Config config = parsed.config;
+      EXPECT_EQ(spec.field.print(spec, config), name) << spec.name;
+    }
+    EXPECT_GE(names, 2u) << spec.name;
+  }
+  EXPECT_EQ(enums, 6u);
 }
 
 struct BadValue {

@@ -1,4 +1,5 @@
-// The README's options table must be the one generated from config/options.h.
+// The README's options table must be the one generated from config/options.h,
+// and its example log line must show the version of config/version.h.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -7,6 +8,7 @@
 #include <string>
 
 #include "config/options_doc.h"
+#include "config/version.h"
 
 namespace egm {
 namespace {
@@ -29,7 +31,15 @@ TEST(ReadmeOptionsTest, TableMatchesTheOptionsTable) {
   ASSERT_NE(stop, std::string::npos);
   std::string table = readme.substr(start + begin.size(), stop - start - begin.size());
   EXPECT_EQ(table, options_markdown_table())
-      << "regenerate with: tools/update_readme_options.sh";
+      << "regenerate with: config/update_readme_options.sh";
+}
+
+TEST(ReadmeOptionsTest, ExampleStartLineShowsTheVersion) {
+  const std::string readme = read_readme();
+  size_t start = readme.find("event=start version=");
+  ASSERT_NE(start, std::string::npos) << "README.md lacks its example start line";
+  std::string shown = readme.substr(start + 20, readme.find(' ', start + 20) - start - 20);
+  EXPECT_EQ(shown, kVersion) << "README.md's example start line shows another version";
 }
 
 }  // namespace
