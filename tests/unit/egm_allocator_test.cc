@@ -168,21 +168,22 @@ TEST_P(EgmAllocatorRollbackTest, UndoesExactlyTheEarlierSteps) {
                              << fake_.mappings().size();
   EXPECT_TRUE(fake_.misuse().empty()) << fake_.misuse().front();
   for (const auto& call : fake_.calls()) {
-    if (call.step != test_case.failing) EXPECT_EQ(call.result, CUDA_SUCCESS);
+    if (call.step != test_case.failing) {
+      EXPECT_EQ(call.result, CUDA_SUCCESS) << step_name(call.step);
+    }
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(
     EachStep, EgmAllocatorRollbackTest,
-    ::testing::Values(
-        RollbackCase{Step::kCreate, {Step::kCreate}},
-        RollbackCase{Step::kReserve, {Step::kCreate, Step::kReserve, Step::kRelease}},
-        RollbackCase{Step::kMap,
-                     {Step::kCreate, Step::kReserve, Step::kMap, Step::kAddressFree,
-                      Step::kRelease}},
-        RollbackCase{Step::kSetAccess,
-                     {Step::kCreate, Step::kReserve, Step::kMap, Step::kSetAccess, Step::kUnmap,
-                      Step::kRelease, Step::kAddressFree}}),
+    ::testing::Values(RollbackCase{Step::kCreate, {Step::kCreate}},
+                      RollbackCase{Step::kReserve, {Step::kCreate, Step::kReserve, Step::kRelease}},
+                      RollbackCase{Step::kMap,
+                                   {Step::kCreate, Step::kReserve, Step::kMap, Step::kAddressFree,
+                                    Step::kRelease}},
+                      RollbackCase{Step::kSetAccess,
+                                   {Step::kCreate, Step::kReserve, Step::kMap, Step::kSetAccess,
+                                    Step::kUnmap, Step::kRelease, Step::kAddressFree}}),
     [](const ::testing::TestParamInfo<RollbackCase>& info) {
       return std::string(step_name(info.param.failing));
     });

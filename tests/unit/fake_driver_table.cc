@@ -16,9 +16,14 @@ std::string hex(uint64_t value) {
 }  // namespace
 
 const char* step_name(Step step) {
-  static const char* const kNames[kStepCount] = {
-      "cuMemGetAllocationGranularity", "cuMemCreate", "cuMemAddressReserve", "cuMemMap",
-      "cuMemSetAccess", "cuMemUnmap", "cuMemRelease", "cuMemAddressFree"};
+  static const char* const kNames[kStepCount] = {"cuMemGetAllocationGranularity",
+                                                 "cuMemCreate",
+                                                 "cuMemAddressReserve",
+                                                 "cuMemMap",
+                                                 "cuMemSetAccess",
+                                                 "cuMemUnmap",
+                                                 "cuMemRelease",
+                                                 "cuMemAddressFree"};
   return kNames[static_cast<int>(step)];
 }
 
@@ -35,7 +40,7 @@ struct FakeCalls {
       return f.record(Step::kGranularity, 0, 0, error);
     }
     if (granularity == nullptr || properties == nullptr) {
-      return f.misuse(Step::kGranularity, 0, 0, "null argument");
+      return f.reject(Step::kGranularity, 0, 0, "null argument");
     }
     *granularity = f.granularity_;
     return f.record(Step::kGranularity, 0, f.granularity_, CUDA_SUCCESS);
@@ -46,10 +51,10 @@ struct FakeCalls {
     FakeDriverTable& f = fake();
     if (CUresult error = f.injected(Step::kCreate)) return f.record(Step::kCreate, 0, size, error);
     if (handle == nullptr || properties == nullptr || flags != 0) {
-      return f.misuse(Step::kCreate, 0, size, "bad argument");
+      return f.reject(Step::kCreate, 0, size, "bad argument");
     }
     if (size == 0 || size % f.granularity_ != 0) {
-      return f.misuse(Step::kCreate, 0, size, "size not a multiple of the granularity");
+      return f.reject(Step::kCreate, 0, size, "size not a multiple of the granularity");
     }
     *handle = f.next_handle_++;
     f.handles_[*handle] = {size, *properties};
@@ -61,7 +66,7 @@ struct FakeCalls {
     if (CUresult error = f.injected(Step::kRelease)) return f.record(Step::kRelease, 0, 0, error);
     // Releasing a mapped handle is legal: the memory goes with the last unmap.
     if (f.handles_.erase(handle) == 0) {
-      return f.misuse(Step::kRelease, 0, 0, "unknown handle " + hex(handle));
+      return f.reject(Step::kRelease, 0, 0, "unknown handle " + hex(handle));
     }
     return f.record(Step::kRelease, 0, 0, CUDA_SUCCESS);
   }
@@ -72,9 +77,8 @@ struct FakeCalls {
     if (CUresult error = f.injected(Step::kReserve)) {
       return f.record(Step::kReserve, 0, size, error);
     }
-    if (address == nullptr || fixed != 0 || flags != 0 || size == 0 ||
-        size % f.granularity_ != 0) {
-      return f.misuse(Step::kReserve, 0, size, "bad argument");
+    if (address == nullptr || fixed != 0 || flags != 0 || size == 0 || size % f.granularity_ != 0) {
+      return f.reject(Step::kReserve, 0, size, "bad argument");
     }
     if (alignment != 0) {
       f.next_address_ = (f.next_address_ + alignment - 1) / alignment * alignment;
@@ -92,11 +96,11 @@ struct FakeCalls {
     }
     auto found = f.reservations_.find(address);
     if (found == f.reservations_.end() || found->second.size != size) {
-      return f.misuse(Step::kAddressFree, address, size, "no such reservation");
+      return f.reject(Step::kAddressFree, address, size, "no such reservation");
     }
     auto mapped = f.mappings_.lower_bound(address);
     if (mapped != f.mappings_.end() && mapped->first < address + size) {
-      return f.misuse(Step::kAddressFree, address, size, "range still mapped");
+      return f.reject(Step::kAddressFree, address, size, "range still mapped");
     }
     f.reservations_.erase(found);
     return f.record(Step::kAddressFree, address, size, CUDA_SUCCESS);
@@ -109,18 +113,18 @@ struct FakeCalls {
     auto memory = f.handles_.find(handle);
     if (memory == f.handles_.end() || offset != 0 || flags != 0 ||
         memory->second.size < offset + size) {
-      return f.misuse(Step::kMap, address, size, "bad handle, offset or size");
+      return f.reject(Step::kMap, address, size, "bad handle, offset or size");
     }
     auto reserved = f.reservations_.upper_bound(address);
     if (reserved == f.reservations_.begin() ||
         address + size > std::prev(reserved)->first + std::prev(reserved)->second.size) {
-      return f.misuse(Step::kMap, address, size, "range not reserved");
+      return f.reject(Step::kMap, address, size, "range not reserved");
     }
     auto next = f.mappings_.lower_bound(address);
     bool overlaps = (next != f.mappings_.end() && next->first < address + size) ||
                     (next != f.mappings_.begin() &&
                      std::prev(next)->first + std::prev(next)->second.size > address);
-    if (overlaps) return f.misuse(Step::kMap, address, size, "range already mapped");
+    if (overlaps) return f.reject(Step::kMap, address, size, "range already mapped");
     f.mappings_[address] = {size, handle, {}};
     return f.record(Step::kMap, address, size, CUDA_SUCCESS);
   }
@@ -133,7 +137,7 @@ struct FakeCalls {
     }
     auto found = f.mappings_.find(address);
     if (found == f.mappings_.end() || found->second.size != size) {
-      return f.misuse(Step::kUnmap, address, size, "no such mapping");
+      return f.reject(Step::kUnmap, address, size, "no such mapping");
     }
     f.mappings_.erase(found);
     return f.record(Step::kUnmap, address, size, CUDA_SUCCESS);
@@ -149,9 +153,9 @@ struct FakeCalls {
     }
     auto found = f.mappings_.find(address);
     if (found == f.mappings_.end() || found->second.size != size) {
-      return f.misuse(Step::kSetAccess, address, size, "not one whole mapping");
+      return f.reject(Step::kSetAccess, address, size, "not one whole mapping");
     }
-    if (descriptors.empty()) return f.misuse(Step::kSetAccess, address, size, "no descriptors");
+    if (descriptors.empty()) return f.reject(Step::kSetAccess, address, size, "no descriptors");
     for (const CUmemAccessDesc& descriptor : descriptors) {
       found->second.access.push_back(descriptor);
     }
@@ -200,7 +204,7 @@ CUresult FakeDriverTable::record(Step step, CUdeviceptr address, size_t size, CU
   return result;
 }
 
-CUresult FakeDriverTable::misuse(Step step, CUdeviceptr address, size_t size,
+CUresult FakeDriverTable::reject(Step step, CUdeviceptr address, size_t size,
                                  const std::string& why) {
   misuse_.push_back(std::string(step_name(step)) + "(" + hex(address) + ", " + hex(size) +
                     "): " + why);

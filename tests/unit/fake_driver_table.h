@@ -26,14 +26,14 @@
 namespace egm::testing {
 
 enum class Step {
-  kGranularity,   // cuMemGetAllocationGranularity
-  kCreate,        // cuMemCreate
-  kReserve,       // cuMemAddressReserve
-  kMap,           // cuMemMap
-  kSetAccess,     // cuMemSetAccess
-  kUnmap,         // cuMemUnmap
-  kRelease,       // cuMemRelease
-  kAddressFree,   // cuMemAddressFree
+  kGranularity,  // cuMemGetAllocationGranularity
+  kCreate,       // cuMemCreate
+  kReserve,      // cuMemAddressReserve
+  kMap,          // cuMemMap
+  kSetAccess,    // cuMemSetAccess
+  kUnmap,        // cuMemUnmap
+  kRelease,      // cuMemRelease
+  kAddressFree,  // cuMemAddressFree
 };
 inline constexpr int kStepCount = 8;
 
@@ -111,7 +111,8 @@ class FakeDriverTable {
   // The injected result for this call of `step` (counted here), or success.
   CUresult injected(Step step);
   CUresult record(Step step, CUdeviceptr address, size_t size, CUresult result);
-  CUresult misuse(Step step, CUdeviceptr address, size_t size, const std::string& why);
+  // Notes a call that broke the rules and fails it with CUDA_ERROR_INVALID_VALUE.
+  CUresult reject(Step step, CUdeviceptr address, size_t size, const std::string& why);
 
   DriverApi api_;
   size_t granularity_ = size_t{2} << 20;

@@ -150,6 +150,31 @@ TEST_F(HostPoolTest, ReuseNeedsTheSameKeyAndAtMostAQuarterMore) {
   expect_no_misuse();
 }
 
+TEST_F(HostPoolTest, AReusedLargerChunkIsGivenBackWholeAtItsOwnSize) {
+  make_pool(64 * kMiB);
+  Placement first = acquire_ok(kKey, 10 * kMiB);
+  release(first);
+  Placement reused = acquire_ok(kKey, 8 * kMiB);  // 10 MiB is within a quarter
+  EXPECT_STREQ(reused.source, "pool");
+  EXPECT_EQ(reused.size, 10 * kMiB) << "the user owns the whole chunk";
+  release(reused);
+  EXPECT_EQ(pool_->cached_bytes(), 10 * kMiB);
+  pool_->trim(fake_.api(), "exit");
+  EXPECT_TRUE(fake_.clean());
+  EXPECT_EQ(node_bytes(0), 0u);
+  EXPECT_EQ(device_bytes(0), 0u);
+  expect_no_misuse();
+}
+
+TEST_F(HostPoolTest, ASizeThatCannotBeRoundedUpCallsNoDriver) {
+  make_pool(16 * kMiB);
+  EgmFailure failure = acquire_fails(kKey, SIZE_MAX - 100);
+  EXPECT_STREQ(failure.step, "round-up");
+  EXPECT_EQ(failure.error, CUDA_ERROR_INVALID_VALUE);
+  EXPECT_TRUE(fake_.calls().empty());
+  EXPECT_EQ(node_bytes(0), 0u);
+}
+
 TEST_F(HostPoolTest, PoolLimitEvictsTheOldestChunk) {
   make_pool(4 * kMiB);
   Placement a = acquire_ok(kKey, kGranule);
@@ -441,7 +466,7 @@ TEST_F(HostPoolTest, GrantEveryDeviceReachesEveryChunkAndLaterOnes) {
   make_pool(16 * kMiB);
   Placement zero = acquire_ok({0, 0, true}, kGranule);
   Placement one = acquire_ok({0, 1, true}, kGranule);
-  release(one, {0, 1, true});  // cached
+  release(one, {0, 1, true});                     // cached
   Placement two = acquire_ok({0, 2, true}, 300);  // a slab
   int access_calls = fake_.count(Step::kSetAccess);
   pool_->grant_every_device(fake_.api(), 0b111);
