@@ -34,6 +34,7 @@ struct FakeCalls {
   static CUresult granularity(size_t* granularity, const CUmemAllocationProp* properties,
                               CUmemAllocationGranularity_flags option) {
     FakeDriverTable& f = fake();
+    std::lock_guard<std::mutex> lock(f.mutex_);
     if (properties != nullptr) f.granularity_props_ = *properties;
     f.granularity_option_ = option;
     if (CUresult error = f.injected(Step::kGranularity)) {
@@ -49,6 +50,7 @@ struct FakeCalls {
   static CUresult create(CUmemGenericAllocationHandle* handle, size_t size,
                          const CUmemAllocationProp* properties, unsigned long long flags) {
     FakeDriverTable& f = fake();
+    std::lock_guard<std::mutex> lock(f.mutex_);
     if (CUresult error = f.injected(Step::kCreate)) return f.record(Step::kCreate, 0, size, error);
     if (handle == nullptr || properties == nullptr || flags != 0) {
       return f.reject(Step::kCreate, 0, size, "bad argument");
@@ -63,6 +65,7 @@ struct FakeCalls {
 
   static CUresult release(CUmemGenericAllocationHandle handle) {
     FakeDriverTable& f = fake();
+    std::lock_guard<std::mutex> lock(f.mutex_);
     if (CUresult error = f.injected(Step::kRelease)) return f.record(Step::kRelease, 0, 0, error);
     // Releasing a mapped handle is legal: the memory goes with the last unmap.
     if (f.handles_.erase(handle) == 0) {
@@ -74,6 +77,7 @@ struct FakeCalls {
   static CUresult reserve(CUdeviceptr* address, size_t size, size_t alignment, CUdeviceptr fixed,
                           unsigned long long flags) {
     FakeDriverTable& f = fake();
+    std::lock_guard<std::mutex> lock(f.mutex_);
     if (CUresult error = f.injected(Step::kReserve)) {
       return f.record(Step::kReserve, 0, size, error);
     }
@@ -91,6 +95,7 @@ struct FakeCalls {
 
   static CUresult address_free(CUdeviceptr address, size_t size) {
     FakeDriverTable& f = fake();
+    std::lock_guard<std::mutex> lock(f.mutex_);
     if (CUresult error = f.injected(Step::kAddressFree)) {
       return f.record(Step::kAddressFree, address, size, error);
     }
@@ -109,6 +114,7 @@ struct FakeCalls {
   static CUresult map(CUdeviceptr address, size_t size, size_t offset,
                       CUmemGenericAllocationHandle handle, unsigned long long flags) {
     FakeDriverTable& f = fake();
+    std::lock_guard<std::mutex> lock(f.mutex_);
     if (CUresult error = f.injected(Step::kMap)) return f.record(Step::kMap, address, size, error);
     auto memory = f.handles_.find(handle);
     if (memory == f.handles_.end() || offset != 0 || flags != 0 ||
@@ -131,7 +137,8 @@ struct FakeCalls {
 
   static CUresult unmap(CUdeviceptr address, size_t size) {
     FakeDriverTable& f = fake();
-    if (f.on_unmap) f.on_unmap(address);
+    if (f.on_unmap) f.on_unmap(address);  // unlocked: it may call the driver
+    std::lock_guard<std::mutex> lock(f.mutex_);
     if (CUresult error = f.injected(Step::kUnmap)) {
       return f.record(Step::kUnmap, address, size, error);
     }
@@ -146,6 +153,7 @@ struct FakeCalls {
   static CUresult set_access(CUdeviceptr address, size_t size, const CUmemAccessDesc* access,
                              size_t count) {
     FakeDriverTable& f = fake();
+    std::lock_guard<std::mutex> lock(f.mutex_);
     std::vector<CUmemAccessDesc> descriptors(access, access + (access ? count : 0));
     f.access_calls_.push_back(descriptors);
     if (CUresult error = f.injected(Step::kSetAccess)) {

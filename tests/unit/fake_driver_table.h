@@ -9,7 +9,9 @@
 // make any step fail on its nth call or on every call.
 //
 // DriverApi holds plain function pointers, so one FakeDriverTable at a time
-// is live: constructing one installs it, destroying it uninstalls it.
+// is live: constructing one installs it, destroying it uninstalls it. The
+// driver calls may come from several threads; read the model (handles(),
+// calls(), ...) once they are done.
 #pragma once
 
 #include <cuda.h>
@@ -18,6 +20,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -115,6 +118,7 @@ class FakeDriverTable {
   CUresult reject(Step step, CUdeviceptr address, size_t size, const std::string& why);
 
   DriverApi api_;
+  std::mutex mutex_;  // held by each driver call (not by on_unmap)
   size_t granularity_ = size_t{2} << 20;
   CUdeviceptr next_address_ = 0x7f0000000000;
   CUmemGenericAllocationHandle next_handle_ = 0x100;
