@@ -9,9 +9,9 @@
 namespace egm {
 namespace {
 
-using testing::FakeDriverTable;
-using testing::Step;
-using testing::step_name;
+using fake_driver::FakeDriverTable;
+using fake_driver::Step;
+using fake_driver::step_name;
 
 constexpr size_t kMiB = size_t{1} << 20;
 constexpr size_t kGranule = 2 * kMiB;

@@ -2,7 +2,7 @@
 
 #include <cstdio>
 
-namespace egm::testing {
+namespace egm::fake_driver {
 namespace {
 
 FakeDriverTable* installed = nullptr;
@@ -248,4 +248,4 @@ int FakeDriverTable::count(Step step) const {
   return calls;
 }
 
-}  // namespace egm::testing
+}  // namespace egm::fake_driver

@@ -26,7 +26,7 @@
 
 #include "shim/core/driver_api.h"
 
-namespace egm::testing {
+namespace egm::fake_driver {
 
 enum class Step {
   kGranularity,  // cuMemGetAllocationGranularity
@@ -135,4 +135,4 @@ class FakeDriverTable {
   CUresult fail_always_[kStepCount] = {};
 };
 
-}  // namespace egm::testing
+}  // namespace egm::fake_driver

@@ -10,8 +10,8 @@
 namespace egm {
 namespace {
 
-using testing::FakeDriverTable;
-using testing::Step;
+using fake_driver::FakeDriverTable;
+using fake_driver::Step;
 
 constexpr size_t kGranule = size_t{2} << 20;
 

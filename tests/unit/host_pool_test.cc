@@ -16,8 +16,8 @@
 namespace egm {
 namespace {
 
-using testing::FakeDriverTable;
-using testing::Step;
+using fake_driver::FakeDriverTable;
+using fake_driver::Step;
 
 constexpr size_t kMiB = size_t{1} << 20;
 constexpr size_t kGranule = 2 * kMiB;

@@ -16,7 +16,7 @@
 namespace egm {
 namespace {
 
-using testing::FakeDriverTable;
+using fake_driver::FakeDriverTable;
 
 constexpr size_t kMiB = size_t{1} << 20;
 constexpr size_t kGranule = 2 * kMiB;
@@ -112,7 +112,7 @@ TEST(HostPoolThreadsTest, ConcurrentUseLeavesNothingBehind) {
   for (const auto& [device, usage] : table.usage_by_device()) {
     EXPECT_EQ(usage.current_bytes, 0u) << "device " << device;
   }
-  EXPECT_GT(fake.count(testing::Step::kCreate), 10);
+  EXPECT_GT(fake.count(fake_driver::Step::kCreate), 10);
 }
 
 }  // namespace
