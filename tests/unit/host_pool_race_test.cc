@@ -4,63 +4,36 @@
 // that is being unmapped or, once freed, reserved by someone else.
 #include <gtest/gtest.h>
 
+#include "shim/core/budget.h"
 #include "shim/core/host_pool.h"
+#include "tests/unit/fake_driver_table.h"
 
 namespace egm {
 namespace {
 
+using fake_driver::FakeDriverTable;
+using fake_driver::Step;
+
 constexpr size_t kGranule = size_t{2} << 20;
 
-HostPool* pool_under_test = nullptr;
-const DriverApi* driver_under_test = nullptr;
-CUdeviceptr next_address = 0x100000000;
-CUdeviceptr being_unmapped = 0;
-int grants_during_unmap = 0;
-
-CUresult create(CUmemGenericAllocationHandle* handle, size_t, const CUmemAllocationProp*,
-                unsigned long long) {
-  *handle = 1;
-  return CUDA_SUCCESS;
-}
-CUresult release(CUmemGenericAllocationHandle) { return CUDA_SUCCESS; }
-CUresult reserve(CUdeviceptr* address, size_t size, size_t, CUdeviceptr, unsigned long long) {
-  *address = next_address;
-  next_address += size;
-  return CUDA_SUCCESS;
-}
-CUresult address_free(CUdeviceptr, size_t) { return CUDA_SUCCESS; }
-CUresult map(CUdeviceptr, size_t, size_t, CUmemGenericAllocationHandle, unsigned long long) {
-  return CUDA_SUCCESS;
-}
-CUresult set_access(CUdeviceptr address, size_t, const CUmemAccessDesc*, size_t) {
-  if (address == being_unmapped) ++grants_during_unmap;
-  return CUDA_SUCCESS;
-}
-// The program enables peer access while the chunk is being unmapped.
-CUresult unmap(CUdeviceptr address, size_t) {
-  being_unmapped = address;
-  pool_under_test->grant_peer(*driver_under_test, 0, 1);
-  pool_under_test->grant_every_device(*driver_under_test, 0b111);
-  being_unmapped = 0;
-  return CUDA_SUCCESS;
-}
-
 TEST(HostPoolRaceTest, PeerGrantsNeverReachAChunkBeingUnmapped) {
-  DriverApi driver;
-  driver.mem_create = create;
-  driver.mem_release = release;
-  driver.mem_address_reserve = reserve;
-  driver.mem_address_free = address_free;
-  driver.mem_map = map;
-  driver.mem_unmap = unmap;
-  driver.mem_set_access = set_access;
-  Budget budget;
+  FakeDriverTable fake;
+  Budget table;
   // No cache: a freed chunk is unmapped at once.
-  HostPool pool(PoolSettings{0, false, 0}, budget,
+  HostPool pool(PoolSettings{0, false, 0}, table,
                 [](const char*, const Chunk&, const char*, int64_t) {});
-  pool_under_test = &pool;
-  driver_under_test = &driver;
-  auto placed = pool.acquire(driver, ChunkKey{0, 0, true}, kGranule, kGranule, SIZE_MAX);
+  int grants_during_unmap = 0;
+  // The program enables peer access while the chunk is being unmapped.
+  fake.on_unmap = [&](CUdeviceptr address) {
+    size_t calls_before = fake.calls().size();
+    pool.grant_peer(fake.api(), 0, 1);
+    pool.grant_every_device(fake.api(), 0b111);
+    for (size_t i = calls_before; i < fake.calls().size(); ++i) {
+      const FakeDriverTable::Call& call = fake.calls()[i];
+      grants_during_unmap += call.step == Step::kSetAccess && call.address == address;
+    }
+  };
+  auto placed = pool.acquire(fake.api(), ChunkKey{0, 0, true}, kGranule, kGranule, SIZE_MAX);
   ASSERT_TRUE(std::holds_alternative<Placement>(placed));
   const Placement& placement = std::get<Placement>(placed);
   Mapping mapping;
@@ -69,8 +42,11 @@ TEST(HostPoolRaceTest, PeerGrantsNeverReachAChunkBeingUnmapped) {
   mapping.chunk_id = placement.chunk.id;
   mapping.chunk_address = static_cast<uintptr_t>(placement.chunk.mapping.address);
   mapping.handle = placement.chunk.mapping.handle;
-  EXPECT_FALSE(pool.release(driver, mapping).has_value());
+  EXPECT_FALSE(pool.release(fake.api(), mapping).has_value());
+  EXPECT_EQ(fake.count(Step::kUnmap), 1);
   EXPECT_EQ(grants_during_unmap, 0);
+  EXPECT_TRUE(fake.clean());
+  EXPECT_TRUE(fake.misuse().empty());
 }
 
 }  // namespace
