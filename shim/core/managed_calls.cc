@@ -27,8 +27,8 @@ std::string describe(MemoryLocation location) {
 }
 
 // One prefetch (or discard, when `target` is null) of a managed allocation.
-int apply_one(const char* call, const Mapping& owner, size_t count, const MemoryLocation* target,
-              unsigned long long flags) {
+int apply_one(const char* call, const Mapping& owner, uintptr_t pointer, size_t count,
+              const MemoryLocation* target, unsigned long long flags) {
   Shim& shim = Shim::instance();
   int result = 0;
   if (target == nullptr) {
@@ -36,11 +36,11 @@ int apply_one(const char* call, const Mapping& owner, size_t count, const Memory
   } else {
     int devices = shim.device_count();
     shim.update_hints(owner, [&](ManagedHints& hints) {
-      result = prefetch(owner, *target, flags, devices, hints);
+      result = prefetch(owner, pointer, count, *target, flags, devices, hints);
     });
   }
   shim.log_emulated(call, owner,
-                    fmt::format("count={} {}", count,
+                    fmt::format("offset={} count={} {}", pointer - owner.address, count,
                                 target ? describe(*target) : std::string("discard=1")),
                     result);
   return result;
@@ -82,7 +82,7 @@ std::optional<int> emulate_prefetch(const char* call, uintptr_t pointer, size_t 
                                     MemoryLocation target, unsigned long long flags) {
   std::optional<Mapping> owner = managed_owner(pointer, count);
   if (!owner) return std::nullopt;
-  return apply_one(call, *owner, count, &target, flags);
+  return apply_one(call, *owner, pointer, count, &target, flags);
 }
 
 std::optional<int> emulate_advise(const char* call, uintptr_t pointer, size_t count, int advice,
@@ -93,10 +93,11 @@ std::optional<int> emulate_advise(const char* call, uintptr_t pointer, size_t co
   int devices = shim.device_count();
   int result = 0;
   shim.update_hints(*owner, [&](ManagedHints& hints) {
-    result = advise(*owner, advice, location, devices, hints);
+    result = advise(*owner, pointer, count, advice, location, devices, hints);
   });
   shim.log_emulated(call, *owner,
-                    fmt::format("count={} advice={} {}", count, advice, describe(location)),
+                    fmt::format("offset={} count={} advice={} {}", pointer - owner->address, count,
+                                advice, describe(location)),
                     result);
   return result;
 }
@@ -105,7 +106,7 @@ std::optional<int> emulate_range_attribute(uintptr_t pointer, size_t count, int 
                                            void* data, size_t data_size) {
   std::optional<Mapping> owner = managed_owner(pointer, count);
   if (!owner) return std::nullopt;
-  return range_attribute(*owner, attribute, data, data_size,
+  return range_attribute(*owner, pointer, count, attribute, data, data_size,
                          Shim::instance().physical_pointer_attributes());
 }
 
@@ -119,7 +120,8 @@ std::optional<int> emulate_range_attributes(uintptr_t pointer, size_t count, voi
   }
   bool physical = Shim::instance().physical_pointer_attributes();
   for (size_t i = 0; i < attribute_count; ++i) {
-    if (int error = range_attribute(*owner, attributes[i], data[i], data_sizes[i], physical)) {
+    if (int error = range_attribute(*owner, pointer, count, attributes[i], data[i], data_sizes[i],
+                                    physical)) {
       return error;
     }
   }
@@ -150,7 +152,8 @@ std::optional<int> emulate_batch(const char* call, const Batch& batch, const Rea
     if (!owners[i]) continue;
     const MemoryLocation* target =
         batch.locations != nullptr ? &batch.locations[location_of[i]] : nullptr;
-    if (int error = apply_one(call, *owners[i], batch.sizes[i], target, batch.flags)) {
+    if (int error = apply_one(call, *owners[i], batch.pointers[i], batch.sizes[i], target,
+                              batch.flags)) {
       return error;
     }
   }

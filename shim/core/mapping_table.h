@@ -13,24 +13,9 @@
 #include <vector>
 
 #include "config/apis.h"
+#include "shim/core/managed_hints.h"
 
 namespace egm {
-
-// A managed allocation's hints as the program set them (cudaMemAdvise,
-// cudaMemPrefetchAsync), kept so that range queries answer them back.
-// Locations are cudaMemLocationType / CUmemLocationType values (the same).
-struct MemoryLocation {
-  int type = 0;  // 0: invalid (none set)
-  int id = 0;
-};
-
-struct ManagedHints {
-  bool read_mostly = false;
-  MemoryLocation preferred;
-  MemoryLocation last_prefetch;
-  uint64_t accessed_by_devices = 0;  // bit d: SetAccessedBy device d
-  bool accessed_by_host = false;
-};
 
 struct Mapping {
   uint64_t id = 0;  // assigned by insert()
@@ -48,7 +33,7 @@ struct Mapping {
   pid_t thread = 0;        // the thread that allocated
   int64_t created_us = 0;  // wall clock, microseconds since the epoch
   void* context = nullptr;  // the CUcontext current at allocation
-  ManagedHints hints;       // managed allocations only
+  ManagedHints hints;       // managed allocations only: per byte range
 };
 
 // How a byte range relates to the table's allocations.

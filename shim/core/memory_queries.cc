@@ -57,7 +57,7 @@ bool write_int(void* data, size_t data_size, int value) {
 }
 
 // ACCESSED_BY: the devices (and the CPU) set, then cudaInvalidDeviceId.
-bool write_accessed_by(const ManagedHints& hints, void* data, size_t data_size) {
+bool write_accessed_by(const PageHints& hints, void* data, size_t data_size) {
   if (data == nullptr || data_size == 0 || data_size % sizeof(int) != 0) return false;
   int* out = static_cast<int*>(data);
   size_t slots = data_size / sizeof(int), used = 0;
@@ -73,6 +73,17 @@ template <typename T>
 void write(void* data, T value) {
   std::memcpy(data, &value, sizeof value);
 }
+
+// The host's id is ignored (CU_MEM_LOCATION_TYPE_HOST, _HOST_NUMA_CURRENT):
+// recorded as 0, so that equal locations compare equal page by page.
+MemoryLocation normalized(MemoryLocation location) {
+  if (location.type == kLocationHost || location.type == kLocationHostNumaCurrent) {
+    location.id = 0;
+  }
+  return location;
+}
+
+size_t offset_of(const Mapping& mapping, uintptr_t pointer) { return pointer - mapping.address; }
 
 }  // namespace
 
@@ -90,11 +101,13 @@ int attach_result(const Mapping& mapping, uintptr_t pointer, size_t length, unsi
   return known_flag && whole ? kSuccess : kInvalidValue;
 }
 
-int prefetch(const Mapping& mapping, MemoryLocation target, unsigned long long flags,
-             int device_count, ManagedHints& hints) {
+int prefetch(const Mapping& mapping, uintptr_t pointer, size_t count, MemoryLocation target,
+             unsigned long long flags, int device_count, ManagedHints& hints) {
   if (!is_managed(mapping.api) || flags != 0) return kInvalidValue;
   if (int error = check_location(target, device_count)) return error;
-  hints.last_prefetch = target;
+  target = normalized(target);
+  hints.change(offset_of(mapping, pointer), count,
+               [&](PageHints& page) { page.last_prefetch = target; });
   return kSuccess;
 }
 
@@ -102,38 +115,47 @@ int discard(const Mapping& mapping, unsigned long long flags) {
   return is_managed(mapping.api) && flags == 0 ? kSuccess : kInvalidValue;
 }
 
-int advise(const Mapping& mapping, int advice, MemoryLocation location, int device_count,
-           ManagedHints& hints) {
+int advise(const Mapping& mapping, uintptr_t pointer, size_t count, int advice,
+           MemoryLocation location, int device_count, ManagedHints& hints) {
   if (!is_managed(mapping.api)) return kInvalidValue;
   switch (advice) {
-    case CU_MEM_ADVISE_SET_READ_MOSTLY: hints.read_mostly = true; return kSuccess;
-    case CU_MEM_ADVISE_UNSET_READ_MOSTLY: hints.read_mostly = false; return kSuccess;
-    case CU_MEM_ADVISE_UNSET_PREFERRED_LOCATION: hints.preferred = {}; return kSuccess;
+    case CU_MEM_ADVISE_SET_READ_MOSTLY:
+    case CU_MEM_ADVISE_UNSET_READ_MOSTLY:
+    case CU_MEM_ADVISE_UNSET_PREFERRED_LOCATION: break;
     case CU_MEM_ADVISE_SET_PREFERRED_LOCATION:
-      if (int error = check_location(location, device_count)) return error;
-      hints.preferred = location;
-      return kSuccess;
     case CU_MEM_ADVISE_SET_ACCESSED_BY:
-    case CU_MEM_ADVISE_UNSET_ACCESSED_BY: {
+    case CU_MEM_ADVISE_UNSET_ACCESSED_BY:
       if (int error = check_location(location, device_count)) return error;
-      bool set = advice == CU_MEM_ADVISE_SET_ACCESSED_BY;
-      if (location.type == kLocationDevice) {
-        uint64_t bit = location.id < 64 ? uint64_t{1} << location.id : 0;
-        hints.accessed_by_devices = set ? hints.accessed_by_devices | bit
-                                        : hints.accessed_by_devices & ~bit;
-      } else {
-        hints.accessed_by_host = set;
-      }
-      return kSuccess;
-    }
+      break;
     default: return kInvalidValue;
   }
+  location = normalized(location);
+  uint64_t device_bit = location.type == kLocationDevice && location.id < 64
+                            ? uint64_t{1} << location.id
+                            : 0;
+  hints.change(offset_of(mapping, pointer), count, [&](PageHints& page) {
+    switch (advice) {
+      case CU_MEM_ADVISE_SET_READ_MOSTLY: page.read_mostly = true; break;
+      case CU_MEM_ADVISE_UNSET_READ_MOSTLY: page.read_mostly = false; break;
+      case CU_MEM_ADVISE_UNSET_PREFERRED_LOCATION: page.preferred = {}; break;
+      case CU_MEM_ADVISE_SET_PREFERRED_LOCATION: page.preferred = location; break;
+      case CU_MEM_ADVISE_SET_ACCESSED_BY:
+        if (location.type == kLocationDevice) page.accessed_by_devices |= device_bit;
+        else page.accessed_by_host = true;
+        break;
+      case CU_MEM_ADVISE_UNSET_ACCESSED_BY:
+        if (location.type == kLocationDevice) page.accessed_by_devices &= ~device_bit;
+        else page.accessed_by_host = false;
+        break;
+    }
+  });
+  return kSuccess;
 }
 
-int range_attribute(const Mapping& mapping, int attribute, void* data, size_t data_size,
-                    bool physical) {
+int range_attribute(const Mapping& mapping, uintptr_t pointer, size_t count, int attribute,
+                    void* data, size_t data_size, bool physical) {
   if (!is_managed(mapping.api)) return kInvalidValue;
-  const ManagedHints& hints = mapping.hints;
+  const PageHints hints = mapping.hints.common_to(offset_of(mapping, pointer), count);
   // Physically the data never leaves the host node: a prefetch moved nothing.
   MemoryLocation prefetched = hints.last_prefetch;
   if (physical) prefetched = {kLocationHostNuma, mapping.node};

@@ -2,7 +2,8 @@
 // pointer queries. By default the answers of the allocation the program
 // asked for: cudaMalloc memory is device memory on its device, managed
 // memory is managed memory whose hints (advice, last prefetch) read back as
-// set. The physical answers describe the host mapping as it is.
+// set, per page as CUDA keeps them (shim/core/managed_hints.h). The
+// physical answers describe the host mapping as it is.
 //
 // Results are the values cudaError_t and CUresult share; locations and
 // attributes are the values the runtime's and the driver's enums share.
@@ -33,21 +34,23 @@ MemoryLocation location_of_device(int device);
 // cudaStreamAttachMemAsync / cuStreamAttachMemAsync of [pointer, +length).
 int attach_result(const Mapping& mapping, uintptr_t pointer, size_t length, unsigned flags);
 
-// A prefetch to `target`: the memory already lives where every processor
-// reaches it, so a valid prefetch only records its target.
-int prefetch(const Mapping& mapping, MemoryLocation target, unsigned long long flags,
-             int device_count, ManagedHints& hints);
+// A prefetch of [pointer, +count) to `target`: the memory already lives
+// where every processor reaches it, so a valid prefetch only records its
+// target on the pages of the range.
+int prefetch(const Mapping& mapping, uintptr_t pointer, size_t count, MemoryLocation target,
+             unsigned long long flags, int device_count, ManagedHints& hints);
 
 // A discard: the contents become undefined; keeping them is allowed.
 int discard(const Mapping& mapping, unsigned long long flags);
 
-// cudaMemAdvise / cuMemAdvise on `mapping`'s hints.
-int advise(const Mapping& mapping, int advice, MemoryLocation location, int device_count,
-           ManagedHints& hints);
+// cudaMemAdvise / cuMemAdvise of [pointer, +count) on `mapping`'s hints.
+int advise(const Mapping& mapping, uintptr_t pointer, size_t count, int advice,
+           MemoryLocation location, int device_count, ManagedHints& hints);
 
-// cudaMemRangeGetAttribute / cuMemRangeGetAttribute of a range of `mapping`.
-int range_attribute(const Mapping& mapping, int attribute, void* data, size_t data_size,
-                    bool physical);
+// cudaMemRangeGetAttribute / cuMemRangeGetAttribute of [pointer, +count),
+// a range of `mapping`: what every page of it has (CUDA's documented rule).
+int range_attribute(const Mapping& mapping, uintptr_t pointer, size_t count, int attribute,
+                    void* data, size_t data_size, bool physical);
 
 // cuPointerGetAttribute(s): how the requested allocation answers
 // `attribute`, once the driver has answered it for the host mapping.

@@ -14,8 +14,10 @@
 // (the library is linked -Bsymbolic-functions, so that these are the very
 // addresses dlsym finds, never an interposer's).
 //
-// Managed memory keeps the hints cuMemAdvise and cuMemPrefetchAsync set and
-// reads them back through cuMemRangeGetAttribute(s); the managed calls accept
+// Managed memory keeps the hints cuMemAdvise and cuMemPrefetchAsync set, per
+// CPU page as the real driver does (ranges rounded out to pages), and reads
+// them back through cuMemRangeGetAttribute(s) as what every page of the
+// queried range has in common; the managed calls accept
 // cuMemAllocManaged memory only (device memory, VMM mappings, unknown or
 // partly-covered ranges: CUDA_ERROR_INVALID_VALUE). Pointer queries answer
 // cuMemAlloc-family memory as device (or managed) memory and VMM mappings as
@@ -85,7 +87,7 @@ struct Mapping {
   uint64_t devices_read_write = 0;  // bit d: device d has read-write access
 };
 
-// Managed memory's hints, as cuMemAdvise and cuMemPrefetchAsync set them.
+// One page's hints, as cuMemAdvise and cuMemPrefetchAsync set them.
 struct Hints {
   bool read_mostly = false;
   CUmemLocation preferred{CU_MEM_LOCATION_TYPE_INVALID, 0};
@@ -100,7 +102,7 @@ struct PlainAllocation {
   size_t size = 0;     // bytes requested
   bool managed = false;
   CUcontext context = nullptr;
-  Hints hints;
+  std::vector<Hints> pages;  // managed memory: per CPU page, made on the first hint
 };
 
 struct DriverState {
@@ -842,13 +844,52 @@ CUmemLocation location_of_device(CUdevice device) {
   return {CU_MEM_LOCATION_TYPE_DEVICE, device};
 }
 
+size_t page_size() { return static_cast<size_t>(sysconf(_SC_PAGESIZE)); }
+
+// The pages [ptr, +count) of a managed allocation touches, rounded out to
+// CPU pages as the driver rounds. Lock held.
+std::vector<Hints*> pages_of(DriverState& driver, CUdeviceptr ptr, size_t count) {
+  auto holder = plain_holding(driver, static_cast<uintptr_t>(ptr));
+  PlainAllocation& allocation = holder->second;
+  size_t page = page_size();
+  if (allocation.pages.empty()) allocation.pages.resize((allocation.size + page - 1) / page);
+  size_t offset = static_cast<uintptr_t>(ptr) - holder->first;
+  std::vector<Hints*> pages;
+  for (size_t i = offset / page; i < allocation.pages.size() && i * page < offset + count; ++i) {
+    pages.push_back(&allocation.pages[i]);
+  }
+  return pages;
+}
+
+// What every page [ptr, +count) touches has in common. Lock held.
+Hints common_hints(DriverState& driver, CUdeviceptr ptr, size_t count) {
+  std::vector<Hints*> pages = pages_of(driver, ptr, count);
+  Hints all = *pages.front();
+  auto same = [](const CUmemLocation& a, const CUmemLocation& b) {
+    return a.type == b.type && a.id == b.id;
+  };
+  for (const Hints* page : pages) {
+    all.read_mostly = all.read_mostly && page->read_mostly;
+    if (!same(all.preferred, page->preferred)) all.preferred = {CU_MEM_LOCATION_TYPE_INVALID, 0};
+    if (!same(all.last_prefetch, page->last_prefetch)) {
+      all.last_prefetch = {CU_MEM_LOCATION_TYPE_INVALID, 0};
+    }
+    std::vector<int> kept;
+    for (int id : all.accessed_by) {
+      if (std::count(page->accessed_by.begin(), page->accessed_by.end(), id)) kept.push_back(id);
+    }
+    all.accessed_by = kept;
+  }
+  return all;
+}
+
 CUresult prefetch(CUdeviceptr ptr, size_t count, CUmemLocation location, unsigned flags) {
   DriverState& driver = state();
   std::lock_guard<std::mutex> lock(driver.mutex);
   PlainAllocation* allocation = count == 0 ? nullptr : managed_range(driver, ptr, count);
   if (allocation == nullptr || flags != 0) return CUDA_ERROR_INVALID_VALUE;
   if (CUresult error = check_location(location)) return error;
-  allocation->hints.last_prefetch = location;
+  for (Hints* page : pages_of(driver, ptr, count)) page->last_prefetch = location;
   return CUDA_SUCCESS;
 }
 
@@ -857,27 +898,32 @@ CUresult advise(CUdeviceptr ptr, size_t count, int advice, CUmemLocation locatio
   std::lock_guard<std::mutex> lock(driver.mutex);
   PlainAllocation* allocation = count == 0 ? nullptr : managed_range(driver, ptr, count);
   if (allocation == nullptr) return CUDA_ERROR_INVALID_VALUE;
-  Hints& hints = allocation->hints;
   bool needs_location = advice == CU_MEM_ADVISE_SET_PREFERRED_LOCATION ||
                         advice == CU_MEM_ADVISE_SET_ACCESSED_BY ||
                         advice == CU_MEM_ADVISE_UNSET_ACCESSED_BY;
   if (needs_location) {
     if (CUresult error = check_location(location)) return error;
   }
+  if (advice < CU_MEM_ADVISE_SET_READ_MOSTLY || advice > CU_MEM_ADVISE_UNSET_ACCESSED_BY) {
+    return CUDA_ERROR_INVALID_VALUE;
+  }
   int id = location.type == CU_MEM_LOCATION_TYPE_DEVICE ? location.id : CU_DEVICE_CPU;
-  auto& list = hints.accessed_by;
-  switch (advice) {
-    case CU_MEM_ADVISE_SET_READ_MOSTLY: hints.read_mostly = true; break;
-    case CU_MEM_ADVISE_UNSET_READ_MOSTLY: hints.read_mostly = false; break;
-    case CU_MEM_ADVISE_SET_PREFERRED_LOCATION: hints.preferred = location; break;
-    case CU_MEM_ADVISE_UNSET_PREFERRED_LOCATION:
-      hints.preferred = {CU_MEM_LOCATION_TYPE_INVALID, 0};
-      break;
-    case CU_MEM_ADVISE_SET_ACCESSED_BY:
-      if (std::find(list.begin(), list.end(), id) == list.end()) list.push_back(id);
-      break;
-    case CU_MEM_ADVISE_UNSET_ACCESSED_BY: list.erase(std::remove(list.begin(), list.end(), id), list.end()); break;
-    default: return CUDA_ERROR_INVALID_VALUE;
+  for (Hints* hints : pages_of(driver, ptr, count)) {
+    auto& list = hints->accessed_by;
+    switch (advice) {
+      case CU_MEM_ADVISE_SET_READ_MOSTLY: hints->read_mostly = true; break;
+      case CU_MEM_ADVISE_UNSET_READ_MOSTLY: hints->read_mostly = false; break;
+      case CU_MEM_ADVISE_SET_PREFERRED_LOCATION: hints->preferred = location; break;
+      case CU_MEM_ADVISE_UNSET_PREFERRED_LOCATION:
+        hints->preferred = {CU_MEM_LOCATION_TYPE_INVALID, 0};
+        break;
+      case CU_MEM_ADVISE_SET_ACCESSED_BY:
+        if (std::find(list.begin(), list.end(), id) == list.end()) list.push_back(id);
+        break;
+      case CU_MEM_ADVISE_UNSET_ACCESSED_BY:
+        list.erase(std::remove(list.begin(), list.end(), id), list.end());
+        break;
+    }
   }
   return CUDA_SUCCESS;
 }
@@ -1055,7 +1101,7 @@ CUresult cuMemRangeGetAttribute(void* data, size_t size, CUmem_range_attribute a
   std::lock_guard<std::mutex> lock(driver.mutex);
   PlainAllocation* allocation = count == 0 ? nullptr : managed_range(driver, ptr, count);
   if (allocation == nullptr) return CUDA_ERROR_INVALID_VALUE;
-  return range_attribute(allocation->hints, data, size, attribute);
+  return range_attribute(common_hints(driver, ptr, count), data, size, attribute);
 }
 
 CUresult cuMemRangeGetAttributes(void** data, size_t* sizes, CUmem_range_attribute* attributes,

@@ -121,7 +121,11 @@ int scenario_runtime() {
               name_of(cudaMemPrefetchAsync(small, kSmallManaged, host_location(), 0, stream)));
   std::printf("prefetch_device_memory=%s\n",
               name_of(cudaMemPrefetchAsync(device, kMiB, device_location(0), 0, stream)));
+  // CUDA keeps hints per page: only the prefetched pages say device 0.
   print_range_attributes("prefetched", managed, kManagedSize);
+  print_range_attributes("prefetched_part", bytes + 4096, kMiB);
+  print_range_attributes("prefetched_first_page", bytes + 100, 200);  // rounded out: page 0
+  print_range_attributes("prefetched_inner_page", bytes + 4096 + 100, 200);
   print_range_attributes("small", small, kSmallManaged);
 
   // advice
@@ -140,6 +144,20 @@ int scenario_runtime() {
   std::printf("advise_device_memory=%s\n",
               name_of(cudaMemAdvise(device, kMiB, cudaMemAdviseSetReadMostly, device_location(0))));
   print_range_attributes("advised", managed, kManagedSize);
+  // Overlapping advice on parts: each page keeps what was set on it last.
+  std::printf("advise_part_unset_read_mostly=%s\n",
+              name_of(cudaMemAdvise(bytes + 2 * kMiB, kMiB, cudaMemAdviseUnsetReadMostly,
+                                    device_location(0))));
+  std::printf("advise_part_preferred_host=%s\n",
+              name_of(cudaMemAdvise(bytes + 2 * kMiB + 4096, 4096,
+                                    cudaMemAdviseSetPreferredLocation, host_location())));
+  std::printf("advise_part_unset_accessed_by=%s\n",
+              name_of(cudaMemAdvise(bytes + 3 * kMiB, 4096, cudaMemAdviseUnsetAccessedBy,
+                                    device_location(0))));
+  print_range_attributes("advised_parts", managed, kManagedSize);
+  print_range_attributes("advised_first_2mib", managed, 2 * kMiB);
+  print_range_attributes("advised_host_page", bytes + 2 * kMiB + 4096, 4096);
+  print_range_attributes("advised_unset_page", bytes + 3 * kMiB + 8, 16);
   std::printf("range_attribute_device_memory=%s\n", [&] {
     int value = 0;
     return name_of(cudaMemRangeGetAttribute(&value, sizeof value, cudaMemRangeAttributeReadMostly, device, kMiB));
@@ -152,7 +170,10 @@ int scenario_runtime() {
   size_t starts[] = {0, 1};
   std::printf("prefetch_batch=%s\n",
               name_of(cudaMemPrefetchBatchAsync(pointers, sizes, 3, locations, starts, 2, 0, stream)));
+  std::printf("batch_sync=%s\n", name_of(cudaStreamSynchronize(stream)));
   print_range_attributes("batched", managed, kManagedSize);
+  print_range_attributes("batched_host_part", managed, kMiB);
+  print_range_attributes("batched_device_part", bytes + kMiB, kMiB);
   print_range_attributes("batched_small", small, kSmallManaged);
   std::printf("discard_batch=%s\n", name_of(cudaMemDiscardBatchAsync(pointers, sizes, 3, 0, stream)));
   void* mixed_pointers[] = {managed, device};
@@ -292,6 +313,9 @@ int scenario_driver() {
   std::printf("prefetch_batch=%s\n",
               name_of(cuMemPrefetchBatchAsync(batch_pointers, batch_sizes, 2, batch_locations,
                                               batch_starts, 1, 0, nullptr)));
+  // The batch ran on the NULL stream: wait for it, so that the queries below
+  // test what was recorded, not whether an asynchronous batch ran yet.
+  std::printf("batch_sync=%s\n", name_of(cuCtxSynchronize()));
   CUdeviceptr device_batch[] = {managed, device};
   std::printf("discard_batch_device_memory=%s\n",
               name_of(cuMemDiscardBatchAsync(device_batch, batch_sizes, 2, 0, nullptr)));
@@ -317,7 +341,6 @@ int scenario_driver() {
   std::printf("free_async=%s\n", name_of(free_async(async, nullptr)));
   std::printf("free_managed=%s\n", name_of(cuMemFree(managed)));
   std::printf("free_device=%s\n", name_of(cuMemFree(device)));
-  std::printf("free_async_again=%s\n", name_of(cuMemFree(async)));
   report("end.cuda_mappings", std::to_string(fake_cuda_live_mappings()));
   report("end.cuda_allocations", std::to_string(fake_cuda_live_allocations()));
   cuDevicePrimaryCtxRelease(gpu_device);

@@ -78,6 +78,26 @@ TEST(FidelityTest, RuntimeManagedCallsAndPointerQueriesAnswerAsTheRealAllocation
   EXPECT_TRUE(contains(run.out, "device pointer_attributes=cudaSuccess type=2 "))
       << run.describe();
   EXPECT_TRUE(contains(run.out, "prefetch_mixed=cudaErrorInvalidValue")) << run.describe();
+  // Hints are per page, as CUDA keeps them: a prefetch of a part leaves the
+  // whole unprefetched (what the H200 answered), the part says device 0.
+  EXPECT_TRUE(contains(run.out, "\nprefetched range_attribute(4)=cudaSuccess value=-2\n"))
+      << run.describe();
+  EXPECT_TRUE(contains(run.out, "\nprefetched range_attribute(7)=cudaSuccess value=0\n"))
+      << run.describe();
+  EXPECT_TRUE(contains(run.out, "\nprefetched_part range_attribute(4)=cudaSuccess value=0\n"))
+      << run.describe();
+  EXPECT_TRUE(contains(run.out, "\nadvised_host_page range_attribute(2)=cudaSuccess value=-1\n"))
+      << run.describe();
+  EXPECT_TRUE(contains(run.out, "\nadvised_parts range_attribute(1)=cudaSuccess value=0\n"))
+      << run.describe();
+  EXPECT_TRUE(contains(run.out, "\nadvised_first_2mib range_attribute(1)=cudaSuccess value=1\n"))
+      << run.describe();
+  EXPECT_TRUE(contains(run.out, "\nadvised_unset_page accessed_by=cudaSuccess [-1 -2 -2]\n"))
+      << run.describe();
+  EXPECT_TRUE(contains(run.out, "\nbatched range_attribute(4)=cudaSuccess value=-2\n"))
+      << run.describe();
+  EXPECT_TRUE(contains(run.out, "\nbatched_device_part range_attribute(4)=cudaSuccess value=0\n"))
+      << run.describe();
 }
 
 TEST(FidelityTest, DriverCallsAnswerAsTheRealAllocationInEveryVersion) {
@@ -95,6 +115,10 @@ TEST(FidelityTest, DriverCallsAnswerAsTheRealAllocationInEveryVersion) {
   EXPECT_TRUE(contains(run.out, "device_interior range_size=CUDA_SUCCESS:3145851"))
       << run.describe();
   EXPECT_TRUE(contains(run.out, "managed is_managed=CUDA_SUCCESS:1")) << run.describe();
+  // The second MiB: prefetched to the host by the batch, never advised
+  // (read-mostly was set on the first MiB only).
+  EXPECT_TRUE(contains(run.out, "\nafter_batch=CUDA_SUCCESS:-1 CUDA_SUCCESS:0\n"))
+      << run.describe();
 }
 
 TEST(FidelityTest, StreamCapturedAsyncAllocationsStayTheGraphs) {

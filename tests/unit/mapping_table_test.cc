@@ -93,8 +93,10 @@ TEST(MappingTableRangeTest, InteriorPointersAndRangesFindTheirAllocation) {
   EXPECT_EQ(table.find_range(0x103000, 0x1000, &owner), RangeOwner::kNone);    // the gap
   EXPECT_EQ(table.find_range(0x300000, 0, &owner), RangeOwner::kNone);
   EXPECT_EQ(table.find_range(UINTPTR_MAX - 10, 100, &owner), RangeOwner::kNone);  // wraps
-  EXPECT_TRUE(table.update_hints(0x100000, [](ManagedHints& hints) { hints.read_mostly = true; }));
-  EXPECT_TRUE(table.find_containing(0x100000)->hints.read_mostly);
+  EXPECT_TRUE(table.update_hints(0x100000, [](ManagedHints& hints) {
+    hints.change(0, 0x1000, [](PageHints& page) { page.read_mostly = true; });
+  }));
+  EXPECT_TRUE(table.find_containing(0x100000)->hints.common_to(0, 0x1000).read_mostly);
   table.remove(0x100000);
   EXPECT_FALSE(table.find_containing(0x101000));
   EXPECT_FALSE(table.update_hints(0x100000, [](ManagedHints&) {}));
