@@ -50,6 +50,12 @@ int id_of(MemoryLocation location) {
   return location.type == kLocationInvalid ? kInvalidDeviceId : kCpuDeviceId;
 }
 
+// The last prefetch's id: the H200's driver (580) answers 0 for the host,
+// where the preferred location's id of the host is -1 (CU_DEVICE_CPU).
+int last_prefetch_id_of(MemoryLocation location) {
+  return location.type == kLocationHost ? 0 : id_of(location);
+}
+
 bool write_int(void* data, size_t data_size, int value) {
   if (data == nullptr || data_size != sizeof(int)) return false;
   std::memcpy(data, &value, sizeof value);
@@ -183,7 +189,7 @@ int range_attribute(const Mapping& mapping, uintptr_t pointer, size_t count, int
       written = write_int(data, data_size, prefetched.type);
       break;
     case CU_MEM_RANGE_ATTRIBUTE_LAST_PREFETCH_LOCATION_ID:
-      written = write_int(data, data_size, id_of(prefetched));
+      written = write_int(data, data_size, last_prefetch_id_of(prefetched));
       break;
     default: break;
   }

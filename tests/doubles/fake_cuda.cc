@@ -960,7 +960,9 @@ CUresult range_attribute(const Hints& hints, void* data, size_t size, CUmem_rang
     case CU_MEM_RANGE_ATTRIBUTE_PREFERRED_LOCATION_TYPE: *out = hints.preferred.type; break;
     case CU_MEM_RANGE_ATTRIBUTE_PREFERRED_LOCATION_ID: *out = location_id(hints.preferred); break;
     case CU_MEM_RANGE_ATTRIBUTE_LAST_PREFETCH_LOCATION_TYPE: *out = hints.last_prefetch.type; break;
-    case CU_MEM_RANGE_ATTRIBUTE_LAST_PREFETCH_LOCATION_ID: *out = location_id(hints.last_prefetch); break;
+    case CU_MEM_RANGE_ATTRIBUTE_LAST_PREFETCH_LOCATION_ID:  // the H200's driver: 0 for the host
+      *out = hints.last_prefetch.type == CU_MEM_LOCATION_TYPE_HOST ? 0 : location_id(hints.last_prefetch);
+      break;
     default: return CUDA_ERROR_INVALID_VALUE;
   }
   return CUDA_SUCCESS;

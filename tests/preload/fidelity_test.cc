@@ -96,6 +96,8 @@ TEST(FidelityTest, RuntimeManagedCallsAndPointerQueriesAnswerAsTheRealAllocation
       << run.describe();
   EXPECT_TRUE(contains(run.out, "\nbatched range_attribute(4)=cudaSuccess value=-2\n"))
       << run.describe();
+  EXPECT_TRUE(contains(run.out, "\nbatched_host_part range_attribute(8)=cudaSuccess value=0\n"))
+      << run.describe();
   EXPECT_TRUE(contains(run.out, "\nbatched_device_part range_attribute(4)=cudaSuccess value=0\n"))
       << run.describe();
 }
