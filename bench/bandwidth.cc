@@ -12,7 +12,7 @@
 #include "bench/sections.h"
 #include "bench/stats.h"
 
-namespace egm_bench {
+namespace egm::bench {
 namespace {
 
 constexpr size_t kBufferBytes = 2 * kGiB;
@@ -151,4 +151,4 @@ JsonObject run_bandwidth(const BenchOptions& options) {
   return results.array("points", points);
 }
 
-}  // namespace egm_bench
+}  // namespace egm::bench

@@ -4,7 +4,7 @@
 
 #include "bench/bench_kernels.h"
 
-namespace egm_bench {
+namespace egm::bench {
 namespace {
 
 constexpr unsigned kThreadsPerBlock = 512;
@@ -78,4 +78,4 @@ cudaError_t launch_write(void* buffer, size_t bytes, uint32_t value) {
   return cudaGetLastError();
 }
 
-}  // namespace egm_bench
+}  // namespace egm::bench

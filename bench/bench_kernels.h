@@ -7,7 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace egm_bench {
+namespace egm::bench {
 
 // Blocks the kernels are launched with: enough resident warps to keep many
 // 16-byte loads in flight, which is what a link to host memory needs.
@@ -23,4 +23,4 @@ cudaError_t launch_read_reduce(const void* buffer, size_t bytes, void* scratch);
 // Stores `value` into every 32-bit word of `buffer` (bytes: a multiple of 16).
 cudaError_t launch_write(void* buffer, size_t bytes, uint32_t value);
 
-}  // namespace egm_bench
+}  // namespace egm::bench

@@ -4,7 +4,7 @@
 
 #include "shim/core/vmm_descriptors.h"
 
-namespace egm_bench {
+namespace egm::bench {
 namespace {
 
 template <typename Function>
@@ -145,4 +145,4 @@ CUresult RawEgm::unmap(const RawMapping& mapping) const {
   return first;
 }
 
-}  // namespace egm_bench
+}  // namespace egm::bench

@@ -10,7 +10,7 @@
 
 #include "shim/core/entry_points.h"
 
-namespace egm_bench {
+namespace egm::bench {
 
 // The lists of shim/core/entry_points.h: the EGM sequence and egm-bench's
 // own calls.
@@ -59,4 +59,4 @@ class RawEgm {
   size_t granularity_ = 0;
 };
 
-}  // namespace egm_bench
+}  // namespace egm::bench

@@ -17,7 +17,7 @@
 
 extern char** environ;
 
-namespace egm_bench {
+namespace egm::bench {
 namespace {
 
 constexpr int kExitUsage = 2;
@@ -201,11 +201,11 @@ std::string runtime_error_text(int error) {
   return std::string(cudaGetErrorName(code)) + ": " + cudaGetErrorString(code);
 }
 
-}  // namespace egm_bench
+}  // namespace egm::bench
 
 int main(int argc, char** argv) {
-  egm_bench::BenchOptions options;
-  int status = egm_bench::parse_arguments(argc, argv, &options);
+  egm::bench::BenchOptions options;
+  int status = egm::bench::parse_arguments(argc, argv, &options);
   if (status >= 0) return status;
-  return egm_bench::run(options);
+  return egm::bench::run(options);
 }

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <cstdio>
 
-namespace egm_bench {
+namespace egm::bench {
 
 std::string json_string(std::string_view text) {
   std::string out = "\"";
@@ -68,4 +68,4 @@ JsonObject& JsonObject::array(std::string_view key, const std::vector<JsonObject
   return *this;
 }
 
-}  // namespace egm_bench
+}  // namespace egm::bench

@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-namespace egm_bench {
+namespace egm::bench {
 
 class JsonObject {
  public:
@@ -25,4 +25,4 @@ class JsonObject {
 
 std::string json_string(std::string_view text);
 
-}  // namespace egm_bench
+}  // namespace egm::bench

@@ -10,7 +10,7 @@
 #include "bench/sections.h"
 #include "bench/stats.h"
 
-namespace egm_bench {
+namespace egm::bench {
 namespace {
 
 struct SizePlan {
@@ -156,4 +156,4 @@ JsonObject run_raw_egm_latency(const BenchOptions& options) {
       .integer("granularity", static_cast<long long>(egm.granularity()));
 }
 
-}  // namespace egm_bench
+}  // namespace egm::bench

@@ -11,7 +11,7 @@
 #include "bench/sections.h"
 #include "bench/stats.h"
 
-namespace egm_bench {
+namespace egm::bench {
 namespace {
 
 constexpr uint64_t kMixSeed = 20261124;
@@ -107,4 +107,4 @@ JsonObject run_memory_mix(const BenchOptions& options) {
   return allocate_hold_free("mix", pytorch_like_sizes(options.quick));
 }
 
-}  // namespace egm_bench
+}  // namespace egm::bench

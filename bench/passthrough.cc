@@ -21,7 +21,7 @@
 #include "bench/sections.h"
 #include "bench/stats.h"
 
-namespace egm_bench {
+namespace egm::bench {
 namespace {
 
 constexpr int kRounds = 5;
@@ -174,4 +174,4 @@ JsonObject run_passthrough(const BenchOptions& options) {
   return results;
 }
 
-}  // namespace egm_bench
+}  // namespace egm::bench

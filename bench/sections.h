@@ -9,7 +9,7 @@
 
 #include "bench/json.h"
 
-namespace egm_bench {
+namespace egm::bench {
 
 inline constexpr size_t kKiB = size_t{1} << 10;
 inline constexpr size_t kMiB = size_t{1} << 20;
@@ -54,4 +54,4 @@ class SplitMix {
   uint64_t state_;
 };
 
-}  // namespace egm_bench
+}  // namespace egm::bench

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-namespace egm_bench {
+namespace egm::bench {
 namespace {
 
 // The smallest value with at least `fraction` of the values at or below it.
@@ -27,4 +27,4 @@ Summary summarize(std::vector<double> values) {
   return summary;
 }
 
-}  // namespace egm_bench
+}  // namespace egm::bench

@@ -4,7 +4,7 @@
 #include <chrono>
 #include <vector>
 
-namespace egm_bench {
+namespace egm::bench {
 
 struct Summary {
   size_t count = 0;
@@ -24,4 +24,4 @@ inline double now_seconds() {
       .count();
 }
 
-}  // namespace egm_bench
+}  // namespace egm::bench

@@ -10,7 +10,7 @@
 #include "bench/sections.h"
 #include "bench/stats.h"
 
-namespace egm_bench {
+namespace egm::bench {
 namespace {
 
 constexpr int kThreadCounts[] = {1, 8, 32};
@@ -89,4 +89,4 @@ JsonObject run_throughput(const BenchOptions& options) {
       .array("points", points);
 }
 
-}  // namespace egm_bench
+}  // namespace egm::bench

@@ -16,13 +16,13 @@
 #include <variant>
 #include <vector>
 
-#include "shim/core/egm_allocator.h"
+#include "shim/core/vmm_sequence.h"
 
 namespace egm {
 
 struct Chunk {
   uint64_t id = 0;
-  EgmMapping mapping;  // address, mapped_size, handle
+  HostMapping mapping;  // address, mapped_size, handle
   int node = 0;
   int device = 0;
   bool host_access = true;

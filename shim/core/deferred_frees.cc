@@ -10,7 +10,7 @@ void DeferredFrees::add(Entry entry) {
   count_.store(entries_.size(), std::memory_order_release);
 }
 
-std::vector<Mapping> DeferredFrees::take_finished() {
+std::vector<Allocation> DeferredFrees::take_finished() {
   if (count() == 0) return {};
   // The events are queried without the lock: a CUDA call may take long, and
   // other threads' frees must not wait for it. What is still pending goes back.
@@ -20,7 +20,7 @@ std::vector<Mapping> DeferredFrees::take_finished() {
     taken.swap(entries_);
     count_.store(0, std::memory_order_release);
   }
-  std::vector<Mapping> finished;
+  std::vector<Allocation> finished;
   std::vector<Entry> pending;
   for (Entry& entry : taken) {
     EventOps::State state =
@@ -40,9 +40,9 @@ std::vector<Mapping> DeferredFrees::take_finished() {
   return finished;
 }
 
-std::vector<Mapping> DeferredFrees::take_device(int device) {
+std::vector<Allocation> DeferredFrees::take_device(int device) {
   std::lock_guard<std::mutex> lock(mutex_);
-  std::vector<Mapping> taken;
+  std::vector<Allocation> taken;
   std::vector<Entry> kept;
   for (Entry& entry : entries_) {
     if (entry.event_device == device) {

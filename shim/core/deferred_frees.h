@@ -9,7 +9,7 @@
 #include <mutex>
 #include <vector>
 
-#include "shim/core/mapping_table.h"
+#include "shim/core/allocation_table.h"
 
 namespace egm {
 
@@ -27,7 +27,7 @@ struct EventOps {
 class DeferredFrees {
  public:
   struct Entry {
-    Mapping mapping;
+    Allocation mapping;
     // nullptr: no event can say when the memory is unused (a free made
     // during stream capture: a graph may use it at any later launch). The
     // entry then waits for its device's reset, or the end of the process.
@@ -41,12 +41,12 @@ class DeferredFrees {
   // The entries whose stream work is done, taken out of the list. Their
   // events are destroyed; events that are gone are not touched, since their
   // handles may belong to new events of the program by now.
-  std::vector<Mapping> take_finished();
+  std::vector<Allocation> take_finished();
 
   // A device reset destroyed the device's context: its events and stream
   // work (and graphs) with it. Its entries are finished; their events are
   // dropped without a call.
-  std::vector<Mapping> take_device(int device);
+  std::vector<Allocation> take_device(int device);
 
   size_t count() const { return count_.load(std::memory_order_acquire); }
 

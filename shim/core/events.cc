@@ -8,13 +8,13 @@ namespace egm::events {
 namespace {
 
 // What map, unmap and leak lines say of the allocation first.
-std::string allocation_fields(const Mapping& mapping) {
+std::string allocation_fields(const Allocation& mapping) {
   return fmt::format("id={} api={} addr={:#x} requested={} mapped={} node={} device={}", mapping.id,
                      api_name(mapping.api), mapping.address, mapping.requested, mapping.mapped,
                      mapping.node, mapping.device);
 }
 
-std::string map_fields(const Mapping& mapping) {
+std::string map_fields(const Allocation& mapping) {
   return fmt::format("{} handle={:#x} chunk={}", allocation_fields(mapping), mapping.handle,
                      mapping.chunk_id);
 }
@@ -76,23 +76,23 @@ Event fallback(Api api, size_t requested, int node, int device, const char* step
                   requested, node, device, step, logfmt_value(error ? error : "unknown"), action)};
 }
 
-Event map(const Mapping& mapping, int64_t map_us, std::string_view reason, const char* source) {
+Event map(const Allocation& mapping, int64_t map_us, std::string_view reason, const char* source) {
   return {
       LogLevel::kInfo, "map",
       fmt::format("{} source={} map_us={} reason={}", map_fields(mapping), source, map_us, reason)};
 }
 
-Event snapshot_map(const Mapping& mapping) {
+Event snapshot_map(const Allocation& mapping) {
   return {LogLevel::kInfo, "map", map_fields(mapping) + " source=snapshot"};
 }
 
-Event unmap(const Mapping& mapping, int64_t lifetime_us, int64_t unmap_us, const char* via) {
+Event unmap(const Allocation& mapping, int64_t lifetime_us, int64_t unmap_us, const char* via) {
   return {LogLevel::kInfo, "unmap",
           fmt::format("{} lifetime_us={} unmap_us={} via={}", allocation_fields(mapping),
                       lifetime_us, unmap_us, via)};
 }
 
-Event free_error(const Mapping& mapping, const char* step, const char* error) {
+Event free_error(const Allocation& mapping, const char* step, const char* error) {
   return {
       LogLevel::kError, "free-error",
       fmt::format("id={} addr={:#x} step={} error={}", mapping.id, mapping.address, step, error)};
@@ -119,7 +119,7 @@ Event device_reset(int device, size_t released) {
   return {LogLevel::kInfo, "device-reset", fmt::format("device={} released={}", device, released)};
 }
 
-Event managed_call(const char* call, const Mapping& mapping, std::string_view details, int result) {
+Event managed_call(const char* call, const Allocation& mapping, std::string_view details, int result) {
   return {LogLevel::kDebug, "managed-call",
           fmt::format("call={} id={} addr={:#x} {} result={}", call, mapping.id, mapping.address,
                       details, result)};
@@ -147,7 +147,7 @@ Event device_summary(int device, const NodeUsage& usage) {
   return {LogLevel::kInfo, "device-summary", usage_fields("device", device, usage)};
 }
 
-Event leak(const Mapping& mapping, int64_t age_us) {
+Event leak(const Allocation& mapping, int64_t age_us) {
   return {LogLevel::kInfo, "leak", fmt::format("{} age_us={}", allocation_fields(mapping), age_us)};
 }
 

@@ -13,7 +13,7 @@
 #include "config/values.h"
 #include "shim/core/budget.h"
 #include "shim/core/chunk_cache.h"
-#include "shim/core/mapping_table.h"
+#include "shim/core/allocation_table.h"
 #include "shim/core/spill_rule.h"
 
 namespace egm {
@@ -44,18 +44,18 @@ Event fallback(Api api, size_t requested, int node, int device, const char* step
                const char* action);
 
 // A user allocation placed in host memory; `reason` carries the trigger.
-Event map(const Mapping& mapping, int64_t map_us, std::string_view reason, const char* source);
+Event map(const Allocation& mapping, int64_t map_us, std::string_view reason, const char* source);
 // A live allocation in the live view: a map line egm-inspect replays.
-Event snapshot_map(const Mapping& mapping);
-Event unmap(const Mapping& mapping, int64_t lifetime_us, int64_t unmap_us, const char* via);
-Event free_error(const Mapping& mapping, const char* step, const char* error);
+Event snapshot_map(const Allocation& mapping);
+Event unmap(const Allocation& mapping, int64_t lifetime_us, int64_t unmap_us, const char* via);
+Event free_error(const Allocation& mapping, const char* step, const char* error);
 // `event`: "map" or "unmap" (chunk-map, chunk-unmap).
 Event chunk(const char* event, const Chunk& chunk, const char* reason, int64_t micros);
 
 // `error`: nullptr when the grant succeeded.
 Event peer_access(int owner, int accessor, const char* error);
 Event device_reset(int device, size_t released);
-Event managed_call(const char* call, const Mapping& mapping, std::string_view details, int result);
+Event managed_call(const char* call, const Allocation& mapping, std::string_view details, int result);
 
 // The exit summary and the live view.
 struct Totals {
@@ -71,7 +71,7 @@ Event summary(const Totals& totals);
 Event snapshot(const Totals& totals);  // live, live_bytes, pool_cached_bytes
 Event node_summary(int node, const NodeUsage& usage);
 Event device_summary(int device, const NodeUsage& usage);
-Event leak(const Mapping& mapping, int64_t age_us);
+Event leak(const Allocation& mapping, int64_t age_us);
 
 }  // namespace events
 }  // namespace egm

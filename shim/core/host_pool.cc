@@ -10,14 +10,14 @@ HostPool::HostPool(PoolSettings settings, Budget& budget, ChunkObserver observer
       observer_(std::move(observer)),
       cache_(settings.cache_limit) {}
 
-std::variant<Placement, EgmFailure> HostPool::acquire(const DriverApi& driver, const ChunkKey& key,
+std::variant<PoolBlock, EgmFailure> HostPool::acquire(const DriverApi& driver, const ChunkKey& key,
                                                       size_t size, size_t granularity, size_t cap) {
   size_t block_size = settings_.suballocate ? block_size_for(size, granularity) : 0;
   if (block_size != 0) {
     if (std::optional<Block> block = slabs_.allocate(key, block_size)) {
       Chunk chunk{block->chunk_id, {}, key.node, key.device, key.host_access};
       chunk.mapping.address = static_cast<CUdeviceptr>(block->chunk_address);
-      return Placement{block->address, block->size, chunk, "slab"};
+      return PoolBlock{block->address, block->size, chunk, "slab"};
     }
   }
   size_t chunk_size = block_size != 0 ? granularity : round_up(size, granularity);
@@ -28,9 +28,9 @@ std::variant<Placement, EgmFailure> HostPool::acquire(const DriverApi& driver, c
   const Chunk& got = std::get<Chunk>(chunk);
   if (block_size != 0) {
     Block block = slabs_.add_slab(key, block_size, got);
-    return Placement{block.address, block.size, got, "slab"};
+    return PoolBlock{block.address, block.size, got, "slab"};
   }
-  return Placement{static_cast<uintptr_t>(got.mapping.address), got.mapping.mapped_size, got,
+  return PoolBlock{static_cast<uintptr_t>(got.mapping.address), got.mapping.mapped_size, got,
                    source};
 }
 
@@ -62,7 +62,7 @@ std::variant<Chunk, EgmFailure> HostPool::fresh_chunk(const DriverApi& driver, c
   if (!budget_.try_charge(key.node, size, cap))
     return EgmFailure{"node-limit", CUDA_ERROR_OUT_OF_MEMORY};
   int64_t start = steady_us();
-  auto mapped = EgmAllocator(driver).map({size, key.node, key.device, key.host_access, peers}, size,
+  auto mapped = VmmSequence(driver).map({size, key.node, key.device, key.host_access, peers}, size,
                                          granularity);
   if (const EgmFailure* failure = std::get_if<EgmFailure>(&mapped)) {
     budget_.uncharge(key.node, size);
@@ -70,7 +70,7 @@ std::variant<Chunk, EgmFailure> HostPool::fresh_chunk(const DriverApi& driver, c
   }
   budget_.note_peak(key.node);
   budget_.charge_device(key.device, size);
-  Chunk chunk{next_chunk_id_.fetch_add(1, std::memory_order_relaxed), std::get<EgmMapping>(mapped),
+  Chunk chunk{next_chunk_id_.fetch_add(1, std::memory_order_relaxed), std::get<HostMapping>(mapped),
               key.node, key.device, key.host_access};
   register_chunk(driver, chunk, peers);
   observer_("map", chunk, "fresh", steady_us() - start);
@@ -86,7 +86,7 @@ void HostPool::grant_every_device(const DriverApi& driver, uint64_t devices) {
 void HostPool::grant_missing(const DriverApi& driver, Registered& entry) {
   uint64_t missing = peers_of(entry.chunk.device) & ~entry.peers;
   for (int peer = 0; peer < 64; ++peer) {
-    if ((missing >> peer & 1) && !EgmAllocator(driver).grant(entry.chunk.mapping, peer)) {
+    if ((missing >> peer & 1) && !VmmSequence(driver).grant(entry.chunk.mapping, peer)) {
       entry.peers |= uint64_t{1} << peer;
     }
   }
@@ -113,14 +113,14 @@ std::optional<EgmFailure> HostPool::grant_peer(const DriverApi& driver, int devi
   std::optional<EgmFailure> first_failure;
   for (auto& [id, entry] : registry_) {
     if (entry.chunk.device != device || peer == device || (entry.peers >> peer & 1)) continue;
-    std::optional<EgmFailure> failure = EgmAllocator(driver).grant(entry.chunk.mapping, peer);
+    std::optional<EgmFailure> failure = VmmSequence(driver).grant(entry.chunk.mapping, peer);
     if (!failure) entry.peers |= uint64_t{1} << peer;
     if (failure && !first_failure) first_failure = failure;
   }
   return first_failure;
 }
 
-std::optional<EgmFailure> HostPool::release(const DriverApi& driver, const Mapping& mapping) {
+std::optional<EgmFailure> HostPool::release(const DriverApi& driver, const Allocation& mapping) {
   if (mapping.in_block) {
     std::optional<Chunk> emptied =
         slabs_.free({mapping.address, mapping.mapped, mapping.chunk_id, mapping.chunk_address});
@@ -165,7 +165,7 @@ std::optional<EgmFailure> HostPool::unmap_chunks(const DriverApi& driver,
       registry_.erase(chunk.id);
     }
     int64_t start = steady_us();
-    std::optional<EgmFailure> failure = EgmAllocator(driver).unmap(chunk.mapping);
+    std::optional<EgmFailure> failure = VmmSequence(driver).unmap(chunk.mapping);
     budget_.uncharge(chunk.node, chunk.mapping.mapped_size);
     budget_.uncharge_device(chunk.device, chunk.mapping.mapped_size);
     observer_("unmap", chunk, failure ? failure->step : reason, steady_us() - start);

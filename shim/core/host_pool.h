@@ -18,8 +18,8 @@
 #include "shim/core/budget.h"
 #include "shim/core/chunk_cache.h"
 #include "shim/core/driver_api.h"
-#include "shim/core/egm_allocator.h"
-#include "shim/core/mapping_table.h"
+#include "shim/core/vmm_sequence.h"
+#include "shim/core/allocation_table.h"
 #include "shim/core/slab_allocator.h"
 
 namespace egm {
@@ -31,7 +31,7 @@ struct PoolSettings {
 };
 
 // A user allocation placed in host memory.
-struct Placement {
+struct PoolBlock {
   uintptr_t address = 0;
   size_t size = 0;     // bytes the user owns: the block, or the whole chunk
   Chunk chunk;         // the backing chunk
@@ -47,7 +47,7 @@ class HostPool {
   HostPool(PoolSettings settings, Budget& budget, ChunkObserver observer);
 
   // `cap`: the most bytes the node may have pinned (EGM_NODE_LIMIT).
-  std::variant<Placement, EgmFailure> acquire(const DriverApi& driver, const ChunkKey& key,
+  std::variant<PoolBlock, EgmFailure> acquire(const DriverApi& driver, const ChunkKey& key,
                                               size_t size, size_t granularity, size_t cap);
 
   // `peer` may now use `device`'s memory (peer access was enabled): every
@@ -57,7 +57,7 @@ class HostPool {
 
   // The user freed `mapping`: its block or chunk goes back to the pool.
   // Returns the first unmap failure, if any.
-  std::optional<EgmFailure> release(const DriverApi& driver, const Mapping& mapping);
+  std::optional<EgmFailure> release(const DriverApi& driver, const Allocation& mapping);
 
   // EGM_PEER_ACCESS=all, once the device count is known: chunks mapped
   // before get the access too.

@@ -12,9 +12,9 @@ namespace egm {
 namespace {
 
 // The managed allocation that holds all of [pointer, +count), if any.
-std::optional<Mapping> managed_owner(uintptr_t pointer, size_t count) {
+std::optional<Allocation> managed_owner(uintptr_t pointer, size_t count) {
   if (count == 0) return std::nullopt;  // left to the real call's checks
-  Mapping owner;
+  Allocation owner;
   if (Shim::instance().range_owner(pointer, count, &owner) != RangeOwner::kOne ||
       !is_managed(owner.api)) {
     return std::nullopt;
@@ -27,7 +27,7 @@ std::string describe(MemoryLocation location) {
 }
 
 // One prefetch (or discard, when `target` is null) of a managed allocation.
-int apply_one(const char* call, const Mapping& owner, uintptr_t pointer, size_t count,
+int apply_one(const char* call, const Allocation& owner, uintptr_t pointer, size_t count,
               const MemoryLocation* target, unsigned long long flags) {
   Shim& shim = Shim::instance();
   int result = 0;
@@ -66,7 +66,7 @@ bool locations_of_entries(const Batch& batch, std::vector<size_t>& location_of) 
 }  // namespace
 
 std::optional<int> emulate_attach(uintptr_t pointer, size_t length, unsigned flags) {
-  Mapping owner;
+  Allocation owner;
   Shim& shim = Shim::instance();
   // length 0 means the whole allocation: judged by its start.
   if (shim.range_owner(pointer, length, &owner) != RangeOwner::kOne || !is_managed(owner.api)) {
@@ -80,14 +80,14 @@ std::optional<int> emulate_attach(uintptr_t pointer, size_t length, unsigned fla
 
 std::optional<int> emulate_prefetch(const char* call, uintptr_t pointer, size_t count,
                                     MemoryLocation target, unsigned long long flags) {
-  std::optional<Mapping> owner = managed_owner(pointer, count);
+  std::optional<Allocation> owner = managed_owner(pointer, count);
   if (!owner) return std::nullopt;
   return apply_one(call, *owner, pointer, count, &target, flags);
 }
 
 std::optional<int> emulate_advise(const char* call, uintptr_t pointer, size_t count, int advice,
                                   MemoryLocation location) {
-  std::optional<Mapping> owner = managed_owner(pointer, count);
+  std::optional<Allocation> owner = managed_owner(pointer, count);
   if (!owner) return std::nullopt;
   Shim& shim = Shim::instance();
   int devices = shim.device_count();
@@ -104,7 +104,7 @@ std::optional<int> emulate_advise(const char* call, uintptr_t pointer, size_t co
 
 std::optional<int> emulate_range_attribute(uintptr_t pointer, size_t count, int attribute,
                                            void* data, size_t data_size) {
-  std::optional<Mapping> owner = managed_owner(pointer, count);
+  std::optional<Allocation> owner = managed_owner(pointer, count);
   if (!owner) return std::nullopt;
   return range_attribute(*owner, pointer, count, attribute, data, data_size,
                          Shim::instance().physical_pointer_attributes());
@@ -113,7 +113,7 @@ std::optional<int> emulate_range_attribute(uintptr_t pointer, size_t count, int 
 std::optional<int> emulate_range_attributes(uintptr_t pointer, size_t count, void** data,
                                             const size_t* data_sizes, const int* attributes,
                                             size_t attribute_count) {
-  std::optional<Mapping> owner = managed_owner(pointer, count);
+  std::optional<Allocation> owner = managed_owner(pointer, count);
   if (!owner) return std::nullopt;
   if (data == nullptr || data_sizes == nullptr || attributes == nullptr || attribute_count == 0) {
     return kInvalidValue;
@@ -134,11 +134,11 @@ std::optional<int> emulate_batch(const char* call, const Batch& batch, const Rea
   if (batch.locations != nullptr && !locations_of_entries(batch, location_of)) return std::nullopt;
   // Sort the entries: the shim's managed ones, the others, or a reason to
   // leave the whole batch to the real call (which then reports its error).
-  std::vector<std::optional<Mapping>> owners(batch.count);
+  std::vector<std::optional<Allocation>> owners(batch.count);
   bool any_ours = false;
   Shim& shim = Shim::instance();
   for (size_t i = 0; i < batch.count; ++i) {
-    Mapping owner;
+    Allocation owner;
     RangeOwner found = shim.range_owner(batch.pointers[i], batch.sizes[i], &owner);
     if (found == RangeOwner::kNone) continue;
     if (found == RangeOwner::kMixed || !is_managed(owner.api) || batch.sizes[i] == 0) {

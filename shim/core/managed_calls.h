@@ -12,7 +12,7 @@
 #include <functional>
 #include <optional>
 
-#include "shim/core/mapping_table.h"
+#include "shim/core/allocation_table.h"
 
 namespace egm {
 

@@ -89,7 +89,7 @@ MemoryLocation normalized(MemoryLocation location) {
   return location;
 }
 
-size_t offset_of(const Mapping& mapping, uintptr_t pointer) { return pointer - mapping.address; }
+size_t offset_of(const Allocation& mapping, uintptr_t pointer) { return pointer - mapping.address; }
 
 }  // namespace
 
@@ -98,7 +98,7 @@ MemoryLocation location_of_device(int device) {
   return {kLocationDevice, device};
 }
 
-int attach_result(const Mapping& mapping, uintptr_t pointer, size_t length, unsigned flags) {
+int attach_result(const Allocation& mapping, uintptr_t pointer, size_t length, unsigned flags) {
   if (!is_managed(mapping.api)) return kInvalidValue;  // device memory cannot be attached
   bool known_flag = flags == cudaMemAttachGlobal || flags == cudaMemAttachHost ||
                     flags == cudaMemAttachSingle;
@@ -107,7 +107,7 @@ int attach_result(const Mapping& mapping, uintptr_t pointer, size_t length, unsi
   return known_flag && whole ? kSuccess : kInvalidValue;
 }
 
-int prefetch(const Mapping& mapping, uintptr_t pointer, size_t count, MemoryLocation target,
+int prefetch(const Allocation& mapping, uintptr_t pointer, size_t count, MemoryLocation target,
              unsigned long long flags, int device_count, ManagedHints& hints) {
   if (!is_managed(mapping.api) || flags != 0) return kInvalidValue;
   if (int error = check_location(target, device_count)) return error;
@@ -117,11 +117,11 @@ int prefetch(const Mapping& mapping, uintptr_t pointer, size_t count, MemoryLoca
   return kSuccess;
 }
 
-int discard(const Mapping& mapping, unsigned long long flags) {
+int discard(const Allocation& mapping, unsigned long long flags) {
   return is_managed(mapping.api) && flags == 0 ? kSuccess : kInvalidValue;
 }
 
-int advise(const Mapping& mapping, uintptr_t pointer, size_t count, int advice,
+int advise(const Allocation& mapping, uintptr_t pointer, size_t count, int advice,
            MemoryLocation location, int device_count, ManagedHints& hints) {
   if (!is_managed(mapping.api)) return kInvalidValue;
   switch (advice) {
@@ -158,7 +158,7 @@ int advise(const Mapping& mapping, uintptr_t pointer, size_t count, int advice,
   return kSuccess;
 }
 
-int range_attribute(const Mapping& mapping, uintptr_t pointer, size_t count, int attribute,
+int range_attribute(const Allocation& mapping, uintptr_t pointer, size_t count, int attribute,
                     void* data, size_t data_size, bool physical) {
   if (!is_managed(mapping.api)) return kInvalidValue;
   const PageHints hints = mapping.hints.common_to(offset_of(mapping, pointer), count);
@@ -196,7 +196,7 @@ int range_attribute(const Mapping& mapping, uintptr_t pointer, size_t count, int
   return written ? kSuccess : kInvalidValue;
 }
 
-PointerAnswer requested_pointer_attribute(const Mapping& mapping, uintptr_t pointer,
+PointerAnswer requested_pointer_attribute(const Allocation& mapping, uintptr_t pointer,
                                           int attribute, void* data) {
   bool managed = is_managed(mapping.api);
   switch (attribute) {
@@ -225,7 +225,7 @@ PointerAnswer requested_pointer_attribute(const Mapping& mapping, uintptr_t poin
   return PointerAnswer::kWritten;
 }
 
-RuntimePointerFields requested_runtime_attributes(const Mapping& mapping, uintptr_t pointer) {
+RuntimePointerFields requested_runtime_attributes(const Allocation& mapping, uintptr_t pointer) {
   RuntimePointerFields fields;
   bool managed = is_managed(mapping.api);
   fields.type = managed ? cudaMemoryTypeManaged : cudaMemoryTypeDevice;

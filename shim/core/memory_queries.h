@@ -12,7 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "shim/core/mapping_table.h"
+#include "shim/core/allocation_table.h"
 
 namespace egm {
 
@@ -32,24 +32,24 @@ inline constexpr int kInvalidDeviceId = -2;
 MemoryLocation location_of_device(int device);
 
 // cudaStreamAttachMemAsync / cuStreamAttachMemAsync of [pointer, +length).
-int attach_result(const Mapping& mapping, uintptr_t pointer, size_t length, unsigned flags);
+int attach_result(const Allocation& mapping, uintptr_t pointer, size_t length, unsigned flags);
 
 // A prefetch of [pointer, +count) to `target`: the memory already lives
 // where every processor reaches it, so a valid prefetch only records its
 // target on the pages of the range.
-int prefetch(const Mapping& mapping, uintptr_t pointer, size_t count, MemoryLocation target,
+int prefetch(const Allocation& mapping, uintptr_t pointer, size_t count, MemoryLocation target,
              unsigned long long flags, int device_count, ManagedHints& hints);
 
 // A discard: the contents become undefined; keeping them is allowed.
-int discard(const Mapping& mapping, unsigned long long flags);
+int discard(const Allocation& mapping, unsigned long long flags);
 
 // cudaMemAdvise / cuMemAdvise of [pointer, +count) on `mapping`'s hints.
-int advise(const Mapping& mapping, uintptr_t pointer, size_t count, int advice,
+int advise(const Allocation& mapping, uintptr_t pointer, size_t count, int advice,
            MemoryLocation location, int device_count, ManagedHints& hints);
 
 // cudaMemRangeGetAttribute / cuMemRangeGetAttribute of [pointer, +count),
 // a range of `mapping`: what every page of it has (CUDA's documented rule).
-int range_attribute(const Mapping& mapping, uintptr_t pointer, size_t count, int attribute,
+int range_attribute(const Allocation& mapping, uintptr_t pointer, size_t count, int attribute,
                     void* data, size_t data_size, bool physical);
 
 // cuPointerGetAttribute(s): how the requested allocation answers
@@ -59,7 +59,7 @@ enum class PointerAnswer {
   kWritten,  // written into data
   kNoValue,  // the allocation has none (device memory's host pointer)
 };
-PointerAnswer requested_pointer_attribute(const Mapping& mapping, uintptr_t pointer,
+PointerAnswer requested_pointer_attribute(const Allocation& mapping, uintptr_t pointer,
                                           int attribute, void* data);
 
 // cudaPointerGetAttributes: the fields of cudaPointerAttributes.
@@ -69,6 +69,6 @@ struct RuntimePointerFields {
   void* device_pointer = nullptr;
   void* host_pointer = nullptr;
 };
-RuntimePointerFields requested_runtime_attributes(const Mapping& mapping, uintptr_t pointer);
+RuntimePointerFields requested_runtime_attributes(const Allocation& mapping, uintptr_t pointer);
 
 }  // namespace egm

@@ -7,7 +7,7 @@ namespace egm {
 namespace {
 
 // The allocation whose requested answers replace the driver's, if any.
-std::optional<Mapping> answered_allocation(uintptr_t pointer) {
+std::optional<Allocation> answered_allocation(uintptr_t pointer) {
   Shim& shim = Shim::instance();
   if (shim.physical_pointer_attributes()) return std::nullopt;
   return shim.allocation_at(pointer);
@@ -25,7 +25,7 @@ bool answers_pointers(CUresult result) {
 cudaError_t runtime_pointer_attributes(cudaPointerAttributes* attributes, const void* pointer,
                                        cudaError_t real_result) {
   if (real_result != cudaSuccess || attributes == nullptr) return real_result;
-  std::optional<Mapping> owner = answered_allocation(reinterpret_cast<uintptr_t>(pointer));
+  std::optional<Allocation> owner = answered_allocation(reinterpret_cast<uintptr_t>(pointer));
   if (!owner) return real_result;
   RuntimePointerFields fields =
       requested_runtime_attributes(*owner, reinterpret_cast<uintptr_t>(pointer));
@@ -38,7 +38,7 @@ cudaError_t runtime_pointer_attributes(cudaPointerAttributes* attributes, const 
 
 CUresult pointer_attribute(void* data, CUpointer_attribute attribute, CUdeviceptr pointer,
                            const std::function<CUresult()>& real) {
-  std::optional<Mapping> owner = answered_allocation(static_cast<uintptr_t>(pointer));
+  std::optional<Allocation> owner = answered_allocation(static_cast<uintptr_t>(pointer));
   CUresult result = real();
   if (!owner || data == nullptr || !answers_pointers(result)) return result;
   // The shim's answers stand whatever the host mapping said (IS_MANAGED
@@ -52,7 +52,7 @@ CUresult pointer_attribute(void* data, CUpointer_attribute attribute, CUdevicept
 
 CUresult pointer_attributes(unsigned count, CUpointer_attribute* attributes, void** data,
                             CUdeviceptr pointer, const std::function<CUresult()>& real) {
-  std::optional<Mapping> owner = answered_allocation(static_cast<uintptr_t>(pointer));
+  std::optional<Allocation> owner = answered_allocation(static_cast<uintptr_t>(pointer));
   CUresult result = real();
   if (!owner || result != CUDA_SUCCESS || attributes == nullptr || data == nullptr) return result;
   for (unsigned i = 0; i < count; ++i) {
@@ -66,7 +66,7 @@ CUresult pointer_attributes(unsigned count, CUpointer_attribute* attributes, voi
 }
 
 std::optional<CUresult> address_range(CUdeviceptr* base, size_t* size, CUdeviceptr pointer) {
-  std::optional<Mapping> owner = answered_allocation(static_cast<uintptr_t>(pointer));
+  std::optional<Allocation> owner = answered_allocation(static_cast<uintptr_t>(pointer));
   if (!owner) return std::nullopt;
   if (base != nullptr) *base = static_cast<CUdeviceptr>(owner->address);
   if (size != nullptr) *size = owner->requested;

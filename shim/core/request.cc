@@ -1,7 +1,7 @@
 #include "shim/core/request.h"
 
 #include "shim/core/driver_api.h"
-#include "shim/core/egm_allocator.h"
+#include "shim/core/vmm_sequence.h"
 #include "shim/core/real_runtime.h"
 #include "shim/core/runtime_guard.h"
 

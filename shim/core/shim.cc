@@ -140,7 +140,7 @@ Shim::Shim()
       redirecting_(config_.enable && config_.mode != Mode::kOff && parsed_.errors.empty()),
       log_(log_settings_for(config_)),
       budget_(config_.node_limits),
-      placement_(std::make_unique<PlacementPolicy>(config_, topology_, free_bytes_of_node)),
+      placement_(std::make_unique<NodePolicy>(config_, topology_, free_bytes_of_node)),
       pool_(std::make_unique<HostPool>(
           PoolSettings{config_.pool_limit, config_.suballocate, 0}, budget_,
           [this](const char* event, const Chunk& chunk, const char* reason, int64_t micros) {
@@ -263,7 +263,7 @@ bool Shim::try_host(const Request& request, int device, const DriverApi& driver,
 
 bool Shim::try_node(const Request& request, int device, int node, const DriverApi& driver,
                     const std::string& reason, const char* action) {
-  EgmAllocator allocator(driver);
+  VmmSequence allocator(driver);
   auto granularity = allocator.granularity(node, config_.granularity == Granularity::kRecommended);
   if (const EgmFailure* failure = std::get_if<EgmFailure>(&granularity)) {
     log_fallback(request, node, device, failure->step, driver.error_name(failure->error), action);
@@ -281,8 +281,8 @@ bool Shim::try_node(const Request& request, int device, int node, const DriverAp
     log_fallback(request, node, device, failure->step, error, action);
     return false;
   }
-  const Placement& placement = std::get<Placement>(placed);
-  Mapping mapping;
+  const PoolBlock& placement = std::get<PoolBlock>(placed);
+  Allocation mapping;
   mapping.address = placement.address;
   mapping.requested = request.size;
   mapping.mapped = placement.size;

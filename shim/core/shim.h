@@ -18,12 +18,12 @@
 #include "shim/core/budget.h"
 #include "shim/core/deferred_frees.h"
 #include "shim/core/driver_api.h"
-#include "shim/core/egm_allocator.h"
+#include "shim/core/vmm_sequence.h"
 #include "shim/core/events.h"
 #include "shim/core/host_pool.h"
 #include "shim/core/log.h"
-#include "shim/core/mapping_table.h"
-#include "shim/core/placement.h"
+#include "shim/core/allocation_table.h"
+#include "shim/core/node_policy.h"
 #include "shim/core/process_hooks.h"
 #include "shim/core/request.h"
 #include "shim/core/spill_rule.h"
@@ -51,12 +51,12 @@ class Shim final : public ProcessHookTarget {
   // ---- the shim's allocations as CUDA's queries see them (shim_queries.cc) ----
   // The allocation holding `address` (interior addresses too). Lock-free
   // "no" for addresses outside every allocation's bounds.
-  std::optional<Mapping> allocation_at(uintptr_t address) const;
+  std::optional<Allocation> allocation_at(uintptr_t address) const;
   // How [start, start + count) relates to the shim's allocations.
-  RangeOwner range_owner(uintptr_t start, size_t count, Mapping* owner) const;
+  RangeOwner range_owner(uintptr_t start, size_t count, Allocation* owner) const;
   // Runs `update` on the hints of `mapping`'s allocation, under the table's lock.
   template <typename Update>
-  void update_hints(const Mapping& mapping, Update update) {
+  void update_hints(const Allocation& mapping, Update update) {
     table_.update_hints(mapping.address, update);
   }
   // EGM_POINTER_ATTRIBUTES=physical: queries get the driver's answers.
@@ -64,7 +64,7 @@ class Shim final : public ProcessHookTarget {
   // The number of GPUs (0 if unknown), for checking locations.
   int device_count() const;
   // A debug line for a managed-memory call the shim answered itself.
-  void log_emulated(const char* call, const Mapping& mapping, const std::string& details,
+  void log_emulated(const char* call, const Allocation& mapping, const std::string& details,
                     int result);
 
   // cudaMemGetInfo / cuMemGetInfo, plus the host budget with EGM_MEMINFO=device+host.
@@ -115,10 +115,10 @@ class Shim final : public ProcessHookTarget {
                 const std::string& reason, const char* action_on_failure);
   int fall_back(const Request& request, bool device_failed);
 
-  std::optional<Mapping> take_mapping(uintptr_t address);
-  int unmap_now(const Mapping& mapping);
+  std::optional<Allocation> take_mapping(uintptr_t address);
+  int unmap_now(const Allocation& mapping);
   void drain_pending_frees();
-  cudaError_t synchronize_for_free(const Mapping& mapping);
+  cudaError_t synchronize_for_free(const Allocation& mapping);
   std::pair<size_t, size_t> host_budget() const;
 
   // Writes an event line (events.h) at its level.
@@ -136,9 +136,9 @@ class Shim final : public ProcessHookTarget {
   HostTopology topology_;
   bool redirecting_ = false;
   EventLog log_;
-  MappingTable table_;
+  AllocationTable table_;
   Budget budget_;
-  std::unique_ptr<PlacementPolicy> placement_;
+  std::unique_ptr<NodePolicy> placement_;
   std::unique_ptr<HostPool> pool_;
   std::atomic<bool> prefill_started_{false};
   std::atomic<bool> device_count_known_{false};

@@ -122,14 +122,14 @@ bool stream_is_capturing(cudaStream_t stream) {
 
 }  // namespace
 
-std::optional<Mapping> Shim::take_mapping(uintptr_t address) {
+std::optional<Allocation> Shim::take_mapping(uintptr_t address) {
   if (address == 0 || forked_child_ || !table_.may_contain(address)) return std::nullopt;
   return table_.remove(address);
 }
 
 // cudaFree waits for the device before freeing; so must we: for the device
 // the memory was made for, which may not be the current one.
-cudaError_t Shim::synchronize_for_free(const Mapping& mapping) {
+cudaError_t Shim::synchronize_for_free(const Allocation& mapping) {
   RuntimeCallScope scope;
   RealRuntime& real = real_runtime();
   auto synchronize = real.device_synchronize.get();
@@ -150,7 +150,7 @@ cudaError_t Shim::free_runtime(void* pointer) {
   // deferred frees are not its to touch, and their locks may be held forever.
   if (forked_child_) return real_free(pointer);
   drain_pending_frees();
-  std::optional<Mapping> mapping = take_mapping(reinterpret_cast<uintptr_t>(pointer));
+  std::optional<Allocation> mapping = take_mapping(reinterpret_cast<uintptr_t>(pointer));
   if (!mapping) return real_free(pointer);
   cudaError_t sync_error = synchronize_for_free(*mapping);
   int unmap_error = unmap_now(*mapping);
@@ -161,7 +161,7 @@ CUresult Shim::free_driver(CUdeviceptr pointer) {
   if (forked_child_) return real_free_driver(pointer);
   drain_pending_frees();
   const DriverApi* driver = driver_api(nullptr);
-  std::optional<Mapping> mapping = take_mapping(static_cast<uintptr_t>(pointer));
+  std::optional<Allocation> mapping = take_mapping(static_cast<uintptr_t>(pointer));
   if (!mapping) return real_free_driver(pointer);
   CUresult sync_error = driver->ctx_synchronize ? driver->ctx_synchronize() : CUDA_SUCCESS;
   int unmap_error = unmap_now(*mapping);
@@ -169,7 +169,7 @@ CUresult Shim::free_driver(CUdeviceptr pointer) {
 }
 
 cudaError_t Shim::free_async(void* pointer, cudaStream_t stream, bool per_thread_stream) {
-  std::optional<Mapping> mapping = take_mapping(reinterpret_cast<uintptr_t>(pointer));
+  std::optional<Allocation> mapping = take_mapping(reinterpret_cast<uintptr_t>(pointer));
   RealRuntime& real = real_runtime();
   if (!mapping) {
     RuntimeCallScope scope;
@@ -223,16 +223,16 @@ void Shim::device_reset(int device) {
   const DriverApi* driver = driver_api(nullptr);
   if (driver == nullptr || forked_child_) return;
   // The reset destroyed the device's events and stream work: those frees are done.
-  std::vector<Mapping> released = deferred_.take_device(device);
+  std::vector<Allocation> released = deferred_.take_device(device);
   drain_pending_frees();
-  std::vector<Mapping> live = table_.remove_device(device);
+  std::vector<Allocation> live = table_.remove_device(device);
   released.insert(released.end(), live.begin(), live.end());
-  for (const Mapping& mapping : released) unmap_now(mapping);
+  for (const Allocation& mapping : released) unmap_now(mapping);
   pool_->trim(*driver, "device-reset");
   emit(events::device_reset(device, released.size()));
 }
 
-int Shim::unmap_now(const Mapping& mapping) {
+int Shim::unmap_now(const Allocation& mapping) {
   const DriverApi* driver = driver_api(nullptr);  // loaded: it mapped this pointer
   int64_t start = steady_us();
   std::optional<EgmFailure> failure = pool_->release(*driver, mapping);
@@ -252,7 +252,7 @@ int Shim::unmap_now(const Mapping& mapping) {
 // Unmaps the deferred frees whose stream work is done.
 void Shim::drain_pending_frees() {
   if (forked_child_ || deferred_.count() == 0) return;
-  for (const Mapping& mapping : deferred_.take_finished()) unmap_now(mapping);
+  for (const Allocation& mapping : deferred_.take_finished()) unmap_now(mapping);
 }
 
 void Shim::finish_frees_before_exit() { drain_pending_frees(); }

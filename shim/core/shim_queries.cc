@@ -33,12 +33,12 @@ constexpr EventOps kDriverEvents{query_driver_event, destroy_driver_event};
 
 }  // namespace
 
-std::optional<Mapping> Shim::allocation_at(uintptr_t address) const {
+std::optional<Allocation> Shim::allocation_at(uintptr_t address) const {
   if (forked_child_) return std::nullopt;
   return table_.find_containing(address);
 }
 
-RangeOwner Shim::range_owner(uintptr_t start, size_t count, Mapping* owner) const {
+RangeOwner Shim::range_owner(uintptr_t start, size_t count, Allocation* owner) const {
   if (forked_child_) return RangeOwner::kNone;
   return table_.find_range(start, count, owner);
 }
@@ -53,7 +53,7 @@ int Shim::device_count() const {
   return count;
 }
 
-void Shim::log_emulated(const char* call, const Mapping& mapping, const std::string& details,
+void Shim::log_emulated(const char* call, const Allocation& mapping, const std::string& details,
                         int result) {
   if (!log_.enabled(LogLevel::kDebug)) return;
   emit(events::managed_call(call, mapping, details, result));
@@ -81,7 +81,7 @@ CUresult Shim::free_async_driver(CUdeviceptr pointer, CUstream stream, bool per_
                    : per_thread_stream
                        ? driver->real<decltype(&cuMemFreeAsync)>(DriverOverride::k_cuMemFreeAsync_ptsz)
                        : driver->real<decltype(&cuMemFreeAsync)>(DriverOverride::k_cuMemFreeAsync);
-  std::optional<Mapping> mapping = take_mapping(static_cast<uintptr_t>(pointer));
+  std::optional<Allocation> mapping = take_mapping(static_cast<uintptr_t>(pointer));
   if (!mapping) return real_free ? real_free(pointer, stream) : CUDA_ERROR_NOT_INITIALIZED;
   if (per_thread_stream && stream == nullptr) stream = CU_STREAM_PER_THREAD;
   CUevent event = nullptr;

@@ -10,10 +10,10 @@ namespace egm {
 namespace {
 
 // The counts both the summary and the live view begin with.
-events::Totals totals_of(const std::vector<Mapping>& live, size_t pool_cached_bytes) {
+events::Totals totals_of(const std::vector<Allocation>& live, size_t pool_cached_bytes) {
   events::Totals totals;
   totals.live = live.size();
-  for (const Mapping& mapping : live) totals.live_bytes += mapping.mapped;
+  for (const Allocation& mapping : live) totals.live_bytes += mapping.mapped;
   totals.pool_cached_bytes = pool_cached_bytes;
   return totals;
 }
@@ -37,7 +37,7 @@ void Shim::write_exit_summary() {
   uint64_t maps = table_.total_inserted();
   uint64_t fallbacks = fallbacks_.load(std::memory_order_relaxed);
   if (maps == 0 && fallbacks == 0) return;  // the process never asked: leave no trace
-  std::vector<Mapping> live = table_.live();
+  std::vector<Allocation> live = table_.live();
   events::Totals totals = totals_of(live, pool_->cached_bytes());
   totals.maps = maps;
   totals.unmaps = table_.total_removed();
@@ -49,7 +49,7 @@ void Shim::write_exit_summary() {
     emit(events::device_summary(device, usage));
   }
   int64_t now = wall_clock_us();
-  for (const Mapping& mapping : live) emit(events::leak(mapping, now - mapping.created_us));
+  for (const Allocation& mapping : live) emit(events::leak(mapping, now - mapping.created_us));
 }
 
 void Shim::note(const std::string& message) { emit(events::notice(message)); }
@@ -60,11 +60,11 @@ void Shim::on_fork_child() {
 }
 
 void Shim::write_snapshot(const std::string& path) {
-  std::vector<Mapping> live = table_.live();
+  std::vector<Allocation> live = table_.live();
   auto line = [](const Event& event) { return log_line(event.level, event.name, event.fields); };
   std::string text = line(events::snapshot(totals_of(live, pool_->cached_bytes())));
   // Live mappings as map lines: egm-inspect replays a snapshot like a log.
-  for (const Mapping& mapping : live) text += line(events::snapshot_map(mapping));
+  for (const Allocation& mapping : live) text += line(events::snapshot_map(mapping));
   for (const auto& [node, usage] : budget_.usage_by_node()) {
     text += line(events::node_summary(node, usage));
   }

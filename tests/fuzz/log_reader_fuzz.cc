@@ -12,12 +12,12 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::istringstream stream(std::string(reinterpret_cast<const char*>(data), size));
-  egm_inspect::LogSet logs;
-  egm_inspect::read_log_stream(stream, "fuzz.log", logs);
-  egm_inspect::merge_by_timestamp(logs);
-  egm_inspect::Report report = egm_inspect::analyze(logs, egm_inspect::AnalysisOptions{});
-  (void)egm_inspect::text_report(report);
-  (void)egm_inspect::json_report(report);
-  (void)egm_inspect::svg_plot(report);
+  egm::inspect::LogSet logs;
+  egm::inspect::read_log_stream(stream, "fuzz.log", logs);
+  egm::inspect::merge_by_timestamp(logs);
+  egm::inspect::Report report = egm::inspect::analyze(logs, egm::inspect::AnalysisOptions{});
+  (void)egm::inspect::text_report(report);
+  (void)egm::inspect::json_report(report);
+  (void)egm::inspect::svg_plot(report);
   return 0;
 }

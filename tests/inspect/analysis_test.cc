@@ -5,7 +5,7 @@
 
 #include <sstream>
 
-namespace egm_inspect {
+namespace egm::inspect {
 namespace {
 
 // A map or unmap line at second `second` of 2024-05-01T10:00.
@@ -206,4 +206,4 @@ TEST(AnalysisTest, TimeSpecsAreTimestampsOrSeconds) {
 }
 
 }  // namespace
-}  // namespace egm_inspect
+}  // namespace egm::inspect

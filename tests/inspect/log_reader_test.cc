@@ -9,7 +9,7 @@
 #include <sstream>
 #include <stdexcept>
 
-namespace egm_inspect {
+namespace egm::inspect {
 namespace {
 
 constexpr const char* kMapLine =
@@ -243,4 +243,4 @@ TEST(MergedLogReaderTest, KeepsAThousandWarningsAndCountsTheRest) {
 }
 
 }  // namespace
-}  // namespace egm_inspect
+}  // namespace egm::inspect

@@ -9,8 +9,8 @@
 namespace egm {
 namespace {
 
-Mapping sample_mapping() {
-  Mapping mapping;
+Allocation sample_mapping() {
+  Allocation mapping;
   mapping.id = 7;
   mapping.api = Api::kCuMemAlloc;
   mapping.address = 0x7f0000200000;

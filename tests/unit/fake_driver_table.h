@@ -1,5 +1,5 @@
 // A fake CUDA driver for the VMM calls of the EGM sequence, as a DriverApi
-// table, so that EgmAllocator and HostPool can be tested without a GPU (the
+// table, so that VmmSequence and HostPool can be tested without a GPU (the
 // way tcmalloc tests its page heap against a fake virtual allocator).
 //
 // The fake keeps an in-memory model of what a real driver would hold:

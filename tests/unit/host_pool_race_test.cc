@@ -34,9 +34,9 @@ TEST(HostPoolRaceTest, PeerGrantsNeverReachAChunkBeingUnmapped) {
     }
   };
   auto placed = pool.acquire(fake.api(), ChunkKey{0, 0, true}, kGranule, kGranule, SIZE_MAX);
-  ASSERT_TRUE(std::holds_alternative<Placement>(placed));
-  const Placement& placement = std::get<Placement>(placed);
-  Mapping mapping;
+  ASSERT_TRUE(std::holds_alternative<PoolBlock>(placed));
+  const PoolBlock& placement = std::get<PoolBlock>(placed);
+  Allocation mapping;
   mapping.address = placement.address;
   mapping.mapped = placement.size;
   mapping.chunk_id = placement.chunk.id;

@@ -50,13 +50,13 @@ class HostPoolTest : public ::testing::Test {
         });
   }
 
-  Placement acquire_ok(const ChunkKey& key, size_t size, size_t cap = kNoCap) {
+  PoolBlock acquire_ok(const ChunkKey& key, size_t size, size_t cap = kNoCap) {
     auto placed = pool_->acquire(fake_.api(), key, size, kGranule, cap);
     if (const EgmFailure* failure = std::get_if<EgmFailure>(&placed)) {
       ADD_FAILURE() << "acquire(" << size << ") failed at " << failure->step;
       return {};
     }
-    return std::get<Placement>(placed);
+    return std::get<PoolBlock>(placed);
   }
 
   EgmFailure acquire_fails(const ChunkKey& key, size_t size, size_t cap = kNoCap) {
@@ -69,8 +69,8 @@ class HostPoolTest : public ::testing::Test {
   }
 
   // The table entry the shim makes of a placement (Shim::try_node).
-  static Mapping mapping_of(const Placement& placement, const ChunkKey& key) {
-    Mapping mapping;
+  static Allocation mapping_of(const PoolBlock& placement, const ChunkKey& key) {
+    Allocation mapping;
     mapping.address = placement.address;
     mapping.mapped = placement.size;
     mapping.node = key.node;
@@ -83,16 +83,16 @@ class HostPoolTest : public ::testing::Test {
     return mapping;
   }
 
-  std::optional<EgmFailure> release(const Placement& placement, const ChunkKey& key = kKey) {
+  std::optional<EgmFailure> release(const PoolBlock& placement, const ChunkKey& key = kKey) {
     return pool_->release(fake_.api(), mapping_of(placement, key));
   }
 
   size_t node_bytes(int node) { return table_.usage_by_node()[node].current_bytes; }
   size_t device_bytes(int device) { return table_.usage_by_device()[device].current_bytes; }
-  bool mapped(const Placement& placement) const {
+  bool mapped(const PoolBlock& placement) const {
     return fake_.mapping_at(placement.chunk.mapping.address) != nullptr;
   }
-  bool grants_device(const Placement& placement, int device) const {
+  bool grants_device(const PoolBlock& placement, int device) const {
     return fake_.grants(placement.chunk.mapping.address, CU_MEM_LOCATION_TYPE_DEVICE, device);
   }
   void expect_no_misuse() const {
@@ -108,7 +108,7 @@ class HostPoolTest : public ::testing::Test {
 TEST_F(HostPoolTest, WholeChunkIsMappedFreshThenReusedFromTheCache) {
   make_pool(16 * kMiB);
   const ChunkKey key{1, 0, true};
-  Placement first = acquire_ok(key, 3 * kMiB);
+  PoolBlock first = acquire_ok(key, 3 * kMiB);
   EXPECT_STREQ(first.source, "fresh");
   EXPECT_EQ(first.size, 4 * kMiB) << "rounded up to the granule";
   EXPECT_EQ(first.address, first.chunk.mapping.address);
@@ -124,7 +124,7 @@ TEST_F(HostPoolTest, WholeChunkIsMappedFreshThenReusedFromTheCache) {
   EXPECT_EQ(fake_.count(Step::kUnmap), 0);
   EXPECT_EQ(node_bytes(1), 4 * kMiB) << "a cached chunk stays pinned";
 
-  Placement again = acquire_ok(key, 4 * kMiB);
+  PoolBlock again = acquire_ok(key, 4 * kMiB);
   EXPECT_STREQ(again.source, "pool");
   EXPECT_EQ(again.address, first.address);
   EXPECT_EQ(again.chunk.id, first.chunk.id);
@@ -153,9 +153,9 @@ TEST_F(HostPoolTest, ReuseNeedsTheSameKeyAndAtMostAQuarterMore) {
 
 TEST_F(HostPoolTest, AReusedLargerChunkIsGivenBackWholeAtItsOwnSize) {
   make_pool(64 * kMiB);
-  Placement first = acquire_ok(kKey, 10 * kMiB);
+  PoolBlock first = acquire_ok(kKey, 10 * kMiB);
   release(first);
-  Placement reused = acquire_ok(kKey, 8 * kMiB);  // 10 MiB is within a quarter
+  PoolBlock reused = acquire_ok(kKey, 8 * kMiB);  // 10 MiB is within a quarter
   EXPECT_STREQ(reused.source, "pool");
   EXPECT_EQ(reused.size, 10 * kMiB) << "the user owns the whole chunk";
   release(reused);
@@ -178,9 +178,9 @@ TEST_F(HostPoolTest, ASizeThatCannotBeRoundedUpCallsNoDriver) {
 
 TEST_F(HostPoolTest, PoolLimitEvictsTheOldestChunk) {
   make_pool(4 * kMiB);
-  Placement a = acquire_ok(kKey, kGranule);
-  Placement b = acquire_ok(kKey, kGranule);
-  Placement c = acquire_ok(kKey, kGranule);
+  PoolBlock a = acquire_ok(kKey, kGranule);
+  PoolBlock b = acquire_ok(kKey, kGranule);
+  PoolBlock c = acquire_ok(kKey, kGranule);
   release(a);
   release(b);
   EXPECT_EQ(pool_->cached_bytes(), 4 * kMiB);
@@ -195,7 +195,7 @@ TEST_F(HostPoolTest, PoolLimitEvictsTheOldestChunk) {
   EXPECT_EQ(node_bytes(0), 4 * kMiB);
 
   // Larger than the whole limit: unmapped at once, the cache untouched.
-  Placement big = acquire_ok(kKey, 6 * kMiB);
+  PoolBlock big = acquire_ok(kKey, 6 * kMiB);
   release(big);
   EXPECT_FALSE(mapped(big));
   EXPECT_TRUE(mapped(b));
@@ -206,7 +206,7 @@ TEST_F(HostPoolTest, PoolLimitEvictsTheOldestChunk) {
 
 TEST_F(HostPoolTest, WithoutACacheReleaseUnmapsAtOnce) {
   make_pool(0);
-  Placement a = acquire_ok(kKey, 5 * kMiB);
+  PoolBlock a = acquire_ok(kKey, 5 * kMiB);
   EXPECT_FALSE(release(a).has_value());
   EXPECT_TRUE(fake_.clean());
   EXPECT_EQ(node_bytes(0), 0u);
@@ -217,10 +217,10 @@ TEST_F(HostPoolTest, WithoutACacheReleaseUnmapsAtOnce) {
 TEST_F(HostPoolTest, FailedMappingEmptiesTheCacheAndRetriesOnce) {
   make_pool(16 * kMiB);
   const ChunkKey other{0, 1, true};  // cached, but not reusable for kKey
-  Placement cached = acquire_ok(other, kGranule);
+  PoolBlock cached = acquire_ok(other, kGranule);
   release(cached, other);
   fake_.fail_call(Step::kCreate, 2);
-  Placement got = acquire_ok(kKey, 4 * kMiB);
+  PoolBlock got = acquire_ok(kKey, 4 * kMiB);
   EXPECT_STREQ(got.source, "fresh");
   EXPECT_EQ(fake_.count(Step::kCreate), 3);
   EXPECT_FALSE(mapped(cached));
@@ -257,8 +257,8 @@ TEST_F(HostPoolTest, RetryAfterEmptyingTheCacheHappensOnceAndLeaksNothing) {
 TEST_F(HostPoolTest, NodeLimitCountsChunksInUseAndCached) {
   make_pool(16 * kMiB);
   const size_t cap = 4 * kMiB;
-  Placement a = acquire_ok(kKey, kGranule, cap);
-  Placement b = acquire_ok(kKey, kGranule, cap);
+  PoolBlock a = acquire_ok(kKey, kGranule, cap);
+  PoolBlock b = acquire_ok(kKey, kGranule, cap);
   size_t calls = fake_.calls().size();
   EgmFailure full = acquire_fails(kKey, kGranule, cap);
   EXPECT_STREQ(full.step, "node-limit");
@@ -271,7 +271,7 @@ TEST_F(HostPoolTest, NodeLimitCountsChunksInUseAndCached) {
   // the cache is emptied and the mapping tried again.
   release(b);
   const ChunkKey other{0, 1, true};
-  Placement c = acquire_ok(other, kGranule, cap);
+  PoolBlock c = acquire_ok(other, kGranule, cap);
   EXPECT_FALSE(mapped(b));
   EXPECT_TRUE(mapped(a));
   EXPECT_TRUE(mapped(c));
@@ -291,21 +291,21 @@ TEST_F(HostPoolTest, NodeLimitCountsChunksInUseAndCached) {
 
 TEST_F(HostPoolTest, SubGranuleRequestsShareAChunk) {
   make_pool(0);
-  Placement a = acquire_ok(kKey, 1000);
+  PoolBlock a = acquire_ok(kKey, 1000);
   EXPECT_STREQ(a.source, "slab");
   EXPECT_EQ(a.size, 1024u) << "the size class";
-  Placement b = acquire_ok(kKey, 1000);
+  PoolBlock b = acquire_ok(kKey, 1000);
   EXPECT_STREQ(b.source, "slab");
   EXPECT_EQ(b.chunk.id, a.chunk.id);
   EXPECT_NE(b.address, a.address);
-  for (const Placement& block : {a, b}) {
+  for (const PoolBlock& block : {a, b}) {
     EXPECT_GE(block.address, a.chunk.mapping.address);
     EXPECT_LE(block.address + block.size, a.chunk.mapping.address + kGranule);
     EXPECT_EQ(block.address % 256, 0u);
   }
   ASSERT_NE(fake_.mapping_at(a.chunk.mapping.address), nullptr);
   EXPECT_EQ(fake_.mapping_at(a.chunk.mapping.address)->size, kGranule);
-  Placement c = acquire_ok(kKey, 3000);
+  PoolBlock c = acquire_ok(kKey, 3000);
   EXPECT_EQ(c.size, 3072u);
   EXPECT_NE(c.chunk.id, a.chunk.id) << "another size class, another slab";
   EXPECT_EQ(fake_.count(Step::kCreate), 2);
@@ -323,10 +323,10 @@ TEST_F(HostPoolTest, SubGranuleRequestsShareAChunk) {
 
 TEST_F(HostPoolTest, AnEmptiedSlabIsCachedForWholeChunkRequests) {
   make_pool(16 * kMiB);
-  Placement block = acquire_ok(kKey, 300);
+  PoolBlock block = acquire_ok(kKey, 300);
   release(block);
   EXPECT_EQ(pool_->cached_bytes(), kGranule);
-  Placement whole = acquire_ok(kKey, kGranule);
+  PoolBlock whole = acquire_ok(kKey, kGranule);
   EXPECT_STREQ(whole.source, "pool");
   EXPECT_EQ(whole.chunk.id, block.chunk.id);
   EXPECT_EQ(fake_.count(Step::kCreate), 1);
@@ -334,8 +334,8 @@ TEST_F(HostPoolTest, AnEmptiedSlabIsCachedForWholeChunkRequests) {
 
 TEST_F(HostPoolTest, WithoutSuballocationSmallRequestsGetWholeChunks) {
   make_pool(0, /*suballocate=*/false);
-  Placement a = acquire_ok(kKey, 1000);
-  Placement b = acquire_ok(kKey, 1000);
+  PoolBlock a = acquire_ok(kKey, 1000);
+  PoolBlock b = acquire_ok(kKey, 1000);
   EXPECT_STREQ(a.source, "fresh");
   EXPECT_EQ(a.size, kGranule);
   EXPECT_NE(a.chunk.id, b.chunk.id);
@@ -388,9 +388,9 @@ TEST_F(HostPoolTest, PrefillStopsAtTheFirstDriverFailure) {
 
 TEST_F(HostPoolTest, TrimUnmapsOnlyCachedChunks) {
   make_pool(16 * kMiB);
-  Placement in_use = acquire_ok(kKey, kGranule);
-  Placement b = acquire_ok(kKey, 4 * kMiB);
-  Placement c = acquire_ok({1, 0, true}, kGranule);
+  PoolBlock in_use = acquire_ok(kKey, kGranule);
+  PoolBlock b = acquire_ok(kKey, 4 * kMiB);
+  PoolBlock c = acquire_ok({1, 0, true}, kGranule);
   release(b);
   release(c, {1, 0, true});
   events_.clear();
@@ -410,12 +410,12 @@ TEST_F(HostPoolTest, TrimUnmapsOnlyCachedChunks) {
 
 TEST_F(HostPoolTest, GrantPeerReachesInUseCachedAndSlabChunksOfThatDevice) {
   make_pool(16 * kMiB);
-  Placement in_use = acquire_ok(kKey, kGranule);
-  Placement cached = acquire_ok(kKey, 4 * kMiB);
+  PoolBlock in_use = acquire_ok(kKey, kGranule);
+  PoolBlock cached = acquire_ok(kKey, 4 * kMiB);
   release(cached);
-  Placement block = acquire_ok(kKey, 512);
+  PoolBlock block = acquire_ok(kKey, 512);
   const ChunkKey device1{0, 1, true};
-  Placement other = acquire_ok(device1, kGranule);
+  PoolBlock other = acquire_ok(device1, kGranule);
 
   int access_calls = fake_.count(Step::kSetAccess);
   EXPECT_FALSE(pool_->grant_peer(fake_.api(), 0, 2).has_value());
@@ -434,7 +434,7 @@ TEST_F(HostPoolTest, GrantPeerReachesInUseCachedAndSlabChunksOfThatDevice) {
   EXPECT_EQ(fake_.count(Step::kSetAccess), access_calls + 3);
 
   // A chunk mapped later for device 0 gets the peer in its first grant.
-  Placement later = acquire_ok(kKey, 8 * kMiB);
+  PoolBlock later = acquire_ok(kKey, 8 * kMiB);
   EXPECT_TRUE(grants_device(later, 2));
   EXPECT_EQ(fake_.count(Step::kSetAccess), access_calls + 4);
   const auto& first_grant = fake_.access_calls().back();
@@ -448,8 +448,8 @@ TEST_F(HostPoolTest, GrantPeerReachesInUseCachedAndSlabChunksOfThatDevice) {
 
 TEST_F(HostPoolTest, AFailedPeerGrantIsReportedAndRetriedByTheNextOne) {
   make_pool(16 * kMiB);
-  Placement a = acquire_ok(kKey, kGranule);
-  Placement b = acquire_ok(kKey, kGranule);
+  PoolBlock a = acquire_ok(kKey, kGranule);
+  PoolBlock b = acquire_ok(kKey, kGranule);
   int access_calls = fake_.count(Step::kSetAccess);
   fake_.fail_call(Step::kSetAccess, access_calls + 1, CUDA_ERROR_PEER_ACCESS_UNSUPPORTED);
   std::optional<EgmFailure> failure = pool_->grant_peer(fake_.api(), 0, 3);
@@ -465,10 +465,10 @@ TEST_F(HostPoolTest, AFailedPeerGrantIsReportedAndRetriedByTheNextOne) {
 
 TEST_F(HostPoolTest, GrantEveryDeviceReachesEveryChunkAndLaterOnes) {
   make_pool(16 * kMiB);
-  Placement zero = acquire_ok({0, 0, true}, kGranule);
-  Placement one = acquire_ok({0, 1, true}, kGranule);
+  PoolBlock zero = acquire_ok({0, 0, true}, kGranule);
+  PoolBlock one = acquire_ok({0, 1, true}, kGranule);
   release(one, {0, 1, true});                     // cached
-  Placement two = acquire_ok({0, 2, true}, 300);  // a slab
+  PoolBlock two = acquire_ok({0, 2, true}, 300);  // a slab
   int access_calls = fake_.count(Step::kSetAccess);
   pool_->grant_every_device(fake_.api(), 0b111);
   EXPECT_EQ(fake_.count(Step::kSetAccess), access_calls + 6) << "two peers for each of three";
@@ -480,7 +480,7 @@ TEST_F(HostPoolTest, GrantEveryDeviceReachesEveryChunkAndLaterOnes) {
   pool_->grant_every_device(fake_.api(), 0b111);
   EXPECT_EQ(fake_.count(Step::kSetAccess), access_calls + 6) << "nothing left to grant";
 
-  Placement later = acquire_ok({0, 1, true}, 4 * kMiB);
+  PoolBlock later = acquire_ok({0, 1, true}, 4 * kMiB);
   EXPECT_EQ(fake_.count(Step::kSetAccess), access_calls + 7) << "granted at creation";
   EXPECT_TRUE(grants_device(later, 0));
   EXPECT_TRUE(grants_device(later, 2));
@@ -489,7 +489,7 @@ TEST_F(HostPoolTest, GrantEveryDeviceReachesEveryChunkAndLaterOnes) {
 
 TEST_F(HostPoolTest, EveryDeviceFromTheSettingsIsGrantedAtCreation) {
   make_pool(0, true, /*every_device=*/0b11);
-  Placement chunk = acquire_ok({0, 1, true}, kGranule);
+  PoolBlock chunk = acquire_ok({0, 1, true}, kGranule);
   EXPECT_EQ(fake_.count(Step::kSetAccess), 1);
   EXPECT_TRUE(grants_device(chunk, 0));
   EXPECT_TRUE(grants_device(chunk, 1));
@@ -498,10 +498,10 @@ TEST_F(HostPoolTest, EveryDeviceFromTheSettingsIsGrantedAtCreation) {
 
 TEST_F(HostPoolTest, ChunkEventsNameEachMapAndUnmapWithItsReason) {
   make_pool(kGranule);
-  Placement a = acquire_ok(kKey, kGranule);
+  PoolBlock a = acquire_ok(kKey, kGranule);
   release(a);
-  Placement reused = acquire_ok(kKey, kGranule);  // no event: nothing mapped
-  Placement c = acquire_ok(kKey, kGranule);
+  PoolBlock reused = acquire_ok(kKey, kGranule);  // no event: nothing mapped
+  PoolBlock c = acquire_ok(kKey, kGranule);
   release(reused);
   release(c);  // evicts a's chunk
   pool_->trim(fake_.api(), "exit");
@@ -513,7 +513,7 @@ TEST_F(HostPoolTest, ChunkEventsNameEachMapAndUnmapWithItsReason) {
 
   // A failed unmap: the event names the failed step, release returns it.
   events_.clear();
-  Placement big = acquire_ok(kKey, 4 * kMiB);
+  PoolBlock big = acquire_ok(kKey, 4 * kMiB);
   fake_.fail_always(Step::kUnmap, CUDA_ERROR_INVALID_VALUE);
   std::optional<EgmFailure> failure = release(big);
   ASSERT_TRUE(failure.has_value());

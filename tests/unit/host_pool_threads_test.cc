@@ -46,8 +46,8 @@ class LiveRanges {
   std::map<uintptr_t, size_t> ranges_;
 };
 
-Mapping mapping_of(const Placement& placement, const ChunkKey& key) {
-  Mapping mapping;
+Allocation mapping_of(const PoolBlock& placement, const ChunkKey& key) {
+  Allocation mapping;
   mapping.address = placement.address;
   mapping.mapped = placement.size;
   mapping.node = key.node;
@@ -73,13 +73,13 @@ TEST(HostPoolThreadsTest, ConcurrentUseLeavesNothingBehind) {
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
       std::mt19937 random(t + 1);
-      std::vector<std::pair<Mapping, ChunkKey>> held;
+      std::vector<std::pair<Allocation, ChunkKey>> held;
       for (int i = 0; i < 1500; ++i) {
         ChunkKey key{static_cast<int>(random() % 2), static_cast<int>(random() % 2),
                      random() % 4 != 0};
         size_t size = sizes[random() % std::size(sizes)];
         auto placed = pool.acquire(fake.api(), key, size, kGranule, cap);
-        if (const Placement* placement = std::get_if<Placement>(&placed)) {
+        if (const PoolBlock* placement = std::get_if<PoolBlock>(&placed)) {
           if (!live.add(placement->address, placement->size)) ++overlaps[t];
           held.emplace_back(mapping_of(*placement, key), key);
         }

@@ -17,8 +17,8 @@ constexpr int kDevices = 2;
 constexpr int kInvalidValue = cudaErrorInvalidValue;
 constexpr size_t kSize = 3 << 20;  // the allocation's
 
-Mapping allocation(Api api) {
-  Mapping mapping;
+Allocation allocation(Api api) {
+  Allocation mapping;
   mapping.address = kBase;
   mapping.requested = kSize;
   mapping.mapped = 4 << 20;
@@ -29,7 +29,7 @@ Mapping allocation(Api api) {
 }
 
 // `attribute` of the whole allocation.
-int int_attribute(const Mapping& mapping, int attribute, bool physical = false) {
+int int_attribute(const Allocation& mapping, int attribute, bool physical = false) {
   int value = 12345;
   EXPECT_EQ(range_attribute(mapping, mapping.address, mapping.requested, attribute, &value,
                             sizeof value, physical),
@@ -38,7 +38,7 @@ int int_attribute(const Mapping& mapping, int attribute, bool physical = false) 
 }
 
 // `attribute` of [kBase + offset, +count).
-int part_attribute(const Mapping& mapping, size_t offset, size_t count, int attribute) {
+int part_attribute(const Allocation& mapping, size_t offset, size_t count, int attribute) {
   int value = 12345;
   EXPECT_EQ(
       range_attribute(mapping, kBase + offset, count, attribute, &value, sizeof value, false), 0);
@@ -46,7 +46,7 @@ int part_attribute(const Mapping& mapping, size_t offset, size_t count, int attr
 }
 
 TEST(ManagedCallsTest, AttachTakesTheWholeAllocationOnly) {
-  Mapping managed = allocation(Api::kCudaMallocManaged);
+  Allocation managed = allocation(Api::kCudaMallocManaged);
   EXPECT_EQ(attach_result(managed, kBase, 0, cudaMemAttachSingle), 0);
   EXPECT_EQ(attach_result(managed, kBase, managed.requested, cudaMemAttachHost), 0);
   EXPECT_EQ(attach_result(managed, kBase, 4096, cudaMemAttachGlobal), kInvalidValue);
@@ -57,7 +57,7 @@ TEST(ManagedCallsTest, AttachTakesTheWholeAllocationOnly) {
 }
 
 TEST(ManagedCallsTest, PrefetchChecksItsTargetAndRecordsIt) {
-  Mapping managed = allocation(Api::kCuMemAllocManaged);
+  Allocation managed = allocation(Api::kCuMemAllocManaged);
   ManagedHints& hints = managed.hints;
   size_t size = managed.requested;
   EXPECT_EQ(prefetch(managed, kBase, size, {kLocationDevice, 1}, 0, kDevices, hints), 0);
@@ -80,7 +80,7 @@ TEST(ManagedCallsTest, PrefetchChecksItsTargetAndRecordsIt) {
 }
 
 TEST(ManagedCallsTest, AdviceReadsBackThroughRangeAttributes) {
-  Mapping managed = allocation(Api::kCudaMallocManaged);
+  Allocation managed = allocation(Api::kCudaMallocManaged);
   EXPECT_EQ(int_attribute(managed, CU_MEM_RANGE_ATTRIBUTE_READ_MOSTLY), 0);
   EXPECT_EQ(int_attribute(managed, CU_MEM_RANGE_ATTRIBUTE_PREFERRED_LOCATION), kInvalidDeviceId);
   EXPECT_EQ(int_attribute(managed, CU_MEM_RANGE_ATTRIBUTE_LAST_PREFETCH_LOCATION),
@@ -113,7 +113,7 @@ TEST(ManagedCallsTest, AdviceReadsBackThroughRangeAttributes) {
 }
 
 TEST(ManagedCallsTest, RangeAttributesCheckTheirBuffer) {
-  Mapping managed = allocation(Api::kCudaMallocManaged);
+  Allocation managed = allocation(Api::kCudaMallocManaged);
   long long wide = 0;
   EXPECT_EQ(range_attribute(managed, kBase, kSize, CU_MEM_RANGE_ATTRIBUTE_READ_MOSTLY, &wide, sizeof wide, false),
             kInvalidValue);
@@ -127,7 +127,7 @@ TEST(ManagedCallsTest, RangeAttributesCheckTheirBuffer) {
 }
 
 TEST(ManagedCallsTest, PhysicalAnswersPutTheDataOnItsHostNode) {
-  Mapping managed = allocation(Api::kCudaMallocManaged);
+  Allocation managed = allocation(Api::kCudaMallocManaged);
   ASSERT_EQ(prefetch(managed, kBase, kSize, {kLocationDevice, 0}, 0, kDevices, managed.hints), 0);
   EXPECT_EQ(int_attribute(managed, CU_MEM_RANGE_ATTRIBUTE_LAST_PREFETCH_LOCATION), 0);
   EXPECT_EQ(int_attribute(managed, CU_MEM_RANGE_ATTRIBUTE_LAST_PREFETCH_LOCATION, true),
@@ -146,7 +146,7 @@ MemoryLocation device(int id) { return {kLocationDevice, id}; }
 TEST(ManagedHintsTest, PrefetchOfAPartLeavesTheWholeRangeUnprefetched) {
   // What the H200 answered: a prefetch of [4096, +1 MiB) to device 0, then
   // the whole allocation: -2 / invalid / -2.
-  Mapping managed = allocation(Api::kCudaMallocManaged);
+  Allocation managed = allocation(Api::kCudaMallocManaged);
   size_t page = hint_page_size();
   ASSERT_EQ(prefetch(managed, kBase + page, kMiB, device(0), 0, kDevices, managed.hints), 0);
   EXPECT_EQ(int_attribute(managed, CU_MEM_RANGE_ATTRIBUTE_LAST_PREFETCH_LOCATION),
@@ -184,7 +184,7 @@ TEST(ManagedHintsTest, PrefetchOfAPartLeavesTheWholeRangeUnprefetched) {
 }
 
 TEST(ManagedHintsTest, AdviceOnAPartLeavesTheOtherPartAlone) {
-  Mapping managed = allocation(Api::kCudaMallocManaged);
+  Allocation managed = allocation(Api::kCudaMallocManaged);
   ManagedHints& hints = managed.hints;
   ASSERT_EQ(advise(managed, kBase, kMiB, CU_MEM_ADVISE_SET_READ_MOSTLY, {}, kDevices, hints), 0);
   ASSERT_EQ(advise(managed, kBase, kMiB, CU_MEM_ADVISE_SET_PREFERRED_LOCATION, device(1), kDevices,
@@ -230,7 +230,7 @@ TEST(ManagedHintsTest, AdviceOnAPartLeavesTheOtherPartAlone) {
 }
 
 TEST(ManagedHintsTest, OverlappingAdviceKeepsTheLastPerPage) {
-  Mapping managed = allocation(Api::kCudaMallocManaged);
+  Allocation managed = allocation(Api::kCudaMallocManaged);
   ManagedHints& hints = managed.hints;
   size_t page = hint_page_size();
   ASSERT_EQ(advise(managed, kBase, kSize, CU_MEM_ADVISE_SET_PREFERRED_LOCATION, device(0),
@@ -274,7 +274,7 @@ TEST(ManagedHintsTest, OverlappingAdviceKeepsTheLastPerPage) {
 }
 
 TEST(ManagedHintsTest, PageByPagePrefetchesCoalesce) {
-  Mapping managed = allocation(Api::kCudaMallocManaged);
+  Allocation managed = allocation(Api::kCudaMallocManaged);
   size_t page = hint_page_size();
   for (size_t offset = 0; offset < kSize; offset += page) {
     ASSERT_EQ(prefetch(managed, kBase + offset, page, device(1), 0, kDevices, managed.hints), 0);
@@ -284,7 +284,7 @@ TEST(ManagedHintsTest, PageByPagePrefetchesCoalesce) {
 }
 
 TEST(ManagedHintsTest, IntervalsAreCappedAndDegradeToTheInvalidAnswer) {
-  Mapping managed = allocation(Api::kCudaMallocManaged);
+  Allocation managed = allocation(Api::kCudaMallocManaged);
   size_t page = hint_page_size();
   size_t pages = kSize / page;
   // Every other page to another device: far more intervals than the cap.
@@ -348,7 +348,7 @@ TEST(ManagedHintsTest, CommonHintsAreWhatBothRunsHave) {
 }
 
 TEST(PointerAttributesTest, DeviceMemoryAnswersAsDeviceMemory) {
-  Mapping device = allocation(Api::kCudaMalloc);
+  Allocation device = allocation(Api::kCudaMalloc);
   uintptr_t interior = kBase + 100;
   unsigned type = 0;
   EXPECT_EQ(requested_pointer_attribute(device, interior, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, &type),
@@ -381,7 +381,7 @@ TEST(PointerAttributesTest, DeviceMemoryAnswersAsDeviceMemory) {
 }
 
 TEST(PointerAttributesTest, ManagedMemoryAnswersAsManagedMemory) {
-  Mapping managed = allocation(Api::kCuMemAllocManaged);
+  Allocation managed = allocation(Api::kCuMemAllocManaged);
   unsigned is_managed = 0;
   requested_pointer_attribute(managed, kBase, CU_POINTER_ATTRIBUTE_IS_MANAGED, &is_managed);
   EXPECT_EQ(is_managed, 1u);

@@ -5,7 +5,7 @@
 #include <tuple>
 #include <utility>
 
-namespace egm_inspect {
+namespace egm::inspect {
 namespace {
 
 // Ids restart in every process, so a mapping is known by (pid, id).
@@ -612,4 +612,4 @@ Report analyze_files(const std::vector<std::string>& paths, AnalysisOptions opti
   return replay.finish(reader.files(), reader.skipped());
 }
 
-}  // namespace egm_inspect
+}  // namespace egm::inspect

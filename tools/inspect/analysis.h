@@ -12,7 +12,7 @@
 
 #include "tools/inspect/log_reader.h"
 
-namespace egm_inspect {
+namespace egm::inspect {
 
 // A `--at` value before it is tied to a log: an absolute time, or seconds
 // after the log's first event.
@@ -154,4 +154,4 @@ Report analyze(const LogSet& logs, const AnalysisOptions& options);
 Report analyze_files(const std::vector<std::string>& paths, AnalysisOptions options,
                      const std::optional<TimeSpec>& at);
 
-}  // namespace egm_inspect
+}  // namespace egm::inspect

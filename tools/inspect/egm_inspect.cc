@@ -18,7 +18,7 @@
 #include "tools/inspect/log_reader.h"
 #include "tools/inspect/report.h"
 
-namespace egm_inspect {
+namespace egm::inspect {
 namespace {
 
 constexpr int kExitOk = 0;
@@ -149,10 +149,10 @@ int inspect(CommandLine command_line) {
 }
 
 }  // namespace
-}  // namespace egm_inspect
+}  // namespace egm::inspect
 
 int main(int argc, char** argv) {
-  using namespace egm_inspect;
+  using namespace egm::inspect;
   // The logs are read side by side, one descriptor each: allow as many as may be.
   rlimit files{};
   if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {

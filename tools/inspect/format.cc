@@ -3,7 +3,7 @@
 
 #include "tools/inspect/report.h"
 
-namespace egm_inspect {
+namespace egm::inspect {
 namespace {
 
 struct Scaled {
@@ -58,4 +58,4 @@ std::string hex_text(uint64_t value) {
   return text;
 }
 
-}  // namespace egm_inspect
+}  // namespace egm::inspect

@@ -14,7 +14,7 @@
 
 #include "shim/core/log.h"
 
-namespace egm_inspect {
+namespace egm::inspect {
 namespace {
 
 // Modification time in nanoseconds, or -1 when the file does not exist.
@@ -78,4 +78,4 @@ std::string request_snapshot(pid_t pid, const std::string& path_template, int ti
                            " ms: was the program started with EGM_SNAPSHOT_FILE set?");
 }
 
-}  // namespace egm_inspect
+}  // namespace egm::inspect

@@ -11,7 +11,7 @@
 #include <cstring>
 #include <stdexcept>
 
-namespace egm_inspect {
+namespace egm::inspect {
 namespace {
 
 constexpr int64_t kMicrosPerSecond = 1'000'000;
@@ -547,4 +547,4 @@ std::optional<int64_t> MergedLogReader::first_timestamp() {
   return source->window.begin()->first.first;
 }
 
-}  // namespace egm_inspect
+}  // namespace egm::inspect

@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-namespace egm_inspect {
+namespace egm::inspect {
 
 // Where a line came from, so a person can open the file at that line.
 struct SourceLocation {
@@ -119,4 +119,4 @@ class MergedLogReader {
   LogSet skipped_;  // warnings and counts only; no lines
 };
 
-}  // namespace egm_inspect
+}  // namespace egm::inspect

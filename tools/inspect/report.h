@@ -7,7 +7,7 @@
 
 #include "tools/inspect/analysis.h"
 
-namespace egm_inspect {
+namespace egm::inspect {
 
 std::string text_report(const Report& report);
 
@@ -27,4 +27,4 @@ std::string short_bytes(uint64_t bytes);
 std::string seconds_text(int64_t us);
 std::string hex_text(uint64_t value);
 
-}  // namespace egm_inspect
+}  // namespace egm::inspect

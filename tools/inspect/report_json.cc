@@ -2,7 +2,7 @@
 
 #include "tools/inspect/report.h"
 
-namespace egm_inspect {
+namespace egm::inspect {
 namespace {
 
 // Keys in the order written, so the output reads like the text report.
@@ -165,4 +165,4 @@ std::string json_report(const Report& report) {
   return json.dump(kIndent, ' ', false, Json::error_handler_t::replace) + "\n";
 }
 
-}  // namespace egm_inspect
+}  // namespace egm::inspect

@@ -8,7 +8,7 @@
 
 #include "tools/inspect/report.h"
 
-namespace egm_inspect {
+namespace egm::inspect {
 namespace {
 
 constexpr double kWidth = 960;
@@ -292,4 +292,4 @@ class SvgPlot {
 
 std::string svg_plot(const Report& report) { return SvgPlot(report).render(); }
 
-}  // namespace egm_inspect
+}  // namespace egm::inspect

@@ -4,7 +4,7 @@
 
 #include "tools/inspect/report.h"
 
-namespace egm_inspect {
+namespace egm::inspect {
 namespace {
 
 constexpr size_t kHistogramBarWidth = 40;
@@ -287,4 +287,4 @@ class TextRenderer {
 
 std::string text_report(const Report& report) { return TextRenderer(report).render(); }
 
-}  // namespace egm_inspect
+}  // namespace egm::inspect

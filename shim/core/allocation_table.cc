@@ -1,11 +1,11 @@
-#include "shim/core/mapping_table.h"
+#include "shim/core/allocation_table.h"
 
 #include <algorithm>
 #include <iterator>
 
 namespace egm {
 
-uint64_t MappingTable::insert(Mapping mapping) {
+uint64_t AllocationTable::insert(Allocation mapping) {
   std::lock_guard<std::mutex> lock(mutex_);
   mapping.id = next_id_++;
   // The bounds only grow: a stale wide range just costs a locked lookup.
@@ -21,27 +21,27 @@ uint64_t MappingTable::insert(Mapping mapping) {
   return mapping.id;
 }
 
-void MappingTable::restore(const Mapping& mapping) {
+void AllocationTable::restore(const Allocation& mapping) {
   std::lock_guard<std::mutex> lock(mutex_);
   --removed_;
   by_address_.emplace(mapping.address, mapping);
   live_count_.store(by_address_.size(), std::memory_order_release);
 }
 
-std::optional<Mapping> MappingTable::remove(uintptr_t address) {
+std::optional<Allocation> AllocationTable::remove(uintptr_t address) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto found = by_address_.find(address);
   if (found == by_address_.end()) return std::nullopt;
-  Mapping mapping = found->second;
+  Allocation mapping = found->second;
   by_address_.erase(found);
   ++removed_;
   live_count_.store(by_address_.size(), std::memory_order_release);
   return mapping;
 }
 
-std::vector<Mapping> MappingTable::remove_device(int device) {
+std::vector<Allocation> AllocationTable::remove_device(int device) {
   std::lock_guard<std::mutex> lock(mutex_);
-  std::vector<Mapping> removed;
+  std::vector<Allocation> removed;
   for (auto entry = by_address_.begin(); entry != by_address_.end();) {
     if (entry->second.device != device) {
       ++entry;
@@ -55,23 +55,23 @@ std::vector<Mapping> MappingTable::remove_device(int device) {
   return removed;
 }
 
-bool MappingTable::may_contain(uintptr_t address) const {
+bool AllocationTable::may_contain(uintptr_t address) const {
   return live_count_.load(std::memory_order_acquire) != 0 &&
          address >= lowest_.load(std::memory_order_relaxed) &&
          address <= highest_.load(std::memory_order_relaxed);
 }
 
-std::optional<Mapping> MappingTable::find_containing(uintptr_t address) const {
+std::optional<Allocation> AllocationTable::find_containing(uintptr_t address) const {
   if (!may_contain(address)) return std::nullopt;
   std::lock_guard<std::mutex> lock(mutex_);
   auto after = by_address_.upper_bound(address);
   if (after == by_address_.begin()) return std::nullopt;
-  const Mapping& mapping = std::prev(after)->second;
+  const Allocation& mapping = std::prev(after)->second;
   if (address - mapping.address >= std::max<size_t>(mapping.requested, 1)) return std::nullopt;
   return mapping;
 }
 
-RangeOwner MappingTable::find_range(uintptr_t start, size_t count, Mapping* owner) const {
+RangeOwner AllocationTable::find_range(uintptr_t start, size_t count, Allocation* owner) const {
   size_t length = std::max<size_t>(count, 1);
   uintptr_t last = start + (length - 1);
   if (last < start) last = UINTPTR_MAX;  // wraps: up to the end of the address space
@@ -85,7 +85,7 @@ RangeOwner MappingTable::find_range(uintptr_t start, size_t count, Mapping* owne
   // last one starting at or before `last` decides whether any overlaps.
   auto after = by_address_.upper_bound(last);
   if (after == by_address_.begin()) return RangeOwner::kNone;
-  const Mapping& candidate = std::prev(after)->second;
+  const Allocation& candidate = std::prev(after)->second;
   uintptr_t candidate_last = candidate.address + (std::max<size_t>(candidate.requested, 1) - 1);
   if (candidate_last < start) return RangeOwner::kNone;
   if (candidate.address <= start && last <= candidate_last) {
@@ -95,22 +95,22 @@ RangeOwner MappingTable::find_range(uintptr_t start, size_t count, Mapping* owne
   return RangeOwner::kMixed;
 }
 
-std::vector<Mapping> MappingTable::live() const {
+std::vector<Allocation> AllocationTable::live() const {
   std::lock_guard<std::mutex> lock(mutex_);
-  std::vector<Mapping> mappings;
+  std::vector<Allocation> mappings;
   mappings.reserve(by_address_.size());
   for (const auto& entry : by_address_) mappings.push_back(entry.second);
   std::sort(mappings.begin(), mappings.end(),
-            [](const Mapping& a, const Mapping& b) { return a.id < b.id; });
+            [](const Allocation& a, const Allocation& b) { return a.id < b.id; });
   return mappings;
 }
 
-uint64_t MappingTable::total_inserted() const {
+uint64_t AllocationTable::total_inserted() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return next_id_ - 1;
 }
 
-uint64_t MappingTable::total_removed() const {
+uint64_t AllocationTable::total_removed() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return removed_;
 }

@@ -1,4 +1,4 @@
-#include "shim/core/mapping_table.h"
+#include "shim/core/allocation_table.h"
 
 #include <gtest/gtest.h>
 
@@ -8,8 +8,8 @@
 namespace egm {
 namespace {
 
-Mapping mapping_at(uintptr_t address, size_t mapped, int node) {
-  Mapping mapping;
+Allocation mapping_at(uintptr_t address, size_t mapped, int node) {
+  Allocation mapping;
   mapping.address = address;
   mapping.requested = mapped - 1;
   mapping.mapped = mapped;
@@ -18,10 +18,10 @@ Mapping mapping_at(uintptr_t address, size_t mapped, int node) {
 }
 
 TEST(MappingTableTest, InsertAssignsIdsAndRemoveTakesTheEntryOut) {
-  MappingTable table;
+  AllocationTable table;
   EXPECT_EQ(table.insert(mapping_at(0x1000, 4096, 0)), 1u);
   EXPECT_EQ(table.insert(mapping_at(0x9000, 8192, 1)), 2u);
-  std::optional<Mapping> removed = table.remove(0x1000);
+  std::optional<Allocation> removed = table.remove(0x1000);
   ASSERT_TRUE(removed.has_value());
   EXPECT_EQ(removed->id, 1u);
   EXPECT_FALSE(table.remove(0x1000).has_value()) << "double remove";
@@ -33,7 +33,7 @@ TEST(MappingTableTest, InsertAssignsIdsAndRemoveTakesTheEntryOut) {
 }
 
 TEST(MappingTableTest, MayContainIsFalseOutsideEveryMapping) {
-  MappingTable table;
+  AllocationTable table;
   EXPECT_FALSE(table.may_contain(0x5000)) << "empty table";
   table.insert(mapping_at(0x5000, 4096, 0));
   EXPECT_TRUE(table.may_contain(0x5000));
@@ -44,7 +44,7 @@ TEST(MappingTableTest, MayContainIsFalseOutsideEveryMapping) {
 }
 
 TEST(MappingTableTest, ConcurrentInsertAndRemoveKeepCountsConsistent) {
-  MappingTable table;
+  AllocationTable table;
   constexpr int kThreads = 8, kPerThread = 2000;
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
@@ -72,8 +72,8 @@ namespace egm {
 namespace {
 
 TEST(MappingTableRangeTest, InteriorPointersAndRangesFindTheirAllocation) {
-  MappingTable table;
-  Mapping low, high;
+  AllocationTable table;
+  Allocation low, high;
   low.address = 0x100000;
   low.requested = 0x3000;
   high.address = 0x200000;
@@ -84,7 +84,7 @@ TEST(MappingTableRangeTest, InteriorPointersAndRangesFindTheirAllocation) {
   EXPECT_FALSE(table.find_containing(0x103000));  // past the requested size
   EXPECT_EQ(table.find_containing(0x200800)->address, 0x200000u);  // the highest allocation's inside
   EXPECT_FALSE(table.find_containing(0xfffff));
-  Mapping owner;
+  Allocation owner;
   EXPECT_EQ(table.find_range(0x101000, 0x2000, &owner), RangeOwner::kOne);
   EXPECT_EQ(owner.address, 0x100000u);
   EXPECT_EQ(table.find_range(0x101000, 0x2001, &owner), RangeOwner::kMixed);  // one byte beyond

@@ -1,6 +1,6 @@
-// EgmAllocator against the fake driver table: the EGM sequence, its rollback
+// VmmSequence against the fake driver table: the EGM sequence, its rollback
 // after each failed step, and its reverse.
-#include "shim/core/egm_allocator.h"
+#include "shim/core/vmm_sequence.h"
 
 #include <gtest/gtest.h>
 
@@ -19,17 +19,17 @@ constexpr size_t kGranule = 2 * kMiB;
 class EgmAllocatorTest : public ::testing::Test {
  protected:
   // Maps `request` at its rounded-up size; fails the test on a failure.
-  EgmMapping map_ok(const EgmRequest& request) {
+  HostMapping map_ok(const EgmRequest& request) {
     auto mapped = allocator_.map(request, round_up(request.size, kGranule), kGranule);
     if (const EgmFailure* failure = std::get_if<EgmFailure>(&mapped)) {
       ADD_FAILURE() << failure->step << " failed";
       return {};
     }
-    return std::get<EgmMapping>(mapped);
+    return std::get<HostMapping>(mapped);
   }
 
   FakeDriverTable fake_;
-  EgmAllocator allocator_{fake_.api()};
+  VmmSequence allocator_{fake_.api()};
 };
 
 TEST_F(EgmAllocatorTest, GranularityAsksForPinnedHostNumaMemoryOnTheNode) {
@@ -71,7 +71,7 @@ TEST_F(EgmAllocatorTest, RoundUpToTheGranularityWithoutOverflow) {
 }
 
 TEST_F(EgmAllocatorTest, MapsHostNumaMemoryWithAccessForDeviceAndHostNode) {
-  EgmMapping mapping = map_ok({3 * kMiB, /*node=*/2, /*device=*/1, /*host_access=*/true, 0});
+  HostMapping mapping = map_ok({3 * kMiB, /*node=*/2, /*device=*/1, /*host_access=*/true, 0});
   EXPECT_TRUE(fake_.misuse().empty()) << fake_.misuse().front();
   EXPECT_EQ(fake_.steps(),
             (std::vector<Step>{Step::kCreate, Step::kReserve, Step::kMap, Step::kSetAccess}));
@@ -109,7 +109,7 @@ TEST_F(EgmAllocatorTest, MapsHostNumaMemoryWithAccessForDeviceAndHostNode) {
 }
 
 TEST_F(EgmAllocatorTest, WithoutHostAccessOnlyTheDevicesAreGranted) {
-  EgmMapping mapping = map_ok({kGranule, 0, 0, /*host_access=*/false, 0});
+  HostMapping mapping = map_ok({kGranule, 0, 0, /*host_access=*/false, 0});
   ASSERT_EQ(fake_.access_calls().size(), 1u);
   ASSERT_EQ(fake_.access_calls()[0].size(), 1u);
   EXPECT_TRUE(fake_.grants(mapping.address, CU_MEM_LOCATION_TYPE_DEVICE, 0));
@@ -119,7 +119,7 @@ TEST_F(EgmAllocatorTest, WithoutHostAccessOnlyTheDevicesAreGranted) {
 TEST_F(EgmAllocatorTest, PeersGetAccessOnceAndTheDeviceIsNotRepeated) {
   // Peers 0, 2 and 63; bit 1 is the device itself.
   uint64_t peers = 0b111 | uint64_t{1} << 63;
-  EgmMapping mapping = map_ok({kGranule, 0, /*device=*/1, true, peers});
+  HostMapping mapping = map_ok({kGranule, 0, /*device=*/1, true, peers});
   ASSERT_EQ(fake_.access_calls().size(), 1u);
   const auto& access = fake_.access_calls()[0];
   ASSERT_EQ(access.size(), 5u) << "device 1, peers 0, 2, 63, host node 0";
@@ -136,7 +136,7 @@ TEST_F(EgmAllocatorTest, PeersGetAccessOnceAndTheDeviceIsNotRepeated) {
 }
 
 TEST_F(EgmAllocatorTest, UnmapUndoesEverything) {
-  EgmMapping mapping = map_ok({5 * kMiB, 1, 0, true, 0});
+  HostMapping mapping = map_ok({5 * kMiB, 1, 0, true, 0});
   EXPECT_FALSE(allocator_.unmap(mapping).has_value());
   EXPECT_TRUE(fake_.clean());
   EXPECT_TRUE(fake_.misuse().empty()) << fake_.misuse().front();
@@ -194,7 +194,7 @@ class EgmAllocatorUnmapFailureTest : public EgmAllocatorTest,
                                      public ::testing::WithParamInterface<Step> {};
 
 TEST_P(EgmAllocatorUnmapFailureTest, ReportsTheFailedStepAndStillTriesTheOthers) {
-  EgmMapping mapping = map_ok({kGranule, 0, 0, true, 0});
+  HostMapping mapping = map_ok({kGranule, 0, 0, true, 0});
   size_t calls_before = fake_.calls().size();
   fake_.fail_always(GetParam(), CUDA_ERROR_INVALID_VALUE);
   std::optional<EgmFailure> failure = allocator_.unmap(mapping);
@@ -216,7 +216,7 @@ INSTANTIATE_TEST_SUITE_P(EachStep, EgmAllocatorUnmapFailureTest,
                          });
 
 TEST_F(EgmAllocatorTest, UnmapReportsTheFirstOfSeveralFailures) {
-  EgmMapping mapping = map_ok({kGranule, 0, 0, true, 0});
+  HostMapping mapping = map_ok({kGranule, 0, 0, true, 0});
   fake_.fail_always(Step::kRelease, CUDA_ERROR_INVALID_VALUE);
   fake_.fail_always(Step::kAddressFree, CUDA_ERROR_ILLEGAL_ADDRESS);
   std::optional<EgmFailure> failure = allocator_.unmap(mapping);
@@ -226,7 +226,7 @@ TEST_F(EgmAllocatorTest, UnmapReportsTheFirstOfSeveralFailures) {
 }
 
 TEST_F(EgmAllocatorTest, GrantGivesOneDeviceTheWholeMapping) {
-  EgmMapping mapping = map_ok({3 * kMiB, 0, 0, false, 0});
+  HostMapping mapping = map_ok({3 * kMiB, 0, 0, false, 0});
   EXPECT_FALSE(allocator_.grant(mapping, 5).has_value());
   ASSERT_EQ(fake_.access_calls().size(), 2u);
   ASSERT_EQ(fake_.access_calls()[1].size(), 1u);

@@ -19,9 +19,9 @@ struct NodeOrder {
   const char* reason;      // why the first node: "nearest", "bind", "interleave", ...
 };
 
-class PlacementPolicy {
+class NodePolicy {
  public:
-  PlacementPolicy(const Config& config, const HostTopology& topology, FreeBytesOfNode free_bytes);
+  NodePolicy(const Config& config, const HostTopology& topology, FreeBytesOfNode free_bytes);
 
   // `gpu_nearest_node` is CU_DEVICE_ATTRIBUTE_HOST_NUMA_ID (-1 when unknown).
   // Only the first node is the policy's choice; the rest are the nodes it

@@ -21,7 +21,7 @@ struct EgmRequest {
   uint64_t peer_devices = 0;  // bit d: device d gets read-write access too
 };
 
-struct EgmMapping {
+struct HostMapping {
   CUdeviceptr address = 0;
   size_t mapped_size = 0;  // the request rounded up to the granularity
   CUmemGenericAllocationHandle handle = 0;
@@ -32,23 +32,23 @@ struct EgmFailure {
   CUresult error;
 };
 
-class EgmAllocator {
+class VmmSequence {
  public:
-  explicit EgmAllocator(const DriverApi& driver) : driver_(driver) {}
+  explicit VmmSequence(const DriverApi& driver) : driver_(driver) {}
 
   // The size a request on `node` is rounded up to.
   std::variant<size_t, EgmFailure> granularity(int node, bool recommended) const;
 
   // `mapped_size` must be a multiple of `granularity`.
-  std::variant<EgmMapping, EgmFailure> map(const EgmRequest& request, size_t mapped_size,
+  std::variant<HostMapping, EgmFailure> map(const EgmRequest& request, size_t mapped_size,
                                            size_t granularity) const;
 
   // Gives `device` read-write access to the whole mapping (peer access).
-  std::optional<EgmFailure> grant(const EgmMapping& mapping, int device) const;
+  std::optional<EgmFailure> grant(const HostMapping& mapping, int device) const;
 
   // Unmap, release, free the address range. All three are attempted; the
   // first failure is returned.
-  std::optional<EgmFailure> unmap(const EgmMapping& mapping) const;
+  std::optional<EgmFailure> unmap(const HostMapping& mapping) const;
 
  private:
   const DriverApi& driver_;

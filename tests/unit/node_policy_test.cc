@@ -1,4 +1,4 @@
-#include "shim/core/placement.h"
+#include "shim/core/node_policy.h"
 
 #include <gtest/gtest.h>
 
@@ -40,13 +40,13 @@ class PlacementOrderTest : public ::testing::TestWithParam<OrderCase> {};
 
 TEST_P(PlacementOrderTest, FirstNodeIsThePolicysChoiceThenByDistance) {
   const OrderCase& c = GetParam();
-  PlacementPolicy policy(with_policy(c.policy), two_sockets(), no_free_bytes);
+  NodePolicy policy(with_policy(c.policy), two_sockets(), no_free_bytes);
   NodeOrder order = policy.order(c.gpu_nearest_node);
   EXPECT_EQ(order.nodes, c.expected_order) << c.policy;
   EXPECT_EQ(order.reason, c.expected_reason);
 }
 
-INSTANTIATE_TEST_SUITE_P(Placement, PlacementOrderTest,
+INSTANTIATE_TEST_SUITE_P(PoolBlock, PlacementOrderTest,
                          ::testing::Values(OrderCase{"nearest", 2, {2, 3, 0, 1}, "nearest"},
                                            OrderCase{"nearest", 1, {1, 0, 2, 3}, "nearest"},
                                            OrderCase{"nearest", -1, {0, 1, 2, 3}, "lowest-node"},
@@ -57,7 +57,7 @@ INSTANTIATE_TEST_SUITE_P(Placement, PlacementOrderTest,
                                            OrderCase{"preferred:3", 0, {3, 2, 0, 1}, "preferred"}));
 
 TEST(PlacementTest, InterleaveGoesRoundRobinPerAllocation) {
-  PlacementPolicy policy(with_policy("interleave:0,2-3"), two_sockets(), no_free_bytes);
+  NodePolicy policy(with_policy("interleave:0,2-3"), two_sockets(), no_free_bytes);
   std::vector<int> firsts;
   for (int i = 0; i < 6; ++i) firsts.push_back(policy.order(0).nodes.front());
   EXPECT_EQ(firsts, (std::vector<int>{0, 2, 3, 0, 2, 3}));
@@ -65,7 +65,7 @@ TEST(PlacementTest, InterleaveGoesRoundRobinPerAllocation) {
 }
 
 TEST(PlacementTest, WeightedFollowsTheWeightsEvenly) {
-  PlacementPolicy policy(with_policy("weighted:0=3,2=1"), two_sockets(), no_free_bytes);
+  NodePolicy policy(with_policy("weighted:0=3,2=1"), two_sockets(), no_free_bytes);
   std::vector<int> firsts;
   for (int i = 0; i < 8; ++i) firsts.push_back(policy.order(0).nodes.front());
   EXPECT_EQ(firsts, (std::vector<int>{0, 0, 2, 0, 0, 0, 2, 0}));
@@ -77,7 +77,7 @@ TEST(PlacementTest, WeightedFollowsTheWeightsEvenly) {
 
 TEST(PlacementTest, MostFreePicksTheNodeWithTheMostFreeMemory) {
   std::map<int, size_t> free = {{0, 5 * kGiB}, {1, 1 * kGiB}, {2, 9 * kGiB}, {3, 2 * kGiB}};
-  PlacementPolicy policy(with_policy("most-free"), two_sockets(),
+  NodePolicy policy(with_policy("most-free"), two_sockets(),
                          [&free](int node) { return free[node]; });
   EXPECT_EQ(policy.order(0).nodes, (std::vector<int>{2, 3, 0, 1}));
   free[1] = 20 * kGiB;

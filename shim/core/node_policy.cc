@@ -1,18 +1,18 @@
-#include "shim/core/placement.h"
+#include "shim/core/node_policy.h"
 
 #include <algorithm>
 #include <numeric>
 
 namespace egm {
 
-PlacementPolicy::PlacementPolicy(const Config& config, const HostTopology& topology,
+NodePolicy::NodePolicy(const Config& config, const HostTopology& topology,
                                  FreeBytesOfNode free_bytes)
     : policy_(config.numa_policy),
       topology_(topology),
       free_bytes_(std::move(free_bytes)),
       weighted_current_(policy_.weights.size(), 0) {}
 
-NodeOrder PlacementPolicy::order(int gpu_nearest_node) {
+NodeOrder NodePolicy::order(int gpu_nearest_node) {
   const std::vector<int> all = topology_.node_ids();
   switch (policy_.kind) {
     case NumaPolicyKind::kNearest: {
@@ -36,7 +36,7 @@ NodeOrder PlacementPolicy::order(int gpu_nearest_node) {
   return {all, "nearest"};
 }
 
-int PlacementPolicy::nearest_or_lowest(int gpu_nearest_node,
+int NodePolicy::nearest_or_lowest(int gpu_nearest_node,
                                        const std::vector<int>& allowed) const {
   if (std::find(allowed.begin(), allowed.end(), gpu_nearest_node) != allowed.end()) {
     return gpu_nearest_node;
@@ -44,7 +44,7 @@ int PlacementPolicy::nearest_or_lowest(int gpu_nearest_node,
   return allowed.empty() ? 0 : *std::min_element(allowed.begin(), allowed.end());
 }
 
-int PlacementPolicy::most_free() const {
+int NodePolicy::most_free() const {
   int best = topology_.nodes.empty() ? 0 : topology_.nodes.front().id;
   size_t best_free = 0;
   for (const NodeInfo& node : topology_.nodes) {
@@ -57,7 +57,7 @@ int PlacementPolicy::most_free() const {
 // Smooth weighted round-robin (as nginx does): every turn each node gains its
 // weight, the richest is picked and pays the total. Over sum(weights) turns
 // each node is picked exactly weight times, evenly spread.
-int PlacementPolicy::next_weighted() {
+int NodePolicy::next_weighted() {
   std::lock_guard<std::mutex> lock(weighted_mutex_);
   long total = std::accumulate(policy_.weights.begin(), policy_.weights.end(), 0L);
   size_t best = 0;
@@ -69,7 +69,7 @@ int PlacementPolicy::next_weighted() {
   return policy_.nodes[best];
 }
 
-std::vector<int> PlacementPolicy::by_distance_from(int first,
+std::vector<int> NodePolicy::by_distance_from(int first,
                                                    const std::vector<int>& allowed) const {
   std::vector<int> order = {first};
   std::vector<int> rest;

@@ -1,4 +1,4 @@
-#include "shim/core/egm_allocator.h"
+#include "shim/core/vmm_sequence.h"
 
 #include <vector>
 
@@ -11,7 +11,7 @@ size_t round_up(size_t size, size_t granularity) {
   return (size + granularity - 1) / granularity * granularity;
 }
 
-std::variant<size_t, EgmFailure> EgmAllocator::granularity(int node, bool recommended) const {
+std::variant<size_t, EgmFailure> VmmSequence::granularity(int node, bool recommended) const {
   const CUmemAllocationProp properties = host_numa_properties(node);
   size_t granularity = 0;
   CUresult result = driver_.mem_get_allocation_granularity(
@@ -23,11 +23,11 @@ std::variant<size_t, EgmFailure> EgmAllocator::granularity(int node, bool recomm
   return granularity;
 }
 
-std::variant<EgmMapping, EgmFailure> EgmAllocator::map(const EgmRequest& request,
+std::variant<HostMapping, EgmFailure> VmmSequence::map(const EgmRequest& request,
                                                        size_t mapped_size,
                                                        size_t granularity) const {
   const CUmemAllocationProp properties = host_numa_properties(request.node);
-  EgmMapping mapping;
+  HostMapping mapping;
   mapping.mapped_size = mapped_size;
   CUresult result = driver_.mem_create(&mapping.handle, mapping.mapped_size, &properties, 0);
   if (result != CUDA_SUCCESS) return EgmFailure{"cuMemCreate", result};
@@ -65,14 +65,14 @@ std::variant<EgmMapping, EgmFailure> EgmAllocator::map(const EgmRequest& request
   return mapping;
 }
 
-std::optional<EgmFailure> EgmAllocator::grant(const EgmMapping& mapping, int device) const {
+std::optional<EgmFailure> VmmSequence::grant(const HostMapping& mapping, int device) const {
   CUmemAccessDesc access = read_write_for(CU_MEM_LOCATION_TYPE_DEVICE, device);
   CUresult result = driver_.mem_set_access(mapping.address, mapping.mapped_size, &access, 1);
   if (result != CUDA_SUCCESS) return EgmFailure{"cuMemSetAccess", result};
   return std::nullopt;
 }
 
-std::optional<EgmFailure> EgmAllocator::unmap(const EgmMapping& mapping) const {
+std::optional<EgmFailure> VmmSequence::unmap(const HostMapping& mapping) const {
   std::optional<EgmFailure> first_failure;
   auto note = [&first_failure](const char* step, CUresult result) {
     if (result != CUDA_SUCCESS && !first_failure) first_failure = EgmFailure{step, result};

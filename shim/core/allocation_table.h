@@ -17,7 +17,7 @@
 
 namespace egm {
 
-struct Mapping {
+struct Allocation {
   uint64_t id = 0;  // assigned by insert()
   uintptr_t address = 0;
   size_t requested = 0;
@@ -43,27 +43,27 @@ enum class RangeOwner {
   kMixed,  // part of it is the shim's: not one allocation
 };
 
-class MappingTable {
+class AllocationTable {
  public:
   // Records a user allocation; returns its id. Bytes are charged per
   // chunk (by the pool, to the budget), not per allocation.
-  uint64_t insert(Mapping mapping);
+  uint64_t insert(Allocation mapping);
   // Puts back a mapping that remove() took out (same id).
-  void restore(const Mapping& mapping);
+  void restore(const Allocation& mapping);
   // Takes the allocation that starts at `address` out of the table.
-  std::optional<Mapping> remove(uintptr_t address);
+  std::optional<Allocation> remove(uintptr_t address);
   // Takes every allocation made for `device` out of the table.
-  std::vector<Mapping> remove_device(int device);
+  std::vector<Allocation> remove_device(int device);
 
   // False means `address` is certainly not in the table. Lock-free, so that
   // frees of memory the shim never mapped stay cheap. Interior addresses too.
   bool may_contain(uintptr_t address) const;
 
   // The allocation whose [address, address + requested) holds `address`.
-  std::optional<Mapping> find_containing(uintptr_t address) const;
+  std::optional<Allocation> find_containing(uintptr_t address) const;
   // The owner of [start, start + count) (count 0 counts as 1 byte); `owner`
   // is filled for kOne.
-  RangeOwner find_range(uintptr_t start, size_t count, Mapping* owner) const;
+  RangeOwner find_range(uintptr_t start, size_t count, Allocation* owner) const;
   // Updates the hints of the allocation that starts at `address`; false if gone.
   template <typename Update>
   bool update_hints(uintptr_t address, Update update) {
@@ -74,14 +74,14 @@ class MappingTable {
     return true;
   }
 
-  std::vector<Mapping> live() const;  // ordered by id
+  std::vector<Allocation> live() const;  // ordered by id
   size_t live_count() const { return live_count_.load(std::memory_order_relaxed); }
   uint64_t total_inserted() const;
   uint64_t total_removed() const;
 
  private:
   mutable std::mutex mutex_;
-  std::map<uintptr_t, Mapping> by_address_;  // ordered: interior lookups
+  std::map<uintptr_t, Allocation> by_address_;  // ordered: interior lookups
   uint64_t next_id_ = 1;
   uint64_t removed_ = 0;
   std::atomic<size_t> live_count_{0};
