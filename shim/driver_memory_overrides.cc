@@ -273,7 +273,7 @@ EGM_EXPORT CUresult cuPointerGetAttribute(void* data, CUpointer_attribute attrib
                                                           data, attribute, pointer);
   };
   if (!egm::driver_layer_is_ours()) return real();
-  return egm::pointer_attribute(data, attribute, pointer, real);
+  return egm::pointer_attribute(data, attribute, pointer, real());
 }
 
 EGM_EXPORT CUresult cuPointerGetAttributes(unsigned int count, CUpointer_attribute* attributes,
@@ -283,7 +283,7 @@ EGM_EXPORT CUresult cuPointerGetAttributes(unsigned int count, CUpointer_attribu
         DriverOverride::k_cuPointerGetAttributes, count, attributes, data, pointer);
   };
   if (!egm::driver_layer_is_ours()) return real();
-  return egm::pointer_attributes(count, attributes, data, pointer, real);
+  return egm::pointer_attributes(count, attributes, data, pointer, real());
 }
 
 EGM_EXPORT CUresult cuMemGetAddressRange_v2(CUdeviceptr* base, size_t* size, CUdeviceptr pointer) {

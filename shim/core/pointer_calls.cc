@@ -37,9 +37,8 @@ cudaError_t runtime_pointer_attributes(cudaPointerAttributes* attributes, const 
 }
 
 CUresult pointer_attribute(void* data, CUpointer_attribute attribute, CUdeviceptr pointer,
-                           const std::function<CUresult()>& real) {
+                           CUresult result) {
   std::optional<Allocation> owner = answered_allocation(static_cast<uintptr_t>(pointer));
-  CUresult result = real();
   if (!owner || data == nullptr || !answers_pointers(result)) return result;
   // The shim's answers stand whatever the host mapping said (IS_MANAGED
   // sets the low byte of a boolean whose width the driver chooses).
@@ -51,9 +50,8 @@ CUresult pointer_attribute(void* data, CUpointer_attribute attribute, CUdevicept
 }
 
 CUresult pointer_attributes(unsigned count, CUpointer_attribute* attributes, void** data,
-                            CUdeviceptr pointer, const std::function<CUresult()>& real) {
+                            CUdeviceptr pointer, CUresult result) {
   std::optional<Allocation> owner = answered_allocation(static_cast<uintptr_t>(pointer));
-  CUresult result = real();
   if (!owner || result != CUDA_SUCCESS || attributes == nullptr || data == nullptr) return result;
   for (unsigned i = 0; i < count; ++i) {
     if (data[i] == nullptr) continue;

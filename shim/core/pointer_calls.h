@@ -8,7 +8,6 @@
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
-#include <functional>
 #include <optional>
 
 namespace egm {
@@ -17,13 +16,14 @@ namespace egm {
 cudaError_t runtime_pointer_attributes(cudaPointerAttributes* attributes, const void* pointer,
                                        cudaError_t real_result);
 
-// cuPointerGetAttribute: `real` is the driver's call on the same arguments.
+// cuPointerGetAttribute, after the driver's call on the same arguments
+// returned `real_result` (a result, not a callback: no allocation per call).
 CUresult pointer_attribute(void* data, CUpointer_attribute attribute, CUdeviceptr pointer,
-                           const std::function<CUresult()>& real);
+                           CUresult real_result);
 
-// cuPointerGetAttributes: `real` is the driver's call on the same arguments.
+// cuPointerGetAttributes, after the driver's call returned `real_result`.
 CUresult pointer_attributes(unsigned count, CUpointer_attribute* attributes, void** data,
-                            CUdeviceptr pointer, const std::function<CUresult()>& real);
+                            CUdeviceptr pointer, CUresult real_result);
 
 // cuMemGetAddressRange_v2: the allocation's own base and requested size;
 // nullopt for memory that is not the shim's (or physical answers).
