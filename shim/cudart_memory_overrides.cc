@@ -74,20 +74,6 @@ cudaError_t prefetch(RealFunction<PrefetchFn>& real, const void* pointer, size_t
   return call_real(real, pointer, count, location, flags, stream);
 }
 
-egm::Batch batch_of(void** pointers, size_t* sizes, size_t count, cudaMemLocation* locations,
-                    size_t* starts, size_t location_count, unsigned long long flags) {
-  static_assert(sizeof(void*) == sizeof(uintptr_t));
-  egm::Batch batch;
-  batch.pointers = reinterpret_cast<const uintptr_t*>(pointers);
-  batch.sizes = sizes;
-  batch.count = count;
-  batch.locations = reinterpret_cast<const MemoryLocation*>(locations);
-  batch.location_starts = starts;
-  batch.location_count = location_count;
-  batch.flags = flags;
-  return batch;
-}
-
 cudaError_t located_batch(const char* call, RealFunction<PrefetchBatchFn>& real, void** pointers,
                           size_t* sizes, size_t count, cudaMemLocation* locations, size_t* starts,
                           size_t location_count, unsigned long long flags, cudaStream_t stream) {
@@ -99,7 +85,8 @@ cudaError_t located_batch(const char* call, RealFunction<PrefetchBatchFn>& real,
         const_cast<size_t*>(rest.location_starts), rest.location_count, rest.flags, stream));
   };
   if (locations != nullptr) {
-    egm::Batch batch = batch_of(pointers, sizes, count, locations, starts, location_count, flags);
+    egm::Batch batch =
+        egm::batch_of(pointers, sizes, count, flags, locations, starts, location_count);
     if (auto result = egm::emulate_batch(call, batch, rest_to_real)) {
       return static_cast<cudaError_t>(*result);
     }
@@ -114,7 +101,7 @@ cudaError_t discard_batch(RealFunction<DiscardBatchFn>& real, void** pointers, s
         real, reinterpret_cast<void**>(const_cast<uintptr_t*>(rest.pointers)),
         const_cast<size_t*>(rest.sizes), rest.count, rest.flags, stream));
   };
-  egm::Batch batch = batch_of(pointers, sizes, count, nullptr, nullptr, 0, flags);
+  egm::Batch batch = egm::batch_of(pointers, sizes, count, flags);
   if (auto result = egm::emulate_batch("cudaMemDiscardBatchAsync", batch, rest_to_real)) {
     return static_cast<cudaError_t>(*result);
   }

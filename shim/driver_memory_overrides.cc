@@ -62,19 +62,6 @@ CUresult attach(DriverOverride which, CUstream stream, CUdeviceptr pointer, size
   return pass_through<decltype(&cuStreamAttachMemAsync)>(which, stream, pointer, length, flags);
 }
 
-egm::Batch batch_of(CUdeviceptr* pointers, size_t* sizes, size_t count, CUmemLocation* locations,
-                    size_t* starts, size_t location_count, unsigned long long flags) {
-  egm::Batch batch;
-  batch.pointers = reinterpret_cast<const uintptr_t*>(pointers);
-  batch.sizes = sizes;
-  batch.count = count;
-  batch.locations = reinterpret_cast<const MemoryLocation*>(locations);
-  batch.location_starts = starts;
-  batch.location_count = location_count;
-  batch.flags = flags;
-  return batch;
-}
-
 // The batch calls with prefetch locations (prefetch, discard-and-prefetch).
 CUresult located_batch(const char* call, DriverOverride which, CUdeviceptr* pointers,
                        size_t* sizes, size_t count, CUmemLocation* locations, size_t* starts,
@@ -88,7 +75,8 @@ CUresult located_batch(const char* call, DriverOverride which, CUdeviceptr* poin
         const_cast<size_t*>(rest.location_starts), rest.location_count, rest.flags, stream));
   };
   if (locations != nullptr) {
-    egm::Batch batch = batch_of(pointers, sizes, count, locations, starts, location_count, flags);
+    egm::Batch batch =
+        egm::batch_of(pointers, sizes, count, flags, locations, starts, location_count);
     if (auto result = answer([&] { return egm::emulate_batch(call, batch, real); })) {
       return static_cast<CUresult>(*result);
     }
@@ -105,7 +93,7 @@ CUresult discard_batch(DriverOverride which, CUdeviceptr* pointers, size_t* size
         which, reinterpret_cast<CUdeviceptr*>(const_cast<uintptr_t*>(rest.pointers)),
         const_cast<size_t*>(rest.sizes), rest.count, rest.flags, stream));
   };
-  egm::Batch batch = batch_of(pointers, sizes, count, nullptr, nullptr, 0, flags);
+  egm::Batch batch = egm::batch_of(pointers, sizes, count, flags);
   if (auto result = answer([&] { return egm::emulate_batch("cuMemDiscardBatchAsync", batch, real); })) {
     return static_cast<CUresult>(*result);
   }

@@ -45,6 +45,25 @@ struct Batch {
   size_t location_count = 0;
   unsigned long long flags = 0;
 };
+// A batch call's arguments as either layer passes them: void* or CUdeviceptr
+// pointers, cudaMemLocation or CUmemLocation locations (the same layouts).
+// Without locations (a discard), locations stays nullptr.
+template <typename Pointer, typename Location = MemoryLocation>
+Batch batch_of(Pointer* pointers, size_t* sizes, size_t count, unsigned long long flags,
+               Location* locations = nullptr, size_t* starts = nullptr,
+               size_t location_count = 0) {
+  static_assert(sizeof(Pointer) == sizeof(uintptr_t) && sizeof(Location) == sizeof(MemoryLocation));
+  Batch batch;
+  batch.pointers = reinterpret_cast<const uintptr_t*>(pointers);
+  batch.sizes = sizes;
+  batch.count = count;
+  batch.locations = reinterpret_cast<const MemoryLocation*>(locations);
+  batch.location_starts = starts;
+  batch.location_count = location_count;
+  batch.flags = flags;
+  return batch;
+}
+
 using RealBatch = std::function<int(const Batch&)>;
 std::optional<int> emulate_batch(const char* call, const Batch& batch, const RealBatch& real);
 
