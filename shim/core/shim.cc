@@ -13,6 +13,7 @@
 #include "shim/core/process_inspection.h"
 #include "shim/core/real_runtime.h"
 #include "shim/core/runtime_guard.h"
+#include "shim/core/runtime_queries.h"
 
 namespace egm {
 namespace {
@@ -60,29 +61,6 @@ bool current_device(const Request& request, int& device) {
   RuntimeCallScope scope;
   auto get_device = real_runtime().get_device.get();
   return get_device != nullptr && get_device(&device) == cudaSuccess;
-}
-
-// cudaMallocAsync places memory for the stream's device, which need not be
-// the current one. False for a stream the runtime does not know (destroyed,
-// invalid): the real call then gives the program its answer.
-bool stream_device(const Request& request, int& device) {
-  RealRuntime& real = real_runtime();
-  RuntimeCallScope scope;
-  auto get_stream_device = real.stream_get_device.get();
-  if (get_stream_device == nullptr) {  // a runtime before 12.8: the current device
-    auto get_device = real.get_device.get();
-    return get_device != nullptr && get_device(&device) == cudaSuccess;
-  }
-  cudaStream_t stream =
-      request.per_thread_stream && request.stream == nullptr ? cudaStreamPerThread : request.stream;
-  auto peek = real.peek_at_last_error.get();
-  cudaError_t before = peek ? peek() : cudaSuccess;
-  if (get_stream_device(stream, &device) == cudaSuccess) return true;
-  // The real call records its own error; this one is the shim's.
-  if (auto get_last_error = real.get_last_error.get(); before == cudaSuccess && get_last_error) {
-    get_last_error();
-  }
-  return false;
 }
 
 // The device's free and total memory through the request's layer; zeros
@@ -186,8 +164,18 @@ int Shim::allocate(const Request& request) {
     return call_real_allocation(request);
   }
   int device = 0;
-  bool device_known = request.api == Api::kCudaMallocAsync ? stream_device(request, device)
-                                                           : current_device(request, device);
+  // cudaMallocAsync places memory for the stream's device, which need not
+  // be the current one; for a stream the runtime does not know, the real
+  // call gives the program its answer.
+  bool device_known = false;
+  if (request.api == Api::kCudaMallocAsync) {
+    std::optional<int> on_stream =
+        stream_device(effective_stream(request.stream, request.per_thread_stream));
+    device_known = on_stream.has_value();
+    device = on_stream.value_or(0);
+  } else {
+    device_known = current_device(request, device);
+  }
   if (!device_known) {
     return call_real_allocation(request);  // the real call reports the runtime's state
   }

@@ -5,6 +5,7 @@
 #include "shim/core/host_topology.h"
 #include "shim/core/real_runtime.h"
 #include "shim/core/runtime_guard.h"
+#include "shim/core/runtime_queries.h"
 #include "shim/core/shim.h"
 
 namespace egm {
@@ -28,18 +29,6 @@ cudaError_t real_free(void* pointer) {
 CUresult real_free_driver(CUdeviceptr pointer) {
   const DriverApi* driver = driver_api(nullptr);
   return driver && driver->mem_free ? driver->mem_free(pointer) : CUDA_ERROR_NOT_INITIALIZED;
-}
-
-// A failure of a call the shim made for itself is not the program's: it is
-// not left for the program's cudaGetLastError (unless one was there before).
-void forget_own_error(cudaError_t before) {
-  if (before != cudaSuccess) return;
-  if (auto get_last_error = real_runtime().get_last_error.get()) get_last_error();
-}
-
-cudaError_t last_error_now() {
-  auto peek = real_runtime().peek_at_last_error.get();
-  return peek ? peek() : cudaSuccess;
 }
 
 EventOps::State query_runtime_event(void* event) {
@@ -66,22 +55,13 @@ void destroy_runtime_event(void* event) {
 
 constexpr EventOps kRuntimeEvents{query_runtime_event, destroy_runtime_event};
 
-// The _ptsz entry points read stream 0 as the calling thread's default stream.
-cudaStream_t effective_stream(cudaStream_t stream, bool per_thread_stream) {
-  return per_thread_stream && stream == nullptr ? cudaStreamPerThread : stream;
-}
-
 // The device `stream` belongs to, or the current device when the runtime
 // cannot say (then the stream is on it, or the real call fails on it).
 int device_of_stream(cudaStream_t stream) {
+  if (std::optional<int> device = stream_device(stream)) return *device;
   RuntimeCallScope scope;
-  RealRuntime& real = real_runtime();
   int device = -1;
-  auto get_stream_device = real.stream_get_device.get();
-  cudaError_t before = last_error_now();
-  if (get_stream_device && get_stream_device(stream, &device) == cudaSuccess) return device;
-  forget_own_error(before);
-  if (auto get_device = real.get_device.get()) get_device(&device);
+  if (auto get_device = real_runtime().get_device.get()) get_device(&device);
   return device;
 }
 
