@@ -262,6 +262,14 @@ TEST(EgmRunFrameworks, SpillModeSetsJaxsPlatformAllocatorAndSaysWhy) {
   EXPECT_EQ(lines_of(run.out).back(), "command: prog");
 }
 
+TEST(EgmRunFrameworks, HelpSaysWhatSpillModeSetsForJax) {
+  ProcessResult run = egm_run_with({"--help"});
+  ASSERT_EQ(run.exit_status, 0) << run.err;
+  EXPECT_TRUE(contains(collapse_blanks(run.out),
+                       "In spill mode it also sets XLA_PYTHON_CLIENT_ALLOCATOR=platform"))
+      << run.out;
+}
+
 TEST(EgmRunFrameworks, SpillModeFromTheEnvironmentCountsToo) {
   ProcessResult run = egm_run_with({"--dry-run", "--", "prog"}, {{"EGM_MODE", "spill"}});
   ASSERT_EQ(run.exit_status, 0) << run.err;
