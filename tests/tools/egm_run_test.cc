@@ -276,6 +276,14 @@ TEST(EgmRunFrameworks, SpillModeFromTheEnvironmentCountsToo) {
   EXPECT_TRUE(has_line(run.out, "XLA_PYTHON_CLIENT_ALLOCATOR=platform")) << run.out;
 }
 
+TEST(EgmRunFrameworks, SpillModeFromAConfigFileCountsToo) {
+  std::string config = tools_test::temp_dir() + "/spill.conf";
+  std::ofstream(config) << "EGM_MODE=spill\n";
+  ProcessResult run = egm_run_with({"--dry-run", "--", "prog"}, {{"EGM_CONFIG", config}});
+  ASSERT_EQ(run.exit_status, 0) << run.err;
+  EXPECT_TRUE(has_line(run.out, "XLA_PYTHON_CLIENT_ALLOCATOR=platform")) << run.out;
+}
+
 TEST(EgmRunFrameworks, NothingOutsideSpillModeOrWhenDisabled) {
   for (std::vector<std::string> flags : {std::vector<std::string>{},
                                          {"--mode", "always"},
