@@ -39,6 +39,8 @@ COVERAGE_SCRIPTS+=(run_fidelity_program.sh)
 COVERAGE_SCRIPTS+=(run_lifetimes.sh torch_lifetimes.py)
 # run_spill_session.sh: the spill benchmark and spill checks (with bench/stage.sh).
 COVERAGE_SCRIPTS+=(run_spill_session.sh)
+# run_jax_spill.sh: JAX past the GPU's memory under egm-run --mode spill, NCCL on one rank (issue 14).
+COVERAGE_SCRIPTS+=(run_jax_spill.sh jax_spill.py)
 
 copy_artifacts() {
   local bin

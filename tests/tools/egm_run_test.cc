@@ -19,6 +19,9 @@ using tools_test::ProcessResult;
 using tools_test::runfile;
 
 constexpr int kUsageError = 2;
+constexpr const char* kJaxAllocatorVariables[] = {"XLA_PYTHON_CLIENT_ALLOCATOR",
+                                                  "XLA_PYTHON_CLIENT_PREALLOCATE",
+                                                  "XLA_PYTHON_CLIENT_MEM_FRACTION"};
 
 std::string egm_run() { return runfile("tools/run/egm-run"); }
 std::string shim() { return tools_test::canonical(runfile("shim/libegm.so")); }
@@ -30,6 +33,7 @@ std::string not_a_shim() { return runfile("tests/tools/libfake_cuda_leak_report.
 ProcessResult egm_run_with(std::vector<std::string> args, EnvironmentEdits edits = {}) {
   args.insert(args.begin(), egm_run());
   edits.emplace("LD_PRELOAD", std::nullopt);
+  for (const char* jax : kJaxAllocatorVariables) edits.emplace(jax, std::nullopt);
   for (const egm::OptionSpec& spec : egm::kOptions) {
     edits.emplace(std::string(spec.name), std::nullopt);
   }
@@ -247,6 +251,79 @@ TEST(EgmRunExec, RunsTheProgramUnderTheRealShim) {
   EXPECT_TRUE(has_line(run.out, "LD_PRELOAD=" + shim())) << run.out;
   EXPECT_TRUE(has_line(run.out, "EGM_MODE=spill")) << run.out;
   EXPECT_TRUE(has_line(run.out, "EGM_MIN_SIZE=1M")) << run.out;
+}
+
+// Spill mode sets JAX's allocator to one that asks CUDA for every buffer.
+TEST(EgmRunFrameworks, SpillModeSetsJaxsPlatformAllocatorAndSaysWhy) {
+  ProcessResult run = egm_run_with({"--dry-run", "--mode", "spill", "--", "prog"});
+  ASSERT_EQ(run.exit_status, 0) << run.err;
+  EXPECT_TRUE(has_line(run.out, "XLA_PYTHON_CLIENT_ALLOCATOR=platform")) << run.out;
+  EXPECT_TRUE(contains(run.out, "\n# XLA_PYTHON_CLIENT_ALLOCATOR=platform: spill mode")) << run.out;
+  EXPECT_EQ(lines_of(run.out).back(), "command: prog");
+}
+
+TEST(EgmRunFrameworks, HelpSaysWhatSpillModeSetsForJax) {
+  ProcessResult run = egm_run_with({"--help"});
+  ASSERT_EQ(run.exit_status, 0) << run.err;
+  EXPECT_TRUE(contains(collapse_blanks(run.out),
+                       "In spill mode it also sets XLA_PYTHON_CLIENT_ALLOCATOR=platform"))
+      << run.out;
+}
+
+TEST(EgmRunFrameworks, SpillModeFromTheEnvironmentCountsToo) {
+  ProcessResult run = egm_run_with({"--dry-run", "--", "prog"}, {{"EGM_MODE", "spill"}});
+  ASSERT_EQ(run.exit_status, 0) << run.err;
+  EXPECT_TRUE(has_line(run.out, "XLA_PYTHON_CLIENT_ALLOCATOR=platform")) << run.out;
+}
+
+TEST(EgmRunFrameworks, SpillModeFromAConfigFileCountsToo) {
+  std::string config = tools_test::temp_dir() + "/spill.conf";
+  std::ofstream(config) << "EGM_MODE=spill\n";
+  ProcessResult run = egm_run_with({"--dry-run", "--", "prog"}, {{"EGM_CONFIG", config}});
+  ASSERT_EQ(run.exit_status, 0) << run.err;
+  EXPECT_TRUE(has_line(run.out, "XLA_PYTHON_CLIENT_ALLOCATOR=platform")) << run.out;
+}
+
+TEST(EgmRunFrameworks, NothingOutsideSpillModeOrWhenDisabled) {
+  for (std::vector<std::string> flags : {std::vector<std::string>{},
+                                         {"--mode", "always"},
+                                         {"--mode", "off"},
+                                         {"--mode", "spill", "--enable", "0"}}) {
+    std::vector<std::string> args = {"--dry-run"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    args.insert(args.end(), {"--", "prog"});
+    ProcessResult run = egm_run_with(args);
+    ASSERT_EQ(run.exit_status, 0) << run.err;
+    EXPECT_FALSE(contains(run.out, "XLA_")) << run.out;
+  }
+}
+
+// A user who chose any of JAX's allocator settings keeps all of them.
+TEST(EgmRunFrameworks, JaxAllocatorVariablesTheUserSetAreKept) {
+  for (const char* name : kJaxAllocatorVariables) {
+    ProcessResult run =
+        egm_run_with({"--dry-run", "--mode", "spill", "--", "prog"}, {{name, "my value"}});
+    ASSERT_EQ(run.exit_status, 0) << run.err;
+    EXPECT_FALSE(has_line(run.out, "XLA_PYTHON_CLIENT_ALLOCATOR=platform")) << run.out;
+    EXPECT_TRUE(has_line(run.out, std::string("# kept ") + name +
+                                      "='my value' from the environment: egm-run sets "
+                                      "XLA_PYTHON_CLIENT_ALLOCATOR=platform only when no JAX "
+                                      "allocator variable is set"))
+        << run.out;
+  }
+}
+
+TEST(EgmRunFrameworks, TheProgramSeesTheVariableAndKeepsTheUsersValue) {
+  ProcessResult set =
+      egm_run_with({"--lib", other_library(), "--mode", "spill", "--", "/usr/bin/env"});
+  ASSERT_EQ(set.exit_status, 0) << set.err;
+  EXPECT_TRUE(has_line(set.out, "XLA_PYTHON_CLIENT_ALLOCATOR=platform")) << set.out;
+  ProcessResult kept =
+      egm_run_with({"--lib", other_library(), "--mode", "spill", "--", "/usr/bin/env"},
+                   {{"XLA_PYTHON_CLIENT_ALLOCATOR", "bfc"}});
+  ASSERT_EQ(kept.exit_status, 0) << kept.err;
+  EXPECT_TRUE(has_line(kept.out, "XLA_PYTHON_CLIENT_ALLOCATOR=bfc")) << kept.out;
+  EXPECT_FALSE(contains(kept.out, "=platform")) << kept.out;
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "tools/run/framework_settings.h"
 #include "tools/run/launcher.h"
 
 namespace egm::run {
@@ -81,6 +82,38 @@ TEST(ShellQuoted, QuotesOnlyWhenNeeded) {
 TEST(DryRunText, OneLinePerChangeThenTheCommand) {
   EXPECT_EQ(dry_run_text({{"EGM_MODE", "spill"}, {"LD_PRELOAD", "/s.so"}}, {"prog", "a b"}),
             "EGM_MODE=spill\nLD_PRELOAD=/s.so\ncommand: prog 'a b'\n");
+}
+
+std::optional<std::string> nothing_set(const std::string&) { return std::nullopt; }
+
+TEST(FrameworkSettings, SpillSetsJaxsPlatformAllocatorWithANote) {
+  FrameworkSettings settings = framework_settings(true, nothing_set);
+  EXPECT_EQ(settings.changes, (EnvironmentChanges{{"XLA_PYTHON_CLIENT_ALLOCATOR", "platform"}}));
+  ASSERT_EQ(settings.notes.size(), 1u);
+  EXPECT_EQ(settings.notes[0].rfind("# XLA_PYTHON_CLIENT_ALLOCATOR=platform: spill mode", 0), 0u);
+}
+
+TEST(FrameworkSettings, NothingOutsideSpill) {
+  FrameworkSettings settings = framework_settings(false, nothing_set);
+  EXPECT_TRUE(settings.changes.empty());
+  EXPECT_TRUE(settings.notes.empty());
+}
+
+TEST(FrameworkSettings, AnyJaxAllocatorVariableSetKeepsThemAllEvenEmpty) {
+  FrameworkSettings settings =
+      framework_settings(true, [](const std::string& name) -> std::optional<std::string> {
+        if (name == "XLA_PYTHON_CLIENT_MEM_FRACTION") return ".5";
+        if (name == "XLA_PYTHON_CLIENT_PREALLOCATE") return "";
+        return std::nullopt;
+      });
+  EXPECT_TRUE(settings.changes.empty());
+  ASSERT_EQ(settings.notes.size(), 2u);
+  EXPECT_EQ(settings.notes[0].rfind("# kept XLA_PYTHON_CLIENT_PREALLOCATE='' from", 0), 0u);
+  EXPECT_EQ(settings.notes[1].rfind("# kept XLA_PYTHON_CLIENT_MEM_FRACTION=.5 from", 0), 0u);
+}
+
+TEST(DryRunText, NotesComeBeforeTheCommand) {
+  EXPECT_EQ(dry_run_text({{"A", "1"}}, {"prog"}, {"# why"}), "A=1\n# why\ncommand: prog\n");
 }
 
 }  // namespace

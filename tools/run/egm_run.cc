@@ -1,11 +1,13 @@
 // egm-run: runs a program with libegm.so preloaded and its EGM_* options set,
 // like numactl for the shim. `egm-run --help` lists the options.
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "config/config.h"
 #include "shim/core/host_topology.h"
+#include "tools/run/framework_settings.h"
 #include "tools/run/launcher.h"
 #include "tools/run/library_check.h"
 #include "tools/run/run_options.h"
@@ -19,15 +21,19 @@ void complain(const std::string& message) {
 }
 
 // The flags' settings over the EGM_* variables already set, checked by the
-// shim's own parser; prints every problem.
-bool settings_are_valid(const std::map<std::string, std::string>& settings) {
+// shim's own parser; prints every problem. nullopt when there is one.
+std::optional<egm::Config> checked_config(const std::map<std::string, std::string>& settings) {
   egm::Environment env = egm::egm_variables_of_process();
   for (const auto& [name, value] : settings) env[name] = value;
   egm::ParsedConfig parsed = egm::load_config(env, egm::read_host_topology());
   for (const std::string& warning : parsed.warnings) complain("warning: " + warning);
   for (const egm::ConfigError& error : parsed.errors) complain(error.to_string());
-  return parsed.errors.empty();
+  if (!parsed.errors.empty()) return std::nullopt;
+  return parsed.config;
 }
+
+// The shim will run in spill mode (flags, environment and EGM_CONFIG merged).
+bool spills(const egm::Config& config) { return config.enable && config.mode == egm::Mode::kSpill; }
 
 // Preloading a file that is no shim would run the program unredirected,
 // with only the loader's warning to say so: refuse it instead.
@@ -69,12 +75,16 @@ int main(int argc, char** argv) {
     std::fputs(egm::run::help_text().c_str(), stdout);
     return 0;
   }
-  if (!settings_are_valid(request.settings)) return kUsageError;
+  std::optional<egm::Config> config = checked_config(request.settings);
+  if (!config) return kUsageError;
   std::optional<std::string> shim = shim_library(request.library);
   if (!shim) return kUsageError;
   egm::run::EnvironmentChanges changes = egm::run::environment_changes(request.settings, *shim);
+  egm::run::FrameworkSettings frameworks =
+      egm::run::framework_settings(spills(*config), egm::run::process_variable);
+  changes.insert(frameworks.changes.begin(), frameworks.changes.end());
   if (request.dry_run) {
-    std::fputs(egm::run::dry_run_text(changes, request.program).c_str(), stdout);
+    std::fputs(egm::run::dry_run_text(changes, request.program, frameworks.notes).c_str(), stdout);
     return 0;
   }
   std::fflush(stdout);

@@ -89,10 +89,11 @@ std::string shell_quoted(std::string_view text) {
   return quoted + "'";
 }
 
-std::string dry_run_text(const EnvironmentChanges& changes,
-                         const std::vector<std::string>& program) {
+std::string dry_run_text(const EnvironmentChanges& changes, const std::vector<std::string>& program,
+                         const std::vector<std::string>& notes) {
   std::string text;
   for (const auto& [name, value] : changes) text += name + "=" + shell_quoted(value) + "\n";
+  for (const std::string& note : notes) text += note + "\n";
   text += "command:";
   for (const std::string& arg : program) text += " " + shell_quoted(arg);
   return text + "\n";

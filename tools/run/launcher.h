@@ -33,9 +33,10 @@ EnvironmentChanges environment_changes(const std::map<std::string, std::string>&
 // `text` as a POSIX shell word (quoted only when it needs to be).
 std::string shell_quoted(std::string_view text);
 
-// --dry-run's output: one VARIABLE=value line per change, then the command.
-std::string dry_run_text(const EnvironmentChanges& changes,
-                         const std::vector<std::string>& program);
+// --dry-run's output: one VARIABLE=value line per change, the notes (each a
+// "# ..." line), then the command.
+std::string dry_run_text(const EnvironmentChanges& changes, const std::vector<std::string>& program,
+                         const std::vector<std::string>& notes = {});
 
 // Applies the changes and execs the program; returns only when it cannot
 // (after printing why), with status 127 as a shell would.

@@ -167,7 +167,10 @@ std::string help_text() {
                  "Runs a program with libegm.so preloaded, so that its cudaMalloc and "
                  "cudaMallocManaged allocations go to host NUMA memory. Each option sets the "
                  "EGM_* variable named next to it; the values (and any EGM_* variables already "
-                 "set) are checked before the program starts. Also --flag=VALUE.",
+                 "set) are checked before the program starts. Also --flag=VALUE. In spill mode it "
+                 "also sets XLA_PYTHON_CLIENT_ALLOCATOR=platform, so that JAX asks CUDA for each "
+                 "buffer instead of stopping at 75% of the GPU's memory, unless one of JAX's "
+                 "allocator variables is already set (--dry-run says which).",
                  0);
   text += "\nOptions:\n";
   for (const OptionSpec& spec : kOptions) text += help_of_option(spec);
