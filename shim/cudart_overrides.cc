@@ -17,9 +17,12 @@ void egm_load();
 // or dlopen'ed RTLD_GLOBAL), where its overrides take the program's calls.
 // Loaded by path RTLD_LOCAL (ctypes, PyTorch's pluggable allocator), the
 // program's calls resolve elsewhere. egm_malloc names only this library; a
-// second copy sees the first one's.
+// second copy sees the first one's. The main program's handle searches the
+// global scope alone (RTLD_DEFAULT would search this library's own scope too).
 bool in_global_scope() {
-  void* global = egm::real_dlsym()(RTLD_DEFAULT, "egm_malloc");
+  void* program = dlopen(nullptr, RTLD_LAZY);
+  void* global = program != nullptr ? egm::real_dlsym()(program, "egm_malloc") : nullptr;
+  if (program != nullptr) dlclose(program);
   Dl_info found{}, self{};
   return global != nullptr && dladdr(global, &found) != 0 &&
          dladdr(reinterpret_cast<void*>(&egm_load), &self) != 0 &&

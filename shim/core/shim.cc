@@ -146,12 +146,11 @@ Shim::Shim()
 
 void Shim::report_configuration() {
   for (const std::string& warning : parsed_.warnings) note(warning);
-  for (const ConfigError& error : parsed_.errors) emit(events::config_error(error, config_.strict));
   // Preloaded, this runs before main; loaded by path, in the middle of the
   // program, which egm_malloc's nullptr (an out-of-memory) tells instead.
-  if (!parsed_.errors.empty() && config_.strict && !loaded_by_path.load(std::memory_order_relaxed)) {
-    std::_Exit(1);
-  }
+  bool exits = config_.strict && !loaded_by_path.load(std::memory_order_relaxed);
+  for (const ConfigError& error : parsed_.errors) emit(events::config_error(error, exits));
+  if (!parsed_.errors.empty() && exits) std::_Exit(1);
   if (redirecting_ && !config_.hook_driver && !dynamic_runtime_loaded() &&
       executable_has_cuda_code()) {
     note(
