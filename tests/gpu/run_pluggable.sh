@@ -71,13 +71,17 @@ for name in egm preloaded; do
   others=$(grep ' event=map ' "$log" 2>/dev/null | grep -vc ' api=egm_malloc ')
   ((others == 0))
   check "$name nothing else placed in host memory" $? "map lines of other calls=$others"
+  live=$(field "$json" egm_live_requested)
+  echo "  $name: egm_malloc bytes live after training=$live = $("$PYTHON" -c "print(f'{$live / $params:.2f}')" 2>/dev/null) x param bytes (states 2 x, the rest the first step's temporaries cached in the pool)"
   echo "  $name: steps/s=$(field "$json" steps_per_s) library=$(field "$json" library_path) copies mapped=$(field "$json" libegm_copies) LD_PRELOAD=$(field "$json" ld_preload)"
 done
 
 [[ $(field "$OUT/egm.json" ld_preload) == "" && $(field "$OUT/egm.json" libegm_copies) == 1 ]]
 check "egm run without LD_PRELOAD, one copy loaded by path" $? "LD_PRELOAD='$(field "$OUT/egm.json" ld_preload)' copies=$(field "$OUT/egm.json" libegm_copies)"
-[[ $(field "$OUT/preloaded.json" libegm_copies) == 1 && -n $(field "$OUT/preloaded.json" ld_preload) ]]
-check "preloaded run used the preloaded copy" $? "copies mapped=$(field "$OUT/preloaded.json" libegm_copies) library_path=$(field "$OUT/preloaded.json" library_path)"
+preloaded_path=$(field "$OUT/preloaded.json" library_path)
+[[ $(field "$OUT/preloaded.json" libegm_copies) == 1 && -n $preloaded_path &&
+  $(realpath "$preloaded_path" 2>/dev/null) == $(realpath "$LIB") ]]
+check "preloaded run used the preloaded copy" $? "copies mapped=$(field "$OUT/preloaded.json" libegm_copies) library_path=$preloaded_path LD_PRELOAD=$LIB"
 
 gpu_rate=$(field "$OUT/gpu.json" steps_per_s)
 for name in egm preloaded; do

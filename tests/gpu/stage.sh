@@ -39,6 +39,8 @@ COVERAGE_SCRIPTS+=(run_fidelity_program.sh)
 COVERAGE_SCRIPTS+=(run_lifetimes.sh torch_lifetimes.py)
 # run_spill_session.sh: the spill benchmark and spill checks (with bench/stage.sh).
 COVERAGE_SCRIPTS+=(run_spill_session.sh)
+# run_pluggable.sh: AdamW's states in an egm pool, no LD_PRELOAD (the egm package: python/).
+COVERAGE_SCRIPTS+=(run_pluggable.sh pluggable_train.py)
 
 copy_artifacts() {
   local bin
