@@ -36,6 +36,7 @@ def host_pool(node=None, device=None):
     """
     if node is not None:
         set_node(node)
+    _torch.cuda.init()  # MemPool binds to the current device: CUDA must be up
     native = allocator().allocator()
     if device is None:
         return _torch.cuda.MemPool(native)

@@ -319,8 +319,12 @@ bool Shim::try_node(const Request& request, int device, int node, const DriverAp
 // raises its out-of-memory error), never device memory.
 void* Shim::place_on_host(size_t size, int device, int node) {
   void* pointer = nullptr;
-  if (size == 0 || forked_child_) return nullptr;
+  if (size == 0) return nullptr;
   Request request{Api::kEgmMalloc, &pointer, size};
+  if (forked_child_) {  // CUDA is unusable in a forked child, and the pool is the parent's
+    log_fallback(request, node, device, "forked-child", "CUDA is unusable after fork", "error");
+    return nullptr;
+  }
   log_start_once();
   if (!parsed_.errors.empty()) {
     log_fallback(request, node, device, "configuration", "invalid EGM_* settings", "error");

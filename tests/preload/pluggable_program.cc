@@ -7,6 +7,7 @@
 #include <dlfcn.h>
 #include <sys/types.h>
 
+#include <climits>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -148,6 +149,8 @@ int limits() {
   void* second = library.malloc(static_cast<ssize_t>(6 * kMiB), 0, nullptr);
   void* empty = library.malloc(0, 0, nullptr);
   void* negative = library.malloc(-1, 0, nullptr);
+  void* huge = library.malloc(SSIZE_MAX, 0, nullptr);
+  report("huge", huge ? "ok" : "null");
   report("first", first ? "ok" : "null");
   report("second", second ? "ok" : "null");
   report("empty", empty ? "ok" : "null");
