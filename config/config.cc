@@ -131,6 +131,8 @@ std::vector<Setting> settings_of_file(std::string_view text, const std::string& 
 
 void apply(const Setting& setting, const HostTopology& topology, ParsedConfig& result) {
   const OptionSpec* spec = find_option(setting.name);
+  // EGM_ variables other programs read (the egm Python package): not the shim's.
+  if (spec == nullptr && setting.name == "EGM_LIB") return;
   std::string where = setting.source.empty() ? "" : " (" + setting.source + ")";
   if (spec == nullptr) {
     // The edit distance costs name length x option length: long names get no suggestion.

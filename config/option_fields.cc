@@ -184,7 +184,7 @@ bool parse_apis(const OptionSpec&, std::string_view value, const HostTopology&, 
 
 std::string print_apis(const OptionSpec&, const Config& config) {
   std::string apis;
-  for (size_t i = 0; i < kApiNames.size(); ++i) {
+  for (size_t i = 0; i < kInterceptedApiCount; ++i) {
     if (config.api_selected(static_cast<Api>(i)))
       apis += (apis.empty() ? "" : ",") + std::string(kApiNames[i]);
   }

@@ -1,23 +1,52 @@
 // The CUDA runtime entry points egm-shim overrides. Each is a thin call into
 // egm::Shim; nothing else is exported (see exports.lds).
 #include <cuda_runtime_api.h>
+#include <dlfcn.h>
 
 #include "shim/core/device_calls.h"
 #include "shim/core/process_hooks.h"
+#include "shim/core/real_dlsym.h"
 #include "shim/core/shim.h"
 #include "shim/override_support.h"
 
 namespace {
 
-// Created at load so that bad configuration is reported (or, with
-// EGM_STRICT=1, stops the process) before main runs.
-__attribute__((constructor)) void egm_load() { egm::Shim::instance(); }
+void egm_load();
+
+// Whether this copy of libegm.so is in the process's global scope (preloaded,
+// or dlopen'ed RTLD_GLOBAL), where its overrides take the program's calls.
+// Loaded by path RTLD_LOCAL (ctypes, PyTorch's pluggable allocator), the
+// program's calls resolve elsewhere. egm_malloc names only this library; a
+// second copy sees the first one's. The main program's handle searches the
+// global scope alone (RTLD_DEFAULT would search this library's own scope too).
+bool in_global_scope() {
+  void* program = dlopen(nullptr, RTLD_LAZY);
+  void* global = program != nullptr ? egm::real_dlsym()(program, "egm_malloc") : nullptr;
+  if (program != nullptr) dlclose(program);
+  Dl_info found{}, self{};
+  return global != nullptr && dladdr(global, &found) != 0 &&
+         dladdr(reinterpret_cast<void*>(&egm_load), &self) != 0 &&
+         found.dli_fbase == self.dli_fbase;
+}
+
+// Preloaded, created at load so that bad configuration is reported (or, with
+// EGM_STRICT=1, stops the process) before main runs. Loaded by path, made at
+// the first egm_ call, and never by loading alone.
+__attribute__((constructor)) void egm_load() {
+  if (!in_global_scope()) {
+    egm::Shim::note_loaded_by_path();
+    return;
+  }
+  egm::Shim::instance();
+}
 
 // The summary is written after every library's destructors (a library that
 // frees in its destructor must not show as a leak): see process_hooks.h.
 __attribute__((destructor)) void egm_unload() {
-  egm::Shim::instance().finish_frees_before_exit();
-  egm::write_exit_summary_last(egm::Shim::instance());
+  egm::Shim* shim = egm::Shim::existing();
+  if (shim == nullptr) return;  // loaded by path and never used
+  shim->finish_frees_before_exit();
+  egm::write_exit_summary_last(*shim);
 }
 
 cudaError_t allocate(const egm::Request& request) {

@@ -104,12 +104,24 @@ void record_runtime_out_of_memory(const Request& request) {
   if (auto real_malloc = real_runtime().malloc.get()) real_malloc(&never, SIZE_MAX);
 }
 
+std::atomic<Shim*> created_shim{nullptr};
+std::atomic<bool> loaded_by_path{false};
+
 }  // namespace
 
 Shim& Shim::instance() {
-  static Shim* shim = new Shim();  // never destroyed: frees can arrive during exit
+  // Never destroyed: frees can arrive during exit.
+  static Shim* shim = [] {
+    Shim* made = new Shim();
+    created_shim.store(made, std::memory_order_release);
+    return made;
+  }();
   return *shim;
 }
+
+Shim* Shim::existing() { return created_shim.load(std::memory_order_acquire); }
+
+void Shim::note_loaded_by_path() { loaded_by_path.store(true, std::memory_order_relaxed); }
 
 Shim::Shim()
     : parsed_(load_config(egm_variables_of_process(), read_host_topology())),
@@ -125,15 +137,20 @@ Shim::Shim()
             emit(events::chunk(event, chunk, reason, micros));
           })) {
   report_configuration();
-  if (redirecting_) {
+  // Loaded by path, the shim exists because egm_malloc was called: its
+  // memory needs the fork hook (and the fatal-signal line) all the same.
+  if (redirecting_ || loaded_by_path.load(std::memory_order_relaxed)) {
     install_process_hooks(*this, {!config_.log_file_template.empty(), config_.snapshot_template});
   }
 }
 
 void Shim::report_configuration() {
   for (const std::string& warning : parsed_.warnings) note(warning);
-  for (const ConfigError& error : parsed_.errors) emit(events::config_error(error, config_.strict));
-  if (!parsed_.errors.empty() && config_.strict) std::_Exit(1);
+  // Preloaded, this runs before main; loaded by path, in the middle of the
+  // program, which egm_malloc's nullptr (an out-of-memory) tells instead.
+  bool exits = config_.strict && !loaded_by_path.load(std::memory_order_relaxed);
+  for (const ConfigError& error : parsed_.errors) emit(events::config_error(error, exits));
+  if (!parsed_.errors.empty() && exits) std::_Exit(1);
   if (redirecting_ && !config_.hook_driver && !dynamic_runtime_loaded() &&
       executable_has_cuda_code()) {
     note(
@@ -204,7 +221,7 @@ int Shim::place(const Request& request, int device) {
     return fall_back(request, device_failed);
   }
   make_runtime_context_current(request);
-  if (try_host(request, device, *driver, trigger, device_failed)) {
+  if (try_host(request, device, *driver, trigger, final_action(device_failed))) {
     if (device_failed) clear_runtime_error(request);  // recovered: as if it never failed
     return kSuccess;
   }
@@ -236,14 +253,14 @@ std::optional<int> Shim::try_device_first(const Request& request, int device, st
 }
 
 bool Shim::try_host(const Request& request, int device, const DriverApi& driver,
-                    const std::string& trigger, bool device_failed) {
+                    const std::string& trigger, const char* last_action) {
   NodeOrder order = placement_->order(nearest_node_of(driver, device));
   bool next_node = config_.fallback == Fallback::kNextNode ||
                    config_.numa_policy.kind == NumaPolicyKind::kPreferred;
   size_t tries = next_node ? order.nodes.size() : 1;
   for (size_t i = 0; i < tries; ++i) {
     std::string reason = fmt::format("{} trigger={}", i == 0 ? order.reason : "next-node", trigger);
-    const char* action = i + 1 < tries ? "next-node" : final_action(device_failed);
+    const char* action = i + 1 < tries ? "next-node" : last_action;
     if (try_node(request, device, order.nodes[i], driver, reason, action)) return true;
   }
   return false;
@@ -295,6 +312,40 @@ bool Shim::try_node(const Request& request, int device, int node, const DriverAp
   if (request.pitch != nullptr) *request.pitch = round_up(request.width, kPitchAlignment);
   start_prefill_once(driver, key, granule);
   return true;
+}
+
+// egm_malloc: asked for host memory explicitly, so EGM_MODE and the filters
+// do not apply; where it cannot be had, the caller gets nullptr (PyTorch
+// raises its out-of-memory error), never device memory.
+void* Shim::place_on_host(size_t size, int device, int node) {
+  void* pointer = nullptr;
+  if (size == 0) return nullptr;
+  Request request{Api::kEgmMalloc, &pointer, size};
+  if (forked_child_) {  // CUDA is unusable in a forked child, and the pool is the parent's
+    log_fallback(request, node, device, "forked-child", "CUDA is unusable after fork", "error");
+    return nullptr;
+  }
+  log_start_once();
+  if (!parsed_.errors.empty()) {
+    log_fallback(request, node, device, "configuration", "invalid EGM_* settings", "error");
+    return nullptr;
+  }
+  if (node >= 0 && !topology_.has_node(node)) {
+    log_fallback(request, node, device, "node", "not a NUMA node with memory", "error");
+    return nullptr;
+  }
+  drain_pending_frees();
+  const char* why = nullptr;
+  const DriverApi* driver = driver_api(&why);
+  if (driver == nullptr) {
+    log_fallback(request, node, device, "load-driver", why, "error");
+    return nullptr;
+  }
+  make_runtime_context_current(request);
+  bool placed = node >= 0 ? try_node(request, device, node, *driver, "requested trigger=explicit",
+                                     "error")
+                          : try_host(request, device, *driver, "explicit", "error");
+  return placed ? pointer : nullptr;
 }
 
 // EGM_PEER_ACCESS=all needs the device count, known once CUDA is up. Known

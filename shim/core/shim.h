@@ -33,6 +33,13 @@ namespace egm {
 class Shim final : public ProcessHookTarget {
  public:
   static Shim& instance();
+  // The instance if instance() has run, else null (never creates it).
+  static Shim* existing();
+  // libegm.so was loaded by path (dlopen, e.g. by PyTorch's pluggable
+  // allocator), not preloaded: it intercepts nothing, so the shim is made at
+  // the first egm_* call, and EGM_STRICT never ends the process. Call before
+  // instance().
+  static void note_loaded_by_path();
 
   // Any allocation call: host memory where the policy says so and the EGM
   // sequence succeeds; otherwise as EGM_FALLBACK says. Returns the
@@ -99,6 +106,19 @@ class Shim final : public ProcessHookTarget {
   // A warning line for the user.
   void note(const std::string& message) override;
 
+  // ---- libegm.so's own entry points (egm_malloc, shim_placed.cc) ----
+  // Host memory for `device`, on `node` (-1: EGM_NUMA_POLICY's choice), asked
+  // for explicitly: EGM_MODE and the filters do not apply, EGM_NODE_LIMIT and
+  // the pool do. nullptr on failure, with one fallback line.
+  void* place_on_host(size_t size, int device, int node);
+  // Frees what place_on_host returned, as cudaFree does (the device is
+  // synchronized first). False for a pointer that is not the shim's.
+  bool free_placed(void* pointer);
+  // The live table, the totals and the budget as one JSON object.
+  std::string stats_json() const;
+  // Whether `node` is a host NUMA node with memory.
+  bool host_node_exists(int node) const { return topology_.has_node(node); }
+
  private:
   Shim();
   void report_configuration();
@@ -110,7 +130,7 @@ class Shim final : public ProcessHookTarget {
   std::optional<int> try_device_first(const Request& request, int device, std::string& trigger,
                                       bool& device_failed);
   bool try_host(const Request& request, int device, const DriverApi& driver,
-                const std::string& trigger, bool device_failed);
+                const std::string& trigger, const char* last_action);
   bool try_node(const Request& request, int device, int node, const DriverApi& driver,
                 const std::string& reason, const char* action_on_failure);
   int fall_back(const Request& request, bool device_failed);

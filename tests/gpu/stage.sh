@@ -41,6 +41,8 @@ COVERAGE_SCRIPTS+=(run_lifetimes.sh torch_lifetimes.py)
 COVERAGE_SCRIPTS+=(run_spill_session.sh)
 # run_jax_spill.sh: JAX past the GPU's memory under egm-run --mode spill, NCCL on one rank (issue 14).
 COVERAGE_SCRIPTS+=(run_jax_spill.sh jax_spill.py)
+# run_pluggable.sh: AdamW's states in an egm pool, no LD_PRELOAD (the egm package: python/).
+COVERAGE_SCRIPTS+=(run_pluggable.sh pluggable_train.py)
 
 copy_artifacts() {
   local bin
