@@ -39,6 +39,10 @@ COVERAGE_SCRIPTS+=(run_fidelity_program.sh)
 COVERAGE_SCRIPTS+=(run_lifetimes.sh torch_lifetimes.py)
 # run_spill_session.sh: the spill benchmark and spill checks (with bench/stage.sh).
 COVERAGE_SCRIPTS+=(run_spill_session.sh)
+# run_ipc.sh: CUDA IPC on redirected memory (two-process program, torch.multiprocessing).
+TARGETS+=(//tests/gpu:ipc_gpu_artifacts)
+COVERAGE_PROGRAMS+=(ipc_gpu_program)
+COVERAGE_SCRIPTS+=(run_ipc.sh torch_ipc.py)
 
 copy_artifacts() {
   local bin
