@@ -8,7 +8,9 @@
 //   ipc_program export [MODE]   MODE: check (default), hold (the exporter
 //                               frees and reallocates while the opener has
 //                               the memory open), exit (print the handle,
-//                               exit without freeing)
+//                               exit without freeing), exit-held (exit while
+//                               the opener has it open; the opener finishes
+//                               after, its last line "open orphan-done")
 //   ipc_program open HEX        (the opener; HEX: the 64-byte handle)
 #include <cuda.h>
 #include <cuda_runtime_api.h>
@@ -127,6 +129,15 @@ int run_export(const char* self, const std::string& mode) {
   }
   int to_child[2], from_child[2];
   if (pipe(to_child) != 0 || pipe(from_child) != 0) return 1;
+  if (mode == "exit-held") {
+    start_opener(self, hex, "orphan", to_child[0], from_child[1]);
+    close(from_child[1]);
+    char byte = 0;
+    bool opened = read(from_child[0], &byte, 1) == 1 && byte == 'o';
+    std::printf("export opener-opened=%d exiting\n", opened ? 1 : 0);
+    std::fflush(stdout);
+    _exit(0);  // no free, no teardown, the opener still mapping the memory
+  }
   if (mode == "hold") {
     pid_t opener = start_opener(self, hex, "hold", to_child[0], from_child[1]);
     close(from_child[1]);  // the opener's end: a dead opener reads as end of file
@@ -157,6 +168,16 @@ int run_open(const std::string& hex, const std::string& mode, int from_parent, i
   std::printf("open cudaIpcOpenMemHandle=%s\n", name_of(result));
   if (result != cudaSuccess) return 3;
   std::printf("open reads-exporter-pattern=%s\n", compare(opened, 1).c_str());
+  if (mode == "orphan") {
+    pid_t exporter = getppid();
+    (void)!write(to_parent, "o", 1);
+    for (int waited = 0; getppid() == exporter && waited < 1000; ++waited) usleep(10000);
+    std::printf("open exporter-gone=%d\n", getppid() != exporter ? 1 : 0);
+    std::printf("open after-exporter-exit=%s\n", compare(opened, 1).c_str());
+    std::printf("open cudaIpcCloseMemHandle=%s\n", name_of(cudaIpcCloseMemHandle(opened)));
+    std::printf("open orphan-done\n");
+    return 0;
+  }
   if (mode == "hold") {
     (void)!write(to_parent, "o", 1);
     char byte = 0;

@@ -3,6 +3,7 @@
 // opener really share bytes): ipc_program exports a cudaMalloc'd buffer,
 // its spawned opener opens, reads, writes back and closes.
 #include <dirent.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 
@@ -110,6 +111,24 @@ TEST(IpcTest, ExporterFreeWhileOpenLeavesTheOpenersMapping) {
     EXPECT_TRUE(contains(run.out, line)) << line << "\n" << run.describe();
   }
   EXPECT_TRUE(contains(all_logs(run), "reason=exported")) << all_logs(run);
+}
+
+TEST(IpcTest, ExporterExitLeavesTheOpenersMappingValid) {
+  RunResult run = run_ipc({"export", "exit-held"}, {});
+  ASSERT_EQ(run.exit_code, 0) << run.describe();
+  // The opener outlives the exporter and writes to the same stdout file.
+  std::string out;
+  for (int waited = 0; waited < 200; ++waited) {
+    out = preload::read_file(run.dir + "/stdout");
+    if (contains(out, "open orphan-done")) break;
+    usleep(50000);
+  }
+  for (const char* line :
+       {"open cudaIpcOpenMemHandle=cudaSuccess", "export opener-opened=1 exiting",
+        "open exporter-gone=1", "open after-exporter-exit=ok",
+        "open cudaIpcCloseMemHandle=cudaSuccess", "open orphan-done"}) {
+    EXPECT_TRUE(contains(out, line)) << line << "\n" << out;
+  }
 }
 
 TEST(IpcTest, ChunksThatCannotBeSharedStillAllocate) {
