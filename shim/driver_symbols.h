@@ -15,6 +15,7 @@
 #undef cuMemPrefetchBatchAsync
 #undef cuMemDiscardBatchAsync
 #undef cuMemDiscardAndPrefetchBatchAsync
+#undef cuIpcOpenMemHandle
 
 extern "C" {
 CUresult cuGetProcAddress(const char*, void**, int, cuuint64_t);
@@ -29,4 +30,5 @@ CUresult cuMemPrefetchBatchAsync_ptsz(CUdeviceptr*, size_t*, size_t, CUmemLocati
 CUresult cuMemDiscardBatchAsync_ptsz(CUdeviceptr*, size_t*, size_t, unsigned long long, CUstream);
 CUresult cuMemDiscardAndPrefetchBatchAsync_ptsz(CUdeviceptr*, size_t*, size_t, CUmemLocation*,
                                                 size_t*, size_t, unsigned long long, CUstream);
+CUresult cuIpcOpenMemHandle(CUdeviceptr*, CUipcMemHandle, unsigned int);
 }

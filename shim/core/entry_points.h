@@ -31,7 +31,10 @@
   /* pointer queries */                                                      \
   X(cuPointerGetAttribute) X(cuPointerGetAttributes) X(cuMemGetAddressRange_v2) \
   /* peer access, lookups */                                                 \
-  X(cuCtxEnablePeerAccess) X(cuGetProcAddress) X(cuGetProcAddress_v2)
+  X(cuCtxEnablePeerAccess) X(cuGetProcAddress) X(cuGetProcAddress_v2)         \
+  /* inter-process memory handles (shim/core/ipc.h) */                       \
+  X(cuIpcGetMemHandle) X(cuIpcOpenMemHandle) X(cuIpcOpenMemHandle_v2)        \
+  X(cuIpcCloseMemHandle)
 
 // libcudart functions the shim replaces.
 #define EGM_RUNTIME_OVERRIDES(X)                                                 \
@@ -43,7 +46,9 @@
   X(cudaMemPrefetchBatchAsync_ptsz) X(cudaMemDiscardBatchAsync)                  \
   X(cudaMemDiscardBatchAsync_ptsz) X(cudaMemDiscardAndPrefetchBatchAsync)        \
   X(cudaMemDiscardAndPrefetchBatchAsync_ptsz) X(cudaMemAdvise)                   \
-  X(cudaMemRangeGetAttribute) X(cudaMemRangeGetAttributes) X(cudaPointerGetAttributes)
+  X(cudaMemRangeGetAttribute) X(cudaMemRangeGetAttributes) X(cudaPointerGetAttributes) \
+  /* inter-process memory handles (shim/core/ipc.h) */                           \
+  X(cudaIpcGetMemHandle) X(cudaIpcOpenMemHandle) X(cudaIpcCloseMemHandle)
 
 // libcuda functions egm-shim and its tools call themselves, as X(member,
 // symbol): the member name each tool's driver table gives the function, and
@@ -74,6 +79,11 @@
   X(ctx_set_current, cuCtxSetCurrent) X(event_create, cuEventCreate)            \
   X(event_record, cuEventRecord) X(event_query, cuEventQuery)                   \
   X(event_destroy, cuEventDestroy_v2)
+
+// The shim's IPC calls: a chunk's fd out, a peer's fd in (shim/core/ipc.h).
+#define EGM_SHIM_IPC_DRIVER_CALLS(X)                                            \
+  X(mem_export_to_shareable_handle, cuMemExportToShareableHandle)               \
+  X(mem_import_from_shareable_handle, cuMemImportFromShareableHandle)
 
 // The real versions of overridden functions the shim's core calls by name;
 // each must be in EGM_DRIVER_OVERRIDES (the resolver takes it from there).
@@ -161,6 +171,7 @@ inline constexpr DriverCall kDriverCalls[] = {
   {#member, #symbol, kCalledByBench, is_driver_override(#symbol)},
     EGM_DRIVER_EGM_SEQUENCE(EGM_DRIVER_CALL_ALL)
     EGM_SHIM_DRIVER_CALLS(EGM_DRIVER_CALL_SHIM)
+    EGM_SHIM_IPC_DRIVER_CALLS(EGM_DRIVER_CALL_SHIM)
     EGM_SHIM_REAL_OVERRIDES(EGM_DRIVER_CALL_SHIM)
     // The v1 cuGetProcAddress, by hand: cuda.h names only v2's type.
     {"get_proc_address_v1", "cuGetProcAddress", kCalledByShim,
@@ -196,9 +207,8 @@ inline constexpr std::string_view kDriverStreamOrdered =
     "redirected at the runtime layer); cuMemFreeAsync recognises the shim's pointers";
 inline constexpr std::string_view kGraphAllocations =
     "graph memory nodes: the graph owns the allocation's lifetime across launches";
-inline constexpr std::string_view kIpc =
-    "inter-process handles: the framework issue's subject; exporting a redirected pointer "
-    "fails as on any VMM allocation";
+inline constexpr std::string_view kIpcEvents =
+    "inter-process event handles: events are never redirected";
 inline constexpr std::string_view kMulticast = "multicast objects: NVLink multicast memory";
 inline constexpr std::string_view kVirtualMemory =
     "the VMM calls the program makes itself: its own mappings, never the shim's";
@@ -223,12 +233,8 @@ inline constexpr PassedThrough kPassedThrough[] = {
     {"cuGraphAddMemFreeNode", kGraphAllocations},
     {"cuGraphMemAllocNodeGetParams", kGraphAllocations},
     {"cuGraphMemFreeNodeGetParams", kGraphAllocations},
-    {"cuIpcCloseMemHandle", kIpc},
-    {"cuIpcGetEventHandle", kIpc},
-    {"cuIpcGetMemHandle", kIpc},
-    {"cuIpcOpenEventHandle", kIpc},
-    {"cuIpcOpenMemHandle", kIpc},
-    {"cuIpcOpenMemHandle_v2", kIpc},
+    {"cuIpcGetEventHandle", kIpcEvents},
+    {"cuIpcOpenEventHandle", kIpcEvents},
     {"cuMemAddressFree", kVirtualMemory},
     {"cuMemAddressReserve", kVirtualMemory},
     {"cuMemAlloc", kLegacy32Bit},
@@ -305,11 +311,8 @@ inline constexpr PassedThrough kPassedThrough[] = {
     {"cudaHostGetFlags", kPinnedHost},
     {"cudaHostRegister", kPinnedHost},
     {"cudaHostUnregister", kPinnedHost},
-    {"cudaIpcCloseMemHandle", kIpc},
-    {"cudaIpcGetEventHandle", kIpc},
-    {"cudaIpcGetMemHandle", kIpc},
-    {"cudaIpcOpenEventHandle", kIpc},
-    {"cudaIpcOpenMemHandle", kIpc},
+    {"cudaIpcGetEventHandle", kIpcEvents},
+    {"cudaIpcOpenEventHandle", kIpcEvents},
     {"cudaMalloc3D", kMalloc3D},
     {"cudaMalloc3DArray", kArrays},
     {"cudaMallocArray", kArrays},

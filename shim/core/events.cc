@@ -110,6 +110,11 @@ Event chunk(const char* event, const Chunk& chunk, const char* reason, int64_t m
                   chunk.device, chunk.mapping.handle, map ? "map_us" : "unmap_us", micros, reason)};
 }
 
+Event ipc(const char* name, std::string_view fields, const char* error) {
+  if (error == nullptr) return {LogLevel::kInfo, name, fmt::format("{} result=ok", fields)};
+  return {LogLevel::kWarn, name, fmt::format("{} result={}", fields, error)};
+}
+
 Event peer_access(int owner, int accessor, const char* error) {
   return {error ? LogLevel::kError : LogLevel::kInfo, "peer-access",
           fmt::format("device={} peer={} result={}", owner, accessor, error ? error : "ok")};

@@ -55,6 +55,10 @@ Event chunk(const char* event, const Chunk& chunk, const char* reason, int64_t m
 // `error`: nullptr when the grant succeeded.
 Event peer_access(int owner, int accessor, const char* error);
 Event device_reset(int device, size_t released);
+// cudaIpcGetMemHandle / cudaIpcOpenMemHandle / cudaIpcCloseMemHandle on the
+// shim's memory: `name` is "ipc-export", "ipc-open" or "ipc-close";
+// `error` nullptr on success (info), else the failure (warn level).
+Event ipc(const char* name, std::string_view fields, const char* error);
 Event managed_call(const char* call, const Allocation& mapping, std::string_view details, int result);
 
 // The exit summary and the live view.

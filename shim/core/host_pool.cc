@@ -135,7 +135,36 @@ std::optional<EgmFailure> HostPool::release(const DriverApi& driver, const Alloc
 }
 
 std::optional<EgmFailure> HostPool::give_back(const DriverApi& driver, const Chunk& chunk) {
+  bool exported = false;
+  {
+    std::lock_guard<std::mutex> lock(registry_mutex_);
+    auto found = registry_.find(chunk.id);
+    exported = found != registry_.end() && found->second.exported;
+  }
+  // A peer process may still map it: reused, it would see another
+  // allocation's bytes. Unmapped, the peer keeps the old memory alive.
+  if (exported) return unmap_chunks(driver, {chunk}, "exported");
   return unmap_chunks(driver, cache_.put(chunk), "evict");
+}
+
+std::optional<Chunk> HostPool::mark_exported(uint64_t id) {
+  std::lock_guard<std::mutex> lock(registry_mutex_);
+  auto found = registry_.find(id);
+  if (found == registry_.end()) return std::nullopt;
+  found->second.exported = true;
+  return found->second.chunk;
+}
+
+CUresult HostPool::export_fd(const DriverApi& driver, uint64_t id, int* fd) {
+  // Under the lock: unmap_chunks() erases a chunk before it releases the
+  // handle, so the handle exported here is still alive.
+  std::lock_guard<std::mutex> lock(registry_mutex_);
+  auto found = registry_.find(id);
+  if (found == registry_.end() || !found->second.exported) return CUDA_ERROR_INVALID_HANDLE;
+  if (!found->second.chunk.mapping.shareable) return CUDA_ERROR_NOT_SUPPORTED;
+  if (driver.mem_export_to_shareable_handle == nullptr) return CUDA_ERROR_NOT_SUPPORTED;
+  return driver.mem_export_to_shareable_handle(fd, found->second.chunk.mapping.handle,
+                                               CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0);
 }
 
 void HostPool::trim(const DriverApi& driver, const char* reason) {

@@ -73,10 +73,18 @@ class HostPool {
 
   size_t cached_bytes() const { return cache_.cached_bytes(); }
 
+  // IPC (ipc.h). Marks chunk `id` exported: from then on it is unmapped when
+  // freed, never cached for reuse. nullopt if no such chunk is mapped.
+  std::optional<Chunk> mark_exported(uint64_t id);
+  // A new POSIX fd for exported chunk `id` (the caller closes it):
+  // CUDA_ERROR_INVALID_HANDLE once the chunk is unmapped.
+  CUresult export_fd(const DriverApi& driver, uint64_t id, int* fd);
+
  private:
   struct Registered {
     Chunk chunk;
     uint64_t peers;
+    bool exported = false;  // an IPC handle was made for it
   };
   std::variant<Chunk, EgmFailure> fresh_chunk(const DriverApi& driver, const ChunkKey& key,
                                               size_t size, size_t granularity, size_t cap);

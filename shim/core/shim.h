@@ -118,6 +118,14 @@ class Shim final : public ProcessHookTarget {
   std::string stats_json() const;
   // Whether `node` is a host NUMA node with memory.
   bool host_node_exists(int node) const { return topology_.has_node(node); }
+  // ---- inter-process handles (ipc.h) ----
+  // The chunk behind `mapping`, marked exported (never cached again).
+  std::optional<Chunk> export_chunk(const Allocation& mapping);
+  // A new POSIX fd for exported chunk `chunk_id`, for a peer process.
+  CUresult chunk_fd(uint64_t chunk_id, int* fd);
+  bool forked_child() const { return forked_child_; }
+  // Writes an IPC event line.
+  void log_event(const Event& event) { emit(event); }
 
  private:
   Shim();

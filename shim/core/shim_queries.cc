@@ -107,4 +107,15 @@ CUresult Shim::free_async_driver(CUdeviceptr pointer, CUstream stream, bool per_
   return CUDA_SUCCESS;
 }
 
+std::optional<Chunk> Shim::export_chunk(const Allocation& mapping) {
+  if (forked_child_ || pool_ == nullptr) return std::nullopt;
+  return pool_->mark_exported(mapping.chunk_id);
+}
+
+CUresult Shim::chunk_fd(uint64_t chunk_id, int* fd) {
+  const DriverApi* driver = driver_api(nullptr);
+  if (forked_child_ || pool_ == nullptr || driver == nullptr) return CUDA_ERROR_INVALID_HANDLE;
+  return pool_->export_fd(*driver, chunk_id, fd);
+}
+
 }  // namespace egm

@@ -7,12 +7,14 @@
 
 namespace egm {
 
-inline CUmemAllocationProp host_numa_properties(int node) {
+// `shareable`: the handle can be exported as a POSIX file descriptor (IPC).
+inline CUmemAllocationProp host_numa_properties(int node, bool shareable = false) {
   CUmemAllocationProp properties = {};
   properties.type = CU_MEM_ALLOCATION_TYPE_PINNED;
   properties.location.type = CU_MEM_LOCATION_TYPE_HOST_NUMA;
   properties.location.id = node;
-  properties.requestedHandleTypes = CU_MEM_HANDLE_TYPE_NONE;
+  properties.requestedHandleTypes =
+      shareable ? CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR : CU_MEM_HANDLE_TYPE_NONE;
   return properties;
 }
 

@@ -26,10 +26,17 @@ std::variant<size_t, EgmFailure> VmmSequence::granularity(int node, bool recomme
 std::variant<HostMapping, EgmFailure> VmmSequence::map(const EgmRequest& request,
                                                        size_t mapped_size,
                                                        size_t granularity) const {
-  const CUmemAllocationProp properties = host_numa_properties(request.node);
   HostMapping mapping;
   mapping.mapped_size = mapped_size;
+  // Shareable first, so that cudaIpcGetMemHandle can export the chunk; a
+  // driver or node that refuses the fd handle type still gets plain memory.
+  CUmemAllocationProp properties = host_numa_properties(request.node, true);
   CUresult result = driver_.mem_create(&mapping.handle, mapping.mapped_size, &properties, 0);
+  mapping.shareable = result == CUDA_SUCCESS;
+  if (result != CUDA_SUCCESS && result != CUDA_ERROR_OUT_OF_MEMORY) {
+    properties = host_numa_properties(request.node);
+    result = driver_.mem_create(&mapping.handle, mapping.mapped_size, &properties, 0);
+  }
   if (result != CUDA_SUCCESS) return EgmFailure{"cuMemCreate", result};
 
   result = driver_.mem_address_reserve(&mapping.address, mapping.mapped_size, granularity, 0, 0);

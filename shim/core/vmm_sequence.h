@@ -25,6 +25,7 @@ struct HostMapping {
   CUdeviceptr address = 0;
   size_t mapped_size = 0;  // the request rounded up to the granularity
   CUmemGenericAllocationHandle handle = 0;
+  bool shareable = false;  // exportable as a POSIX fd (cudaIpcGetMemHandle)
 };
 
 struct EgmFailure {

@@ -36,7 +36,9 @@
 // locations as they were, so a later grant to a peer GPU keeps the host's
 // and the owner's access.
 #include <cuda.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -60,6 +62,8 @@ extern "C" CUresult cuGetProcAddress(const char* symbol, void** function, int cu
 // The old versions cuda.h renames away (cuMemAdvise -> cuMemAdvise_v2).
 extern "C" CUresult cuMemPrefetchAsync_v1(CUdeviceptr, size_t, CUdevice, CUstream)
     __asm__("cuMemPrefetchAsync");
+extern "C" CUresult cuIpcOpenMemHandle_v1(CUdeviceptr*, CUipcMemHandle, unsigned int)
+    __asm__("cuIpcOpenMemHandle");
 extern "C" CUresult cuMemAdvise_v1(CUdeviceptr, size_t, CUmem_advise, CUdevice)
     __asm__("cuMemAdvise");
 
@@ -76,6 +80,7 @@ struct MemoryObject {
   size_t size = 0;
   bool released = false;  // cuMemRelease'd; the memory lives on while mapped
   int mappings = 0;
+  bool shareable = false;  // created with CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, or imported
 };
 
 constexpr int kMaxDevices = 64;  // devices with access are kept as bits of a uint64_t
@@ -173,6 +178,15 @@ bool is_valid_allocation_location(const CUmemLocation& location) {
       return location.id >= 0 && location.id < host_numa_node_count();
     default: return false;
   }
+}
+
+// Shareable handles: POSIX fds only (the memfd itself), unless
+// FAKE_CUDA_NO_SHAREABLE=1 (a driver or node that cannot export).
+CUresult refused_handle_types(CUmemAllocationHandleType types) {
+  if (types == CU_MEM_HANDLE_TYPE_NONE) return CUDA_SUCCESS;
+  if (types != CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR) return CUDA_ERROR_INVALID_VALUE;
+  return fake::env_number("FAKE_CUDA_NO_SHAREABLE", 0) != 0 ? CUDA_ERROR_NOT_SUPPORTED
+                                                             : CUDA_SUCCESS;
 }
 
 bool is_valid_allocation_prop(const CUmemAllocationProp* prop) {
@@ -458,6 +472,12 @@ const std::vector<ProcEntry>& proc_entries() {
       {"cuEventRecord", 2000, address_of(&cuEventRecord)},
       {"cuEventQuery", 2000, address_of(&cuEventQuery)},
       {"cuEventDestroy", 4000, address_of(&cuEventDestroy_v2)},
+      {"cuMemExportToShareableHandle", 10020, address_of(&cuMemExportToShareableHandle)},
+      {"cuMemImportFromShareableHandle", 10020, address_of(&cuMemImportFromShareableHandle)},
+      {"cuIpcGetMemHandle", 4010, address_of(&cuIpcGetMemHandle)},
+      {"cuIpcOpenMemHandle", 4010, address_of(&cuIpcOpenMemHandle_v1)},
+      {"cuIpcOpenMemHandle", 11000, address_of(&cuIpcOpenMemHandle_v2)},
+      {"cuIpcCloseMemHandle", 4010, address_of(&cuIpcCloseMemHandle)},
       {"cuGetProcAddress", 11030, address_of(&cuGetProcAddress)},
       {"cuGetProcAddress", 12000, address_of(&cuGetProcAddress_v2)},
   };
@@ -589,6 +609,7 @@ CUresult cuMemCreate(CUmemGenericAllocationHandle* handle, size_t size,
       !is_multiple_of(size, granularity()) || size == 0) {
     return CUDA_ERROR_INVALID_VALUE;
   }
+  if (CUresult refused = refused_handle_types(prop->requestedHandleTypes)) return refused;
   int fd = memfd_create("fake-cuda-allocation", MFD_CLOEXEC);
   if (fd < 0) return CUDA_ERROR_OUT_OF_MEMORY;
   if (ftruncate(fd, static_cast<off_t>(size)) != 0) {
@@ -598,7 +619,9 @@ CUresult cuMemCreate(CUmemGenericAllocationHandle* handle, size_t size,
   DriverState& driver = state();
   std::lock_guard<std::mutex> lock(driver.mutex);
   *handle = driver.next_handle++;
-  driver.objects[*handle] = MemoryObject{fd, size, false, 0};
+  driver.objects[*handle] =
+      MemoryObject{fd, size, false, 0,
+                   prop->requestedHandleTypes == CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR};
   return CUDA_SUCCESS;
 }
 
@@ -1230,6 +1253,97 @@ int fake_cuda_mapping_of(const void* addr, uintptr_t* base, size_t* size) {
   if (base != nullptr) *base = it->first;
   if (size != nullptr) *size = it->second.size;
   return 1;
+}
+
+}  // extern "C"
+
+// ---- shareable handles and CUDA IPC ----
+// cuMemExportToShareableHandle gives a dup of the allocation's memfd, so two
+// processes really share the bytes; cuMemImportFromShareableHandle makes a
+// new handle on such an fd. The fake's own IPC handles ("FAKEIPC", pid,
+// address) cover cuMemAlloc memory only and cannot be opened in another
+// process (plain memory is private here): anything else is refused as the
+// real driver refuses what it cannot resolve.
+namespace {
+
+constexpr char kFakeIpcTag[8] = "FAKEIPC";
+
+}  // namespace
+
+extern "C" {
+
+CUresult cuMemExportToShareableHandle(void* shareable, CUmemGenericAllocationHandle handle,
+                                      CUmemAllocationHandleType type, unsigned long long flags) {
+  if (CUresult failure = injected_failure("cuMemExportToShareableHandle")) return failure;
+  if (shareable == nullptr || flags != 0) return CUDA_ERROR_INVALID_VALUE;
+  DriverState& driver = state();
+  std::lock_guard<std::mutex> lock(driver.mutex);
+  auto it = driver.objects.find(handle);
+  if (it == driver.objects.end() || it->second.released) return CUDA_ERROR_INVALID_HANDLE;
+  if (type != CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR || !it->second.shareable) {
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  int fd = fcntl(it->second.fd, F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) return CUDA_ERROR_OPERATING_SYSTEM;
+  *static_cast<int*>(shareable) = fd;
+  return CUDA_SUCCESS;
+}
+
+CUresult cuMemImportFromShareableHandle(CUmemGenericAllocationHandle* handle, void* os_handle,
+                                        CUmemAllocationHandleType type) {
+  if (CUresult failure = injected_failure("cuMemImportFromShareableHandle")) return failure;
+  if (handle == nullptr || type != CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR) {
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  int given = static_cast<int>(reinterpret_cast<intptr_t>(os_handle));
+  struct stat info = {};
+  if (given < 0 || fstat(given, &info) != 0 || info.st_size <= 0) return CUDA_ERROR_INVALID_VALUE;
+  int fd = fcntl(given, F_DUPFD_CLOEXEC, 0);  // the caller keeps and closes its fd, as in CUDA
+  if (fd < 0) return CUDA_ERROR_OPERATING_SYSTEM;
+  DriverState& driver = state();
+  std::lock_guard<std::mutex> lock(driver.mutex);
+  *handle = driver.next_handle++;
+  driver.objects[*handle] = MemoryObject{fd, static_cast<size_t>(info.st_size), false, 0, true};
+  return CUDA_SUCCESS;
+}
+
+CUresult cuIpcGetMemHandle(CUipcMemHandle* handle, CUdeviceptr pointer) {
+  if (CUresult failure = injected_failure("cuIpcGetMemHandle")) return failure;
+  if (handle == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  DriverState& driver = state();
+  std::lock_guard<std::mutex> lock(driver.mutex);
+  auto it = plain_holding(driver, static_cast<uintptr_t>(pointer));
+  if (it == driver.allocations.end()) return CUDA_ERROR_INVALID_VALUE;  // VMM memory included
+  std::memset(handle, 0, sizeof *handle);
+  std::memcpy(handle->reserved, kFakeIpcTag, sizeof kFakeIpcTag);
+  pid_t pid = getpid();
+  uintptr_t base = it->first;
+  std::memcpy(handle->reserved + 8, &pid, sizeof pid);
+  std::memcpy(handle->reserved + 16, &base, sizeof base);
+  return CUDA_SUCCESS;
+}
+
+CUresult cuIpcOpenMemHandle_v2(CUdeviceptr* pointer, CUipcMemHandle handle, unsigned int flags) {
+  if (CUresult failure = injected_failure("cuIpcOpenMemHandle")) return failure;
+  if (pointer == nullptr || (flags & ~unsigned{CU_IPC_MEM_LAZY_ENABLE_PEER_ACCESS}) != 0) {
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  if (std::memcmp(handle.reserved, kFakeIpcTag, sizeof kFakeIpcTag) != 0) {
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  pid_t pid = 0;
+  std::memcpy(&pid, handle.reserved + 8, sizeof pid);
+  return pid == getpid() ? CUDA_ERROR_INVALID_CONTEXT : CUDA_ERROR_NOT_SUPPORTED;
+}
+
+CUresult cuIpcOpenMemHandle_v1(CUdeviceptr* pointer, CUipcMemHandle handle, unsigned int flags) {
+  return cuIpcOpenMemHandle_v2(pointer, handle, flags);
+}
+
+CUresult cuIpcCloseMemHandle(CUdeviceptr pointer) {
+  if (CUresult failure = injected_failure("cuIpcCloseMemHandle")) return failure;
+  (void)pointer;  // nothing is ever opened
+  return CUDA_ERROR_INVALID_VALUE;
 }
 
 }  // extern "C"

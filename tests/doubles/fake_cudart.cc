@@ -214,6 +214,9 @@ struct DriverFunctions {
   decltype(&cuMemRangeGetAttribute) range_attribute = nullptr;
   decltype(&cuMemRangeGetAttributes) range_attributes = nullptr;
   decltype(&cuPointerGetAttributes) pointer_attributes = nullptr;
+  // IPC handles are opened and closed by the driver, as in the real runtime.
+  decltype(&cuIpcOpenMemHandle_v2) ipc_open = nullptr;
+  decltype(&cuIpcCloseMemHandle) ipc_close = nullptr;
 };
 
 template <typename Fn>
@@ -246,6 +249,8 @@ DriverFunctions load_driver_functions() {
   look_up(get_proc_address, "cuMemRangeGetAttribute", functions.range_attribute);
   look_up(get_proc_address, "cuMemRangeGetAttributes", functions.range_attributes);
   look_up(get_proc_address, "cuPointerGetAttributes", functions.pointer_attributes);
+  look_up(get_proc_address, "cuIpcOpenMemHandle", functions.ipc_open);
+  look_up(get_proc_address, "cuIpcCloseMemHandle", functions.ipc_close);
   return functions;
 }
 
@@ -797,6 +802,22 @@ cudaError_t cudaIpcGetMemHandle(cudaIpcMemHandle_t* handle, void* pointer) {
   if (address >= it->first + it->second.length) return record(cudaErrorInvalidValue);
   std::memcpy(handle->reserved, &it->first, sizeof it->first);
   return cudaSuccess;
+}
+
+cudaError_t cudaIpcOpenMemHandle(void** pointer, cudaIpcMemHandle_t handle, unsigned int flags) {
+  if (driver().ipc_open == nullptr) return record(cudaErrorInitializationError);
+  CUipcMemHandle driver_handle;
+  std::memcpy(&driver_handle, &handle, sizeof driver_handle);
+  CUdeviceptr opened = 0;
+  CUresult result = driver().ipc_open(pointer ? &opened : nullptr, driver_handle, flags);
+  if (result == CUDA_SUCCESS) *pointer = reinterpret_cast<void*>(opened);
+  return result == CUDA_SUCCESS ? cudaSuccess : record(runtime_error_of(result));
+}
+
+cudaError_t cudaIpcCloseMemHandle(void* pointer) {
+  if (driver().ipc_close == nullptr) return record(cudaErrorInitializationError);
+  CUresult result = driver().ipc_close(reinterpret_cast<CUdeviceptr>(pointer));
+  return result == CUDA_SUCCESS ? cudaSuccess : record(runtime_error_of(result));
 }
 
 const char* cudaGetErrorName(cudaError_t error) {

@@ -43,6 +43,10 @@ COVERAGE_SCRIPTS+=(run_spill_session.sh)
 COVERAGE_SCRIPTS+=(run_jax_spill.sh jax_spill.py)
 # run_pluggable.sh: AdamW's states in an egm pool, no LD_PRELOAD (the egm package: python/).
 COVERAGE_SCRIPTS+=(run_pluggable.sh pluggable_train.py)
+# run_ipc.sh: CUDA IPC on redirected memory (two-process program, torch.multiprocessing).
+TARGETS+=(//tests/gpu:ipc_gpu_artifacts)
+COVERAGE_PROGRAMS+=(ipc_gpu_program)
+COVERAGE_SCRIPTS+=(run_ipc.sh torch_ipc.py)
 
 copy_artifacts() {
   local bin

@@ -86,10 +86,9 @@ TEST(EgmProbeSelftest, EveryCheckTheDoublesAnswerMatchesAndKernelChecksSkip) {
     EXPECT_EQ(verdict_of(run.out, name), "SKIP") << name << run.out;
     EXPECT_TRUE(contains(line_of(run.out, name), "SKIP-MISSING")) << run.out;
   }
-  // IPC export of redirected memory fails (the real driver's answer too):
-  // a KNOWN difference, said, not hidden, and not a failure.
-  EXPECT_EQ(verdict_of(run.out, "ipc.export"), "KNOWN") << run.out;
-  EXPECT_TRUE(contains(run.out, "KNOWN difference: CUDA IPC")) << run.out;
+  // IPC export of redirected memory succeeds as without the shim (its
+  // record in the handle, shim/core/ipc.h).
+  EXPECT_EQ(verdict_of(run.out, "ipc.export"), "PASS") << run.out;
 }
 
 TEST(EgmProbeSelftest, AShimThatChangesResultsFails) {
@@ -136,7 +135,7 @@ TEST(SelftestCompare, PairsChecksByNameAndNamesEveryOutcome) {
   EXPECT_EQ(outcomes[0].verdict, "FAIL");  // a: different values
   EXPECT_EQ(outcomes[0].with, "x=2");
   EXPECT_EQ(outcomes[1].verdict, "SKIP");   // b: skipped in both runs
-  EXPECT_EQ(outcomes[2].verdict, "KNOWN");  // ipc.export: a listed known difference
+  EXPECT_EQ(outcomes[2].verdict, "FAIL");  // ipc.export: no longer a known difference
   EXPECT_EQ(outcomes[3].verdict, "FAIL");   // c: absent after a crash
   EXPECT_EQ(outcomes[3].with, "(no result: program signal 11)");
   EXPECT_EQ(outcomes[4].name, "program.exit-status");

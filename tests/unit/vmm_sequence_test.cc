@@ -145,6 +145,27 @@ TEST_F(EgmAllocatorTest, UnmapUndoesEverything) {
             (std::vector<Step>{Step::kUnmap, Step::kRelease, Step::kAddressFree}));
 }
 
+// Chunks are created shareable (a POSIX fd, for CUDA IPC); a driver that
+// refuses the handle type gets a plain create, so allocation never fails
+// for it. Out of memory is not retried: the plain create would fail too.
+TEST_F(EgmAllocatorTest, CreatesShareableChunksAndRetriesPlainWhenRefused) {
+  HostMapping shareable = map_ok({kGranule, 0, 0, true, 0});
+  EXPECT_TRUE(shareable.shareable);
+  EXPECT_EQ(fake_.handles().at(shareable.handle).properties.requestedHandleTypes,
+            CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR);
+
+  fake_.fail_call(Step::kCreate, 2, CUDA_ERROR_NOT_SUPPORTED);  // the next create
+  size_t calls_before = fake_.calls().size();
+  auto plain = allocator_.map({kGranule, 0, 0, true, 0}, kGranule, kGranule);
+  ASSERT_TRUE(std::holds_alternative<HostMapping>(plain));
+  EXPECT_FALSE(std::get<HostMapping>(plain).shareable);
+  EXPECT_EQ(fake_.handles().at(std::get<HostMapping>(plain).handle).properties.requestedHandleTypes,
+            CU_MEM_HANDLE_TYPE_NONE);
+  EXPECT_EQ(fake_.calls()[calls_before].step, Step::kCreate);
+  EXPECT_EQ(fake_.calls()[calls_before + 1].step, Step::kCreate);
+  EXPECT_TRUE(fake_.misuse().empty()) << fake_.misuse().front();
+}
+
 // Each step of the sequence fails in turn: the error comes back with the
 // step's name, and exactly the steps done before it are undone.
 struct RollbackCase {
