@@ -39,6 +39,8 @@ COVERAGE_SCRIPTS+=(run_fidelity_program.sh)
 COVERAGE_SCRIPTS+=(run_lifetimes.sh torch_lifetimes.py)
 # run_spill_session.sh: the spill benchmark and spill checks (with bench/stage.sh).
 COVERAGE_SCRIPTS+=(run_spill_session.sh)
+# run_ranks.sh: torchrun with two ranks under egm-run, logs by %r/%h, merged by egm-inspect.
+COVERAGE_SCRIPTS+=(run_ranks.sh ranks_train.py)
 
 copy_artifacts() {
   local bin
