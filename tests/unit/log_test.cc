@@ -40,10 +40,8 @@ EnvironmentLookup environment(std::map<std::string, std::string> values) {
 }
 
 TEST(LogIdentityTest, RankComesFromTheFirstVariableSetInTheDocumentedOrder) {
-  std::map<std::string, std::string> all = {{"RANK", "1"},
-                                            {"SLURM_PROCID", "2"},
-                                            {"OMPI_COMM_WORLD_RANK", "3"},
-                                            {"PMI_RANK", "4"}};
+  std::map<std::string, std::string> all = {
+      {"RANK", "1"}, {"SLURM_PROCID", "2"}, {"OMPI_COMM_WORLD_RANK", "3"}, {"PMI_RANK", "4"}};
   EXPECT_EQ(rank_from(environment(all)), "1");
   all.erase("RANK");
   EXPECT_EQ(rank_from(environment(all)), "2");

@@ -1,11 +1,11 @@
 #include "tools/inspect/analysis.h"
 
-#include "tools/inspect/rank_groups.h"
-
 #include <algorithm>
 #include <set>
 #include <tuple>
 #include <utility>
+
+#include "tools/inspect/rank_groups.h"
 
 namespace egm::inspect {
 namespace {
@@ -401,9 +401,9 @@ class Replay {
   }
 
   uint64_t live_count(int64_t process) const {
-    return static_cast<uint64_t>(std::count_if(live_.begin(), live_.end(), [process](const auto& entry) {
-      return entry.first.first == process;
-    }));
+    return static_cast<uint64_t>(
+        std::count_if(live_.begin(), live_.end(),
+                      [process](const auto& entry) { return entry.first.first == process; }));
   }
 
   void add_bytes(const Mapping& mapping, int64_t time_us) {

@@ -34,8 +34,9 @@ struct AnalysisOptions {
 // line) described it.
 struct Mapping {
   int64_t pid = 0;
-  int64_t process = 0;  // pid, or host and pid when the log names its host (pids repeat across hosts)
-  std::string rank;     // from the process's start line; "" when the log does not say
+  // The pid, with the host in the upper bits when the log names it (pids repeat across hosts).
+  int64_t process = 0;
+  std::string rank;  // from the process's start line; "" when the log does not say
   std::string host;
   uint64_t id = 0;
   std::string api;
@@ -131,9 +132,9 @@ struct GroupSummary {
   std::string name;                // the rank or host; "-" when no log said
   std::vector<std::string> ranks;  // the ranks seen in the group, in report order
   std::vector<std::string> hosts;
-  std::vector<int64_t> pids;  // ascending
-  size_t processes = 0;       // more than pids.size() when a pid repeats on several hosts
-  uint64_t placed_bytes = 0;  // every map over the whole log
+  std::vector<int64_t> pids;   // ascending
+  size_t processes = 0;        // more than pids.size() when a pid repeats on several hosts
+  uint64_t placed_bytes = 0;   // every map over the whole log
   uint64_t current_bytes = 0;  // at the snapshot
   uint64_t peak_bytes = 0;     // the group's most at once
   uint64_t maps = 0;

@@ -56,7 +56,8 @@ PathFields path_fields_of(pid_t pid) {
     if (end == std::string::npos) end = text.size();
     std::string entry = text.substr(start, end - start);
     size_t equals = entry.find('=');
-    if (equals != std::string::npos) environment.emplace(entry.substr(0, equals), entry.substr(equals + 1));
+    if (equals != std::string::npos)
+      environment.emplace(entry.substr(0, equals), entry.substr(equals + 1));
     start = end + 1;
   }
   auto lookup = [&environment](const char* name) -> const char* {

@@ -85,8 +85,9 @@ void RankGroups::collect(Report& report) const {
   report.has_ranks = named_;
   if (!named_) return;
   for (const auto& [name, tally] : ranks_) report.ranks.push_back(finished(tally, name));
-  std::sort(report.ranks.begin(), report.ranks.end(),
-            [](const GroupSummary& a, const GroupSummary& b) { return rank_order(a.name, b.name); });
+  std::sort(
+      report.ranks.begin(), report.ranks.end(),
+      [](const GroupSummary& a, const GroupSummary& b) { return rank_order(a.name, b.name); });
   for (const auto& [name, tally] : hosts_) report.hosts.push_back(finished(tally, name));
   report.total = finished(total_, "all");
 }

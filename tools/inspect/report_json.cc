@@ -54,14 +54,14 @@ Json processes_json(const std::vector<ProcessSummary>& processes, int64_t first_
   Json array = Json::array();
   for (const ProcessSummary& process : processes) {
     Json json = {{"pid", process.pid},
-                     {"files", process.files},
-                     {"first_event", time_json(process.first_us, first_us)},
-                     {"last_event", time_json(process.last_us, first_us)},
-                     {"maps", process.maps},
-                     {"unmaps", process.unmaps},
-                     {"fallbacks", process.fallbacks},
-                     {"leaks", process.leaks},
-                     {"exit_summary_seen", process.exit_summary_seen}};
+                 {"files", process.files},
+                 {"first_event", time_json(process.first_us, first_us)},
+                 {"last_event", time_json(process.last_us, first_us)},
+                 {"maps", process.maps},
+                 {"unmaps", process.unmaps},
+                 {"fallbacks", process.fallbacks},
+                 {"leaks", process.leaks},
+                 {"exit_summary_seen", process.exit_summary_seen}};
     if (!process.rank.empty()) json["rank"] = process.rank;
     if (!process.host.empty()) json["host"] = process.host;
     array.push_back(std::move(json));

@@ -119,7 +119,7 @@ class TextRenderer {
 
   void processes() {
     section("Processes");
-    std::vector<std::string> headers = {"PID",    "FIRST",     "LAST",  "MAPS",        "UNMAPS",
+    std::vector<std::string> headers = {"PID",       "FIRST", "LAST",         "MAPS", "UNMAPS",
                                         "FALLBACKS", "LEAKS", "EXIT SUMMARY", "FILES"};
     std::string alignment = "rllrrrrll";
     // Logs that name their rank and host (EGM_LOG_FILE with %r/%h) get two more columns.
@@ -131,12 +131,15 @@ class TextRenderer {
     Table table(headers, alignment);
     for (const ProcessSummary& process : report_.processes) {
       std::string files = joined(process.files);
-      std::vector<std::string> row = {
-          std::to_string(process.pid),      offset(process.first_us),
-          offset(process.last_us),          std::to_string(process.maps),
-          std::to_string(process.unmaps),   std::to_string(process.fallbacks),
-          std::to_string(process.leaks),    process.exit_summary_seen ? "yes" : "no (killed?)",
-          files};
+      std::vector<std::string> row = {std::to_string(process.pid),
+                                      offset(process.first_us),
+                                      offset(process.last_us),
+                                      std::to_string(process.maps),
+                                      std::to_string(process.unmaps),
+                                      std::to_string(process.fallbacks),
+                                      std::to_string(process.leaks),
+                                      process.exit_summary_seen ? "yes" : "no (killed?)",
+                                      files};
       if (named) row.insert(row.begin() + 1, {or_dash(process.rank), or_dash(process.host)});
       table.add(row);
     }
