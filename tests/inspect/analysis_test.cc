@@ -288,6 +288,16 @@ TEST(RankAnalysisTest, AForkedChildTakesItsFilesRankAndOldLogsHaveNone) {
   EXPECT_FALSE(analyze_text(mapping_line("map", 2, 30, 1, 4096, 0)).has_ranks);
 }
 
+TEST(RankAnalysisTest, NamesFromTheLogCannotCarryTerminalEscapes) {
+  Report report = analyze_text(
+      "2024-05-01T10:00:00.000000Z pid=1 tid=1 level=info event=start version=1 "
+      "rank=\"../\x1b[31mx\" host=\"a b\x07\"\n");
+  ASSERT_EQ(report.ranks.size(), 1u);
+  EXPECT_EQ(report.ranks[0].name, "..___31mx");
+  EXPECT_EQ(report.hosts[0].name, "a_b_");
+  EXPECT_EQ(report.processes[0].host, "a_b_");
+}
+
 TEST(RankAnalysisTest, RanksAreInNumericOrderNoRankLast) {
   Report report = analyze_files_text({{"a", start_line(0, 1, "10", "h")},
                                       {"b", start_line(0, 2, "norank", "h")},

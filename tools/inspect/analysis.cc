@@ -556,8 +556,17 @@ class Replay {
   // start line in the same file, else of the file's first start line (a
   // forked child writes none). Sets origin_ and process_key_.
   void attribute(const LogLine& line) {
+    // Most lines are of the same process as the line before: no lookups then.
+    bool is_start = line.event == "start";
+    if (!is_start && attributed_ && line.pid == attributed_pid_ &&
+        line.where.file == attributed_file_) {
+      return;
+    }
+    attributed_ = true;
+    attributed_pid_ = line.pid;
+    attributed_file_ = line.where.file;
     std::pair<std::string, int64_t> source{line.where.file, line.pid};
-    if (line.event == "start" && (line.fields.count("rank") || line.fields.count("host"))) {
+    if (is_start && (line.fields.count("rank") || line.fields.count("host"))) {
       Origin origin{field_or_empty(line, "rank"), field_or_empty(line, "host")};
       origins_[source] = origin;
       file_origins_.try_emplace(line.where.file, origin);
@@ -578,7 +587,7 @@ class Replay {
 
   static std::string field_or_empty(const LogLine& line, const char* key) {
     auto found = line.fields.find(key);
-    return found == line.fields.end() ? std::string() : found->second;
+    return found == line.fields.end() ? std::string() : clean_log_name(found->second);
   }
 
   void set_origin(Mapping& mapping) const {
@@ -625,6 +634,9 @@ class Replay {
   std::map<std::string, int64_t> host_numbers_;  // 1, 2, ... in order of appearance
   Origin origin_;                                // of the line being replayed
   int64_t process_key_ = 0;
+  bool attributed_ = false;  // origin_ and process_key_ are those of (attributed_file_, _pid_)
+  std::string attributed_file_;
+  int64_t attributed_pid_ = 0;
   RankGroups groups_;
 };
 

@@ -23,6 +23,17 @@ bool rank_order(const std::string& a, const std::string& b) {
 
 }  // namespace
 
+std::string clean_log_name(const std::string& name) {
+  constexpr size_t kMaxChars = 64;
+  std::string clean = name.substr(0, kMaxChars);
+  for (char& c : clean) {
+    bool safe = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                c == '-' || c == '_' || c == '.';
+    if (!safe) c = '_';
+  }
+  return clean;
+}
+
 template <typename Change>
 void RankGroups::each(const std::string& rank, const std::string& host, Change change) {
   change(ranks_[name_or_unknown(rank)]);

@@ -12,6 +12,11 @@
 
 namespace egm::inspect {
 
+// A rank or host name from a log (untrusted: no terminal escapes in the
+// report): bytes outside [A-Za-z0-9._-] become '_', cut to 64 bytes. The
+// shim writes only such names (shim/core/log_identity.h).
+std::string clean_log_name(const std::string& name);
+
 class RankGroups {
  public:
   void note_process(const std::string& rank, const std::string& host, int64_t pid);
