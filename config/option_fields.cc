@@ -104,8 +104,9 @@ std::string print_size_or_auto(const std::optional<size_t>& value) {
 
 bool parse_path_template_into(std::string_view value, std::string& field, std::string& why) {
   for (size_t i = value.find('%'); i != std::string_view::npos; i = value.find('%', i + 2)) {
-    if (i + 1 >= value.size() || (value[i + 1] != 'p' && value[i + 1] != '%')) {
-      why = "only %p (process id) and %% may follow %";
+    constexpr std::string_view kSequences = "prh%";
+    if (i + 1 >= value.size() || kSequences.find(value[i + 1]) == std::string_view::npos) {
+      why = "only %p (process id), %r (rank), %h (host name) and %% may follow %";
       return false;
     }
   }

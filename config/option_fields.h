@@ -83,7 +83,8 @@ constexpr OptionField enum_field() {
           }};
 }
 
-// A file name in which %p stands for the process id.
+// A file name in which %p stands for the process id, %r for the rank, %h for
+// the host name (shim/core/log_identity.h).
 template <std::string Config::*kMember>
 constexpr OptionField path_template_field() {
   return {[](const OptionSpec&, std::string_view value, const HostTopology&, Config& config,

@@ -120,11 +120,14 @@ inline constexpr std::array<OptionSpec, 25> kOptions = {{
     {"EGM_GRANULARITY", "enum", "minimum", "minimum or recommended",
      "Which allocation granularity of the driver sizes are rounded up to.",
      enum_field<&Config::granularity>()},
-    {"EGM_LOG_FILE", "path", "", "a file path; %p is replaced by the process id",
+    {"EGM_LOG_FILE", "path", "",
+     "a file path; %p is replaced by the process id, %r by the rank, %h by the host name",
      "Write the log (decisions, every map/unmap, the exit summary) to this file. Empty = "
-     "warnings and errors to stderr only.",
+     "warnings and errors to stderr only. %r is the first of RANK, SLURM_PROCID, "
+     "OMPI_COMM_WORLD_RANK, PMI_RANK that is set (norank when none is, or it is not a number).",
      off_start_line(path_template_field<&Config::log_file_template>())},
-    {"EGM_SNAPSHOT_FILE", "path", "", "a file path; %p is replaced by the process id",
+    {"EGM_SNAPSHOT_FILE", "path", "",
+     "a file path; %p is replaced by the process id, %r by the rank, %h by the host name",
      "Live view: on SIGUSR2 the shim writes its current mapping table here (as log lines, "
      "read by egm-inspect; `egm-inspect --live PID` sends the signal). Unset = no handler.",
      off_start_line(path_template_field<&Config::snapshot_template>())},

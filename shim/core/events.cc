@@ -32,8 +32,11 @@ std::string usage_fields(const char* key, int id, const NodeUsage& usage) {
 
 }  // namespace
 
-Event start(std::string_view version, std::string_view settings) {
-  return {LogLevel::kInfo, "start", fmt::format("version={} {}", version, settings)};
+Event start(std::string_view version, std::string_view rank, std::string_view host,
+            std::string_view settings) {
+  return {LogLevel::kInfo, "start",
+          fmt::format("version={} rank={} host={} {}", version, logfmt_value(rank),
+                      logfmt_value(host), settings)};
 }
 
 Event notice(std::string_view message) {

@@ -27,7 +27,10 @@ struct Event {
 namespace events {
 
 // `settings`: the effective options, as the options table prints them.
-Event start(std::string_view version, std::string_view settings);
+// `rank` and `host` (log_identity.h) let egm-inspect attribute the log
+// whatever its file is called.
+Event start(std::string_view version, std::string_view rank, std::string_view host,
+            std::string_view settings);
 Event notice(std::string_view message);
 // `strict`: EGM_STRICT=1, the process exits; else redirection is off.
 Event config_error(const ConfigError& error, bool strict);

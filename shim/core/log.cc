@@ -313,23 +313,9 @@ std::string logfmt_value(std::string_view value) {
 }
 
 std::string expand_path_template(std::string_view path_template, long pid) {
-  std::string path;
-  for (size_t i = 0; i < path_template.size(); ++i) {
-    if (path_template[i] == '%' && i + 1 < path_template.size()) {
-      char next = path_template[++i];
-      if (next == 'p') {
-        path += std::to_string(pid);
-        continue;
-      }
-      if (next == '%') {
-        path += '%';
-        continue;
-      }
-      path += '%';
-    }
-    path += path_template[i];
-  }
-  return path;
+  PathFields fields = path_fields_of_this_process();
+  fields.pid = pid;
+  return expand_path_template(path_template, fields);
 }
 
 }  // namespace egm

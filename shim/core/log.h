@@ -10,11 +10,12 @@
 #include <string_view>
 
 #include "config/values.h"
+#include "shim/core/log_identity.h"
 
 namespace egm {
 
 struct LogSettings {
-  std::string file_template;  // "" = no file; %p = pid
+  std::string file_template;  // "" = no file; %p = pid, %r = rank, %h = host
   LogLevel file_level = LogLevel::kInfo;
   LogLevel stderr_level = LogLevel::kWarn;
 };
@@ -55,7 +56,8 @@ bool write_file_atomically(const std::string& path, const std::string& text);
 // `value` as a logfmt value: bare when safe, else double-quoted with escapes.
 std::string logfmt_value(std::string_view value);
 
-// The path with %p replaced by `pid` and %% by %.
+// The path with %p replaced by `pid`, %r and %h by this process's rank and
+// host (log_identity.h), %% by %.
 std::string expand_path_template(std::string_view path_template, long pid);
 
 }  // namespace egm

@@ -4,6 +4,7 @@
 
 #include "config/version.h"
 #include "shim/core/clock.h"
+#include "shim/core/log_identity.h"
 #include "shim/core/shim.h"
 
 namespace egm {
@@ -23,7 +24,7 @@ events::Totals totals_of(const std::vector<Allocation>& live, size_t pool_cached
 void Shim::log_start_once() {
   if (start_logged_.exchange(true, std::memory_order_relaxed)) return;
   // Every option with a printer in the options table, log_level last.
-  emit(events::start(kVersion, parsed_.summary()));
+  emit(events::start(kVersion, rank_of_this_process(), host_of_this_process(), parsed_.summary()));
 }
 
 void Shim::log_fallback(const Request& request, int node, int device, const char* step,

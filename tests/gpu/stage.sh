@@ -47,6 +47,8 @@ COVERAGE_SCRIPTS+=(run_pluggable.sh pluggable_train.py)
 TARGETS+=(//tests/gpu:ipc_gpu_artifacts)
 COVERAGE_PROGRAMS+=(ipc_gpu_program)
 COVERAGE_SCRIPTS+=(run_ipc.sh torch_ipc.py)
+# run_ranks.sh: torchrun with two ranks under egm-run, logs by %r/%h, merged by egm-inspect.
+COVERAGE_SCRIPTS+=(run_ranks.sh ranks_train.py)
 
 copy_artifacts() {
   local bin

@@ -5,6 +5,7 @@
 // from wait4); it must finish in time, not die of a signal, and give the
 // expected exit status and number of error lines. The matrix's size and
 // result are printed at the end.
+#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -18,6 +19,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -369,6 +371,10 @@ std::vector<Case> shim_value_cases() {
   bad("mode_escape_sequence", "EGM_MODE", "\x1b[2J\x1b[31mspill\r\x07");
   bad("mode_130k", "EGM_MODE", "@HUGE@");
   bad("log_level_tab", "EGM_LOG_LEVEL", "info\t");
+  // Hostile ranks: no error, no hang (HostileRanks checks where the log goes).
+  good("rank_huge", "RANK", "@HUGE@");
+  good("rank_escape_sequence", "SLURM_PROCID", "\x1b[2J\x1b[31m0\r\x07");
+  good("rank_path", "PMI_RANK", "../../../../tmp/x");
   // Near-miss names: one notice each, redirection stays on (no error).
   for (std::string name : {"EGM_DEVICE", "EGM_NUMA_POLCY", "EGM_MODE_", "EGM_", "EGM_LOGFILE",
                            "EGM_MIN_SIZE2", "EGM_min_size", "EGM_\x1b[31m"}) {
@@ -585,6 +591,56 @@ std::string case_name(const ::testing::TestParamInfo<Case>& info) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Matrix, HostileInputs, ::testing::ValuesIn(all_cases()), case_name);
+
+// Rank values an attacker or a broken launcher may set: EGM_LOG_FILE's %r
+// must stay one plain component of the directory the template names.
+std::vector<std::pair<std::string, std::string>> hostile_ranks() {
+  return {{"RANK", "../../escaped"},
+          {"RANK", ".."},
+          {"RANK", "/tmp/escaped"},
+          {"SLURM_PROCID", "1/../../escaped"},
+          {"SLURM_PROCID", "\x1b]0;title\x07\x1b[2J"},
+          {"OMPI_COMM_WORLD_RANK", "1\n2"},
+          {"OMPI_COMM_WORLD_RANK", "@HUGE@"},
+          {"PMI_RANK", "-1"},
+          {"PMI_RANK", "0x10"},
+          {"RANK", " 7"},
+          {"RANK", "%p"},
+          {"RANK", "\xef\xbc\x91"},
+          {"RANK", "1234567890"}};
+}
+
+std::set<std::string> entries_of(const std::string& dir) {
+  std::set<std::string> names;
+  if (DIR* stream = opendir(dir.c_str())) {
+    while (dirent* entry = readdir(stream)) {
+      std::string name = entry->d_name;
+      if (name != "." && name != "..") names.insert(name);
+    }
+    closedir(stream);
+  }
+  return names;
+}
+
+TEST(HostileRanks, LogStaysInItsDirectoryAsNoRank) {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  for (const auto& [variable, value] : hostile_ranks()) {
+    std::string dir = preload::make_temp_dir();
+    ASSERT_EQ(mkdir((dir + "/logs").c_str(), 0700), 0);
+    std::string name = "rank_" + variable;
+    Case c{name, Tool::kShim, {{variable, value}, {"EGM_LOG_FILE", dir + "/logs/egm-%r-%h.log"}}};
+    Outcome outcome = run_case(c);
+    std::string seen = variable + "=" + value.substr(0, 40) + "\n" + outcome.err;
+    EXPECT_EQ(outcome.exit_status, 0) << seen;
+    EXPECT_EQ(outcome.signal, 0) << seen;
+    EXPECT_EQ(entries_of(dir), std::set<std::string>{"logs"}) << seen;
+    std::string expected = std::string("egm-norank-") + host + ".log";
+    EXPECT_EQ(entries_of(dir + "/logs"), std::set<std::string>{expected}) << seen;
+    std::string log = read_file(dir + "/logs/" + expected);
+    EXPECT_TRUE(contains(log, " rank=norank host=")) << seen << log.substr(0, 300);
+  }
+}
 
 // The live view must not kill a program that has no SIGUSR2 handler.
 TEST(HostileLiveView, ProcessWithoutTheHandlerIsNotSignalled) {

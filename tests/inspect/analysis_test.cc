@@ -207,3 +207,105 @@ TEST(AnalysisTest, TimeSpecsAreTimestampsOrSeconds) {
 
 }  // namespace
 }  // namespace egm::inspect
+
+namespace egm::inspect {
+namespace {
+
+std::string start_line(int second, int pid, const std::string& rank, const std::string& host) {
+  char stamp[40];
+  std::snprintf(stamp, sizeof stamp, "2024-05-01T10:00:%02d.000000Z", second);
+  return std::string(stamp) + " pid=" + std::to_string(pid) + " tid=" + std::to_string(pid) +
+         " level=info event=start version=1 rank=" + rank + " host=" + host + " mode=always\n";
+}
+
+// Several files, as egm-inspect reads them: each one's lines, then the merge.
+Report analyze_files_text(const std::vector<std::pair<std::string, std::string>>& files) {
+  LogSet logs;
+  for (const auto& [name, text] : files) {
+    std::istringstream stream(text);
+    read_log_stream(stream, name, logs);
+    logs.files.push_back(name);
+  }
+  merge_by_timestamp(logs);
+  return analyze(logs, {});
+}
+
+const GroupSummary& group(const std::vector<GroupSummary>& groups, const std::string& name) {
+  for (const GroupSummary& candidate : groups) {
+    if (candidate.name == name) return candidate;
+  }
+  static const GroupSummary missing{"<missing>"};
+  return missing;
+}
+
+TEST(RankAnalysisTest, TheSamePidOnTwoHostsIsTwoProcesses) {
+  // Containers on two hosts: both ranks are pid 7 with mapping id 1 live at once.
+  Report report = analyze_files_text(
+      {{"a.log", start_line(0, 7, "0", "node-a") + mapping_line("map", 1, 7, 1, 4096, 0) +
+                     mapping_line("unmap", 4, 7, 1, 4096, 0)},
+       {"b.log", start_line(0, 7, "1", "node-b") + mapping_line("map", 2, 7, 1, 8192, 0) +
+                     mapping_line("unmap", 3, 7, 1, 8192, 0)}});
+  EXPECT_TRUE(report.warnings.empty()) << describe(report.warnings[0]);
+  ASSERT_EQ(report.processes.size(), 2u);
+  EXPECT_EQ(report.processes[0].host, "node-a");
+  EXPECT_EQ(report.processes[1].rank, "1");
+  EXPECT_EQ(report.nodes.at(0).peak_bytes, 12288u);
+  ASSERT_TRUE(report.has_ranks);
+  ASSERT_EQ(report.ranks.size(), 2u);
+  EXPECT_EQ(report.ranks[0].name, "0");
+  EXPECT_EQ(report.ranks[0].peak_bytes, 4096u);
+  EXPECT_EQ(report.ranks[1].placed_bytes, 8192u);
+  EXPECT_EQ(report.ranks[1].unmaps, 1u);
+  EXPECT_EQ(group(report.hosts, "node-b").ranks, std::vector<std::string>{"1"});
+  EXPECT_EQ(report.total.processes, 2u);
+  EXPECT_EQ(report.total.peak_bytes, 12288u);
+  EXPECT_EQ(report.total.current_bytes, 0u);
+}
+
+TEST(RankAnalysisTest, PeakPerHostIsOfTheSumNotTheSumOfPeaks) {
+  // Two ranks on one host that never hold memory at the same time.
+  Report report = analyze_files_text(
+      {{"0.log", start_line(0, 10, "0", "h") + mapping_line("map", 1, 10, 1, 1000, 0) +
+                     mapping_line("unmap", 2, 10, 1, 1000, 0)},
+       {"1.log", start_line(0, 11, "1", "h") + mapping_line("map", 3, 11, 1, 3000, 0)}});
+  const GroupSummary& host = group(report.hosts, "h");
+  EXPECT_EQ(host.peak_bytes, 3000u);
+  EXPECT_EQ(host.placed_bytes, 4000u);
+  EXPECT_EQ(host.current_bytes, 3000u);
+  EXPECT_EQ(host.leaks, 1u);
+  EXPECT_EQ(group(report.ranks, "1").leaks, 1u);
+  EXPECT_EQ(group(report.ranks, "0").leaks, 0u);
+}
+
+TEST(RankAnalysisTest, AForkedChildTakesItsFilesRankAndOldLogsHaveNone) {
+  // pid 21 wrote no start line into rank 3's file (a child after fork).
+  Report report = analyze_files_text(
+      {{"r3.log", start_line(0, 20, "3", "h") + mapping_line("map", 1, 21, 1, 4096, 0)},
+       {"old.log", mapping_line("map", 2, 30, 1, 4096, 0)}});
+  EXPECT_EQ(group(report.ranks, "3").maps, 1u);
+  EXPECT_EQ(group(report.ranks, "-").maps, 1u);
+  EXPECT_EQ(group(report.hosts, "-").pids, std::vector<int64_t>{30});
+  EXPECT_FALSE(analyze_text(mapping_line("map", 2, 30, 1, 4096, 0)).has_ranks);
+}
+
+TEST(RankAnalysisTest, NamesFromTheLogCannotCarryTerminalEscapes) {
+  Report report = analyze_text(
+      "2024-05-01T10:00:00.000000Z pid=1 tid=1 level=info event=start version=1 "
+      "rank=\"../\x1b[31mx\" host=\"a b\x07\"\n");
+  ASSERT_EQ(report.ranks.size(), 1u);
+  EXPECT_EQ(report.ranks[0].name, "..___31mx");
+  EXPECT_EQ(report.hosts[0].name, "a_b_");
+  EXPECT_EQ(report.processes[0].host, "a_b_");
+}
+
+TEST(RankAnalysisTest, RanksAreInNumericOrderNoRankLast) {
+  Report report = analyze_files_text({{"a", start_line(0, 1, "10", "h")},
+                                      {"b", start_line(0, 2, "norank", "h")},
+                                      {"c", start_line(0, 3, "9", "h")}});
+  std::vector<std::string> names;
+  for (const GroupSummary& rank : report.ranks) names.push_back(rank.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"9", "10", "norank"}));
+}
+
+}  // namespace
+}  // namespace egm::inspect

@@ -47,7 +47,9 @@ std::vector<GoldenCase> golden_cases() {
       {"killed", {log("killed.log")}},
       {"killed_json", {"--json", log("killed.log")}},
       {"two_processes",
-       {"--at", "2024-05-01T13:00:03.500000Z", log("proc_a.log"), log("proc_b.log")}, 0, true},
+       {"--at", "2024-05-01T13:00:03.500000Z", log("proc_a.log"), log("proc_b.log")},
+       0,
+       true},
       // Reversed file order: the merge by timestamp must not care.
       {"two_processes_json", {"--json", log("proc_b.log"), log("proc_a.log")}},
       {"shared_file", {"--top", "0", log("shared.log")}},
@@ -59,6 +61,15 @@ std::vector<GoldenCase> golden_cases() {
       // reserve, the last one spilled when the device ran out).
       {"spill", {log("spill.log")}, 0, true},
       {"spill_json", {"--json", log("spill.log")}},
+      // Three ranks on two hosts (EGM_LOG_FILE=egm-%r-%h.log): rank 2 on gpu-b reuses
+      // pid 100 and address 0x7f4000000000 of rank 0 on gpu-a, and was killed.
+      // A quoted pattern: egm-inspect expands it.
+      {"ranks", {log("ranks/egm-*.log")}},
+      {"ranks_at",
+       {"--at", "1.2s", "--top", "0", log("ranks/egm-2-gpu-b.log"), log("ranks/egm-1-gpu-a.log"),
+        log("ranks/egm-0-gpu-a.log")}},
+      {"ranks_json", {"--json", log("ranks/egm-*-gpu-?.log")}},
+      {"no_match", {log("ranks/egm-*-gpu-z.log")}, 1},
       {"help", {"--help"}},
       {"no_logs", {}, 2},
       {"bad_top", {"--top", "-1", log("normal.log")}, 2},

@@ -194,6 +194,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadValue{"EGM_SPILL_MIN_SIZE", "-1M"},
         BadValue{"EGM_HOST_ACCESS", "2"}, BadValue{"EGM_GRANULARITY", "maximum"},
         BadValue{"EGM_LOG_LEVEL", "loud"}, BadValue{"EGM_LOG_FILE", "/tmp/x%d", "only %p"},
+        BadValue{"EGM_LOG_FILE", "/tmp/x-%R", "%r (rank)"},
+        BadValue{"EGM_SNAPSHOT_FILE", "/tmp/%r%"},
         BadValue{"EGM_STRICT", "2"}, BadValue{"EGM_CONFIG", "/nonexistent/egm.conf", "cannot open"},
         BadValue{"EGM_CONFIG", "/dev/zero", "not a regular file"},
         BadValue{"EGM_CONFIG", "/dev/null", "not a regular file"},
@@ -213,7 +215,8 @@ TEST(ConfigTest, GoodValues) {
                                {"EGM_SPILL_MIN_SIZE", "0"},
                                {"EGM_HOST_ACCESS", "0"},
                                {"EGM_GRANULARITY", "recommended"},
-                               {"EGM_LOG_FILE", "/tmp/egm-%p.log"},
+                               {"EGM_LOG_FILE", "/tmp/%h/egm-%r-%p%%.log"},
+                               {"EGM_SNAPSHOT_FILE", "/tmp/egm-%h-%r"},
                                {"EGM_LOG_LEVEL", "debug"},
                                {"EGM_STRICT", "1"}});
   ASSERT_TRUE(parsed.errors.empty()) << parsed.errors[0].to_string();
@@ -235,6 +238,8 @@ TEST(ConfigTest, GoodValues) {
   EXPECT_FALSE(c.host_access);
   EXPECT_EQ(c.granularity, Granularity::kRecommended);
   EXPECT_EQ(c.log_level, LogLevel::kDebug);
+  EXPECT_EQ(c.log_file_template, "/tmp/%h/egm-%r-%p%%.log");
+  EXPECT_EQ(c.snapshot_template, "/tmp/egm-%h-%r");
   EXPECT_TRUE(c.strict);
   EXPECT_NE(parsed.summary().find("numa_policy=interleave:0-2,5"), std::string::npos);
   EXPECT_NE(parsed.summary().find("device_reserve=268435456 spill_min_size=0"), std::string::npos);

@@ -113,9 +113,9 @@ TEST(EventsTest, PeerAccessIsAnErrorOnlyWhenTheGrantFailed) {
 
 TEST(EventsTest, StartAndNoticeLines) {
   EXPECT_EQ(events::notice("two words").fields, "message=\"two words\"");
-  Event start = events::start("1.2.3", "mode=spill log_level=info");
+  Event start = events::start("1.2.3", "4", "gpu-01", "mode=spill log_level=info");
   EXPECT_STREQ(start.name, "start");
-  EXPECT_EQ(start.fields, "version=1.2.3 mode=spill log_level=info");
+  EXPECT_EQ(start.fields, "version=1.2.3 rank=4 host=gpu-01 mode=spill log_level=info");
 }
 
 }  // namespace

@@ -5,10 +5,13 @@
 #include <tuple>
 #include <utility>
 
+#include "tools/inspect/rank_groups.h"
+
 namespace egm::inspect {
 namespace {
 
-// Ids restart in every process, so a mapping is known by (pid, id).
+// Ids restart in every process, so a mapping is known by (process, id);
+// `process` is the pid, with the host in the upper bits when the log names it.
 using MappingKey = std::pair<int64_t, uint64_t>;
 
 constexpr int64_t kMicrosPerSecond = 1'000'000;
@@ -26,7 +29,7 @@ constexpr uint64_t next_bucket(uint64_t lower_bytes) {
   return lower_bytes == 0 ? 1 : lower_bytes * 2;
 }
 
-MappingKey key_of(const Mapping& mapping) { return {mapping.pid, mapping.id}; }
+MappingKey key_of(const Mapping& mapping) { return {mapping.process, mapping.id}; }
 
 // Typed reads of one line's fields. The first problem is kept, so a handler
 // reads everything it needs and checks once.
@@ -183,6 +186,7 @@ class Replay {
   }
 
   void add(const LogLine& line) {
+    attribute(line);
     if (report_.events++ == 0) report_.first_us = line.timestamp_us;
     report_.last_us = line.timestamp_us;
     if (!snapshot_taken_ && options_.snapshot_us && line.timestamp_us > *options_.snapshot_us) {
@@ -201,6 +205,7 @@ class Replay {
     if (!snapshot_taken_) take_snapshot();
     collect_leaks();
     collect_processes();
+    groups_.collect(report_);
     collect_histogram();
     report_.slowest = slowest_.slowest_first();
     collect_fallbacks();
@@ -241,6 +246,7 @@ class Replay {
   void on_map(const LogLine& line) {
     FieldReader fields(line);
     Mapping mapping = read_mapping(fields, line);
+    set_origin(mapping);
     // A live-view snapshot lists mappings without their map time.
     if (fields.has("map_us")) mapping.map_us = fields.signed_value("map_us");
     if (!fields.ok()) return skip(line, fields.error());
@@ -249,10 +255,11 @@ class Replay {
                             " mapped again while still live (same log given twice?)");
     }
     ++process(line).maps;
+    groups_.on_map(mapping);
     add_bytes(mapping, line.timestamp_us);
     note_size(mapping.requested);
     slowest_.add(mapping);
-    ever_mapped_[mapping.pid].insert(mapping.id);
+    ever_mapped_[mapping.process].insert(mapping.id);
     live_.emplace(key_of(mapping), std::move(mapping));
   }
 
@@ -261,11 +268,12 @@ class Replay {
     uint64_t id = fields.unsigned_value("id");
     uint64_t addr = fields.unsigned_value("addr");
     if (!fields.ok()) return skip(line, fields.error());
-    auto found = find_live(line.pid, id, addr);
+    auto found = find_live(process_key_, id, addr);
     if (found == live_.end()) {
       return skip(line, "unmap of id " + std::to_string(id) + " without a map line before it");
     }
     ++process(line).unmaps;
+    groups_.on_unmap(found->second);
     remove_bytes(found->second, line.timestamp_us);
     live_.erase(found);
   }
@@ -293,12 +301,12 @@ class Replay {
       if (trigger == "spill-threshold") ++usage.spilled_for_size;
       if (trigger == "spill-oom") ++usage.spilled_out_of_memory;
     }
-    device_in_use_[{line.pid, device}] = in_use;
-    record_spill_sample(line.pid, device, line.timestamp_us);
+    device_in_use_[{process_key_, device}] = in_use;
+    record_spill_sample(process_key_, device, line.timestamp_us);
   }
 
   SpillUsage& spill_usage(int64_t pid, int64_t device) {
-    auto [entry, inserted] = report_.spill.try_emplace({pid, device});
+    auto [entry, inserted] = report_.spill.try_emplace({process_key_, device});
     if (inserted) {
       entry->second.pid = pid;
       entry->second.device = device;
@@ -306,12 +314,12 @@ class Replay {
     return entry->second;
   }
 
-  // Only for (pid, device) pairs seen in spill mode; one step per microsecond.
-  void record_spill_sample(int64_t pid, int64_t device, int64_t time_us) {
-    auto found = report_.spill.find({pid, device});
+  // Only for (process, device) pairs seen in spill mode; one step per microsecond.
+  void record_spill_sample(int64_t process, int64_t device, int64_t time_us) {
+    auto found = report_.spill.find({process, device});
     if (found == report_.spill.end()) return;
     SpillUsage& usage = found->second;
-    SpillSample sample{time_us, device_in_use_[{pid, device}], host_bytes_[{pid, device}]};
+    SpillSample sample{time_us, device_in_use_[{process, device}], host_bytes_[{process, device}]};
     usage.peak_device_bytes = std::max(usage.peak_device_bytes, sample.device_bytes);
     usage.peak_host_bytes = std::max(usage.peak_host_bytes, sample.host_bytes);
     if (!usage.timeline.empty() && usage.timeline.back().time_us == time_us) {
@@ -338,6 +346,7 @@ class Replay {
     uint64_t requested = fields.has("requested") ? fields.unsigned_value("requested") : 0;
     if (!fields.ok()) return skip(line, fields.error());
     ++process(line).fallbacks;
+    groups_.on_fallback(origin_.rank, origin_.host);
     FallbackCount& count = fallbacks_[{step, error}];
     count.step = std::move(step);
     count.error = std::move(error);
@@ -352,7 +361,7 @@ class Replay {
     if (!fields.has("live")) return;
     uint64_t reported = fields.unsigned_value("live");
     if (!fields.ok()) return warn(line, fields.error());
-    uint64_t replayed = live_count(line.pid);
+    uint64_t replayed = live_count(process_key_);
     if (reported != replayed) {
       warn(line, "summary says live=" + std::to_string(reported) + " but the replay has " +
                      std::to_string(replayed) + " live mappings (map/unmap lines missing?)");
@@ -362,6 +371,7 @@ class Replay {
   void on_leak(const LogLine& line) {
     FieldReader fields(line);
     Mapping mapping = read_mapping(fields, line);
+    set_origin(mapping);
     int64_t age_us = fields.has("age_us") ? fields.signed_value("age_us") : 0;
     if (!fields.ok()) return skip(line, fields.error());
     MappingKey key = key_of(mapping);
@@ -375,12 +385,12 @@ class Replay {
     }
   }
 
-  std::map<MappingKey, Mapping>::iterator find_live(int64_t pid, uint64_t id, uint64_t addr) {
-    auto found = live_.find({pid, id});
+  std::map<MappingKey, Mapping>::iterator find_live(int64_t process, uint64_t id, uint64_t addr) {
+    auto found = live_.find({process, id});
     if (found != live_.end()) return found;
     // A damaged id: the address is unique among one process's live mappings.
     return std::find_if(live_.begin(), live_.end(), [&](const auto& entry) {
-      return entry.first.first == pid && entry.second.addr == addr;
+      return entry.first.first == process && entry.second.addr == addr;
     });
   }
 
@@ -390,14 +400,15 @@ class Replay {
     return found != ever_mapped_.end() && found->second.contains(key.second);
   }
 
-  uint64_t live_count(int64_t pid) const {
-    return static_cast<uint64_t>(std::count_if(
-        live_.begin(), live_.end(), [pid](const auto& entry) { return entry.first.first == pid; }));
+  uint64_t live_count(int64_t process) const {
+    return static_cast<uint64_t>(
+        std::count_if(live_.begin(), live_.end(),
+                      [process](const auto& entry) { return entry.first.first == process; }));
   }
 
   void add_bytes(const Mapping& mapping, int64_t time_us) {
-    host_bytes_[{mapping.pid, mapping.device}] += mapping.mapped;
-    record_spill_sample(mapping.pid, mapping.device, time_us);
+    host_bytes_[{mapping.process, mapping.device}] += mapping.mapped;
+    record_spill_sample(mapping.process, mapping.device, time_us);
     change_usage(report_.nodes[mapping.node], node_bytes_[mapping.node], +1, mapping.mapped);
     change_usage(report_.devices[mapping.device], device_bytes_[mapping.device], +1,
                  mapping.mapped);
@@ -405,9 +416,9 @@ class Replay {
   }
 
   void remove_bytes(const Mapping& mapping, int64_t time_us) {
-    uint64_t& host = host_bytes_[{mapping.pid, mapping.device}];
+    uint64_t& host = host_bytes_[{mapping.process, mapping.device}];
     host -= std::min(host, mapping.mapped);
-    record_spill_sample(mapping.pid, mapping.device, time_us);
+    record_spill_sample(mapping.process, mapping.device, time_us);
     change_usage(report_.nodes[mapping.node], node_bytes_[mapping.node], -1, mapping.mapped);
     change_usage(report_.devices[mapping.device], device_bytes_[mapping.device], -1,
                  mapping.mapped);
@@ -464,6 +475,7 @@ class Replay {
     for (auto& [key, usage] : report_.spill) {
       if (!usage.timeline.empty()) usage.current = usage.timeline.back();
     }
+    groups_.take_snapshot();
   }
 
   void collect_leaks() {
@@ -475,13 +487,16 @@ class Replay {
     }
     std::sort(report_.leaks.begin(), report_.leaks.end(),
               [](const Leak& a, const Leak& b) { return earlier_mapped(a.mapping, b.mapping); });
-    for (const Leak& leak : report_.leaks) ++processes_[leak.mapping.pid].leaks;
+    for (const Leak& leak : report_.leaks) {
+      ++processes_[leak.mapping.process].leaks;
+      groups_.on_leak(leak.mapping);
+    }
   }
 
   void collect_processes() {
-    for (auto& [pid, summary] : processes_) {
+    for (auto& [process, summary] : processes_) {
       for (const std::string& file : files_) {
-        if (files_of_pid_[pid].count(file)) summary.files.push_back(file);
+        if (files_of_process_[process].count(file)) summary.files.push_back(file);
       }
       report_.processes.push_back(summary);
     }
@@ -521,16 +536,64 @@ class Replay {
   void note_process(const LogLine& line) {
     ProcessSummary& summary = process(line);
     summary.last_us = line.timestamp_us;
-    files_of_pid_[line.pid].insert(line.where.file);
+    files_of_process_[process_key_].insert(line.where.file);
   }
 
   ProcessSummary& process(const LogLine& line) {
-    auto [entry, inserted] = processes_.try_emplace(line.pid);
+    auto [entry, inserted] = processes_.try_emplace(process_key_);
     if (inserted) {
       entry->second.pid = line.pid;
+      entry->second.rank = origin_.rank;
+      entry->second.host = origin_.host;
       entry->second.first_us = line.timestamp_us;
+      groups_.note_process(origin_.rank, origin_.host, line.pid);
     }
     return entry->second;
+  }
+
+  // Whose line this is: a start line names its process's rank and host
+  // (EGM_LOG_FILE with %r/%h); other lines take those of their process's
+  // start line in the same file, else of the file's first start line (a
+  // forked child writes none). Sets origin_ and process_key_.
+  void attribute(const LogLine& line) {
+    // Most lines are of the same process as the line before: no lookups then.
+    bool is_start = line.event == "start";
+    if (!is_start && attributed_ && line.pid == attributed_pid_ &&
+        line.where.file == attributed_file_) {
+      return;
+    }
+    attributed_ = true;
+    attributed_pid_ = line.pid;
+    attributed_file_ = line.where.file;
+    std::pair<std::string, int64_t> source{line.where.file, line.pid};
+    if (is_start && (line.fields.count("rank") || line.fields.count("host"))) {
+      Origin origin{field_or_empty(line, "rank"), field_or_empty(line, "host")};
+      origins_[source] = origin;
+      file_origins_.try_emplace(line.where.file, origin);
+    }
+    auto found = origins_.find(source);
+    if (found != origins_.end()) {
+      origin_ = found->second;
+    } else {
+      auto of_file = file_origins_.find(line.where.file);
+      origin_ = of_file != file_origins_.end() ? of_file->second : Origin{};
+    }
+    process_key_ = line.pid;
+    if (!origin_.host.empty()) {
+      auto [entry, inserted] = host_numbers_.try_emplace(origin_.host, host_numbers_.size() + 1);
+      process_key_ = entry->second << 32 | (line.pid & 0xffffffff);
+    }
+  }
+
+  static std::string field_or_empty(const LogLine& line, const char* key) {
+    auto found = line.fields.find(key);
+    return found == line.fields.end() ? std::string() : clean_log_name(found->second);
+  }
+
+  void set_origin(Mapping& mapping) const {
+    mapping.process = process_key_;
+    mapping.rank = origin_.rank;
+    mapping.host = origin_.host;
   }
 
   void warn(const LogLine& line, std::string message) {
@@ -556,12 +619,25 @@ class Replay {
   std::map<int64_t, uint64_t> node_bytes_;
   std::map<int64_t, uint64_t> pinned_bytes_;
   std::map<int64_t, uint64_t> device_bytes_;
-  std::map<std::pair<int64_t, int64_t>, uint64_t> host_bytes_;     // by (pid, device)
-  std::map<std::pair<int64_t, int64_t>, uint64_t> device_in_use_;  // by (pid, device)
+  std::map<std::pair<int64_t, int64_t>, uint64_t> host_bytes_;     // by (process, device)
+  std::map<std::pair<int64_t, int64_t>, uint64_t> device_in_use_;  // by (process, device)
   std::map<uint64_t, SizeBucket> size_buckets_;
   std::map<std::pair<std::string, std::string>, FallbackCount> fallbacks_;
-  std::map<int64_t, ProcessSummary> processes_;
-  std::map<int64_t, std::set<std::string>> files_of_pid_;
+  std::map<int64_t, ProcessSummary> processes_;  // by process key
+  std::map<int64_t, std::set<std::string>> files_of_process_;
+  struct Origin {
+    std::string rank;
+    std::string host;
+  };
+  std::map<std::pair<std::string, int64_t>, Origin> origins_;  // by (file, pid)
+  std::map<std::string, Origin> file_origins_;
+  std::map<std::string, int64_t> host_numbers_;  // 1, 2, ... in order of appearance
+  Origin origin_;                                // of the line being replayed
+  int64_t process_key_ = 0;
+  bool attributed_ = false;  // origin_ and process_key_ are those of (attributed_file_, _pid_)
+  std::string attributed_file_;
+  int64_t attributed_pid_ = 0;
+  RankGroups groups_;
 };
 
 // "12.5" as microseconds: digits, optionally a point and up to six more.

@@ -34,6 +34,10 @@ struct AnalysisOptions {
 // line) described it.
 struct Mapping {
   int64_t pid = 0;
+  // The pid, with the host in the upper bits when the log names it (pids repeat across hosts).
+  int64_t process = 0;
+  std::string rank;  // from the process's start line; "" when the log does not say
+  std::string host;
   uint64_t id = 0;
   std::string api;
   uint64_t addr = 0;
@@ -78,6 +82,8 @@ struct FallbackCount {
 
 struct ProcessSummary {
   int64_t pid = 0;
+  std::string rank;  // from its start line ("" when the log does not say)
+  std::string host;
   std::vector<std::string> files;  // where its lines were, in command-line order
   int64_t first_us = 0;
   int64_t last_us = 0;
@@ -120,6 +126,23 @@ struct SpillUsage {
   std::vector<SpillSample> timeline;
 };
 
+// One rank's, one host's or all processes' share (EGM_LOG_FILE with %r/%h:
+// the start line names both). Bytes are `mapped`.
+struct GroupSummary {
+  std::string name;                // the rank or host; "-" when no log said
+  std::vector<std::string> ranks;  // the ranks seen in the group, in report order
+  std::vector<std::string> hosts;
+  std::vector<int64_t> pids;   // ascending
+  size_t processes = 0;        // more than pids.size() when a pid repeats on several hosts
+  uint64_t placed_bytes = 0;   // every map over the whole log
+  uint64_t current_bytes = 0;  // at the snapshot
+  uint64_t peak_bytes = 0;     // the group's most at once
+  uint64_t maps = 0;
+  uint64_t unmaps = 0;
+  uint64_t fallbacks = 0;
+  uint64_t leaks = 0;
+};
+
 struct Report {
   std::vector<std::string> files;
   size_t events = 0;  // lines read
@@ -128,7 +151,13 @@ struct Report {
   int64_t last_us = 0;
   int64_t snapshot_us = 0;
   bool snapshot_is_end = true;
-  std::vector<ProcessSummary> processes;  // by pid
+  std::vector<ProcessSummary> processes;  // by pid (by host, then pid, when logs name hosts)
+  // Filled when any start line names a rank or host: ranks in numeric order
+  // (then norank and "-"), hosts by name, and all processes together.
+  bool has_ranks = false;
+  std::vector<GroupSummary> ranks;
+  std::vector<GroupSummary> hosts;
+  GroupSummary total;
   std::map<int64_t, ByteUsage> nodes;
   std::map<int64_t, ByteUsage> devices;
   // Pinned host memory per node from chunk-map/chunk-unmap lines (the pool's

@@ -1,7 +1,9 @@
 // egm-inspect LOG...: what egm-shim did in a run, from its event logs.
 // Exit status: 0 report written, 1 an input or output file failed, 2 bad usage.
 
+#include <glob.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
@@ -39,12 +41,15 @@ struct CommandLine {
 constexpr const char* kDescription =
     "Reads egm-shim event logs (EGM_LOG_FILE) and reports live mappings, leaks, bytes per NUMA\n"
     "node and device, requested sizes, the slowest mappings and fallbacks. Several logs (several\n"
-    "processes) are merged by timestamp. Damaged lines are skipped with a warning on stderr.";
+    "processes) are merged by timestamp; logs that name their rank and host (EGM_LOG_FILE with\n"
+    "%r and %h) are also summed per rank and per host. Damaged lines are skipped with a\n"
+    "warning on stderr.";
 
 constexpr const char* kFooter =
     "Examples:\n"
     "  egm-inspect /tmp/egm-1234.log\n"
     "  egm-inspect --at 12.5s --top 5 /tmp/egm-*.log\n"
+    "  egm-inspect '/shared/logs/egm-*.log'   (quoted: egm-inspect expands it)\n"
     "  egm-inspect --json --svg nodes.svg run.log > report.json\n"
     "  EGM_SNAPSHOT_FILE=/tmp/egm-live-%p egm-inspect --live 1234\n"
     "Exit status: 0 report written, 1 a file could not be read or written, 2 bad usage.";
@@ -115,6 +120,28 @@ std::variant<CommandLine, int> parse_command_line(int argc, char** argv) {
   return command_line;
 }
 
+// A LOG argument with * ? or [ that names no file is a pattern (quoted, so
+// the shell left it; or too many ranks' logs for one command line): its
+// matches, in name order. No match leaves it as it is, to fail as a file.
+std::vector<std::string> expand_patterns(const std::vector<std::string>& logs) {
+  std::vector<std::string> paths;
+  for (const std::string& log : logs) {
+    struct stat status {};
+    if (log.find_first_of("*?[") == std::string::npos || ::stat(log.c_str(), &status) == 0) {
+      paths.push_back(log);
+      continue;
+    }
+    glob_t matches{};
+    if (::glob(log.c_str(), 0, nullptr, &matches) == 0) {
+      for (size_t i = 0; i < matches.gl_pathc; ++i) paths.push_back(matches.gl_pathv[i]);
+    } else {
+      paths.push_back(log);
+    }
+    ::globfree(&matches);
+  }
+  return paths;
+}
+
 void write_file(const std::string& path, const std::string& content) {
   std::ofstream file(path, std::ios::binary | std::ios::trunc);
   file << content;
@@ -136,6 +163,7 @@ int inspect(CommandLine command_line) {
     command_line.logs.push_back(
         request_snapshot(command_line.live_pid, command_line.snapshot_template, 5000));
   }
+  command_line.logs = expand_patterns(command_line.logs);
   AnalysisOptions options;
   options.top_n = static_cast<size_t>(command_line.top_n);
   Report report = analyze_files(command_line.logs, options, command_line.at);

@@ -8,6 +8,8 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <iterator>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <thread>
@@ -43,6 +45,28 @@ std::optional<bool> catches_sigusr2(pid_t pid) {
   return std::nullopt;
 }
 
+// The target's %p, %r and %h: its rank from its own environment
+// (/proc/PID/environ; norank when that cannot be read), the host is ours.
+PathFields path_fields_of(pid_t pid) {
+  std::ifstream file("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  std::map<std::string, std::string> environment;
+  for (size_t start = 0; start < text.size();) {
+    size_t end = text.find('\0', start);
+    if (end == std::string::npos) end = text.size();
+    std::string entry = text.substr(start, end - start);
+    size_t equals = entry.find('=');
+    if (equals != std::string::npos)
+      environment.emplace(entry.substr(0, equals), entry.substr(equals + 1));
+    start = end + 1;
+  }
+  auto lookup = [&environment](const char* name) -> const char* {
+    auto found = environment.find(name);
+    return found == environment.end() ? nullptr : found->second.c_str();
+  };
+  return {static_cast<long>(pid), rank_from(lookup), host_of_this_process()};
+}
+
 }  // namespace
 
 std::string request_snapshot(pid_t pid, const std::string& path_template, int timeout_ms) {
@@ -51,7 +75,7 @@ std::string request_snapshot(pid_t pid, const std::string& path_template, int ti
         "--live needs the snapshot path: --snapshot-file or EGM_SNAPSHOT_FILE, as the program "
         "was started with");
   }
-  std::string path = egm::expand_path_template(path_template, pid);
+  std::string path = egm::expand_path_template(path_template, path_fields_of(pid));
   std::optional<bool> catches = catches_sigusr2(pid);
   if (!catches) {
     throw std::runtime_error("cannot read /proc/" + std::to_string(pid) +

@@ -26,6 +26,8 @@ Json mapping_json(const Mapping& mapping, int64_t first_us) {
                {"device", mapping.device},
                {"mapped_at", time_json(mapping.mapped_at_us, first_us)}};
   json["map_us"] = mapping.map_us ? Json(*mapping.map_us) : Json(nullptr);
+  if (!mapping.rank.empty()) json["rank"] = mapping.rank;
+  if (!mapping.host.empty()) json["host"] = mapping.host;
   if (mapping.chunk != 0) json["chunk"] = mapping.chunk;
   if (!mapping.source.empty()) json["source"] = mapping.source;
   return json;
@@ -51,15 +53,18 @@ Json leaks_json(const std::vector<Leak>& leaks, int64_t first_us) {
 Json processes_json(const std::vector<ProcessSummary>& processes, int64_t first_us) {
   Json array = Json::array();
   for (const ProcessSummary& process : processes) {
-    array.push_back({{"pid", process.pid},
-                     {"files", process.files},
-                     {"first_event", time_json(process.first_us, first_us)},
-                     {"last_event", time_json(process.last_us, first_us)},
-                     {"maps", process.maps},
-                     {"unmaps", process.unmaps},
-                     {"fallbacks", process.fallbacks},
-                     {"leaks", process.leaks},
-                     {"exit_summary_seen", process.exit_summary_seen}});
+    Json json = {{"pid", process.pid},
+                 {"files", process.files},
+                 {"first_event", time_json(process.first_us, first_us)},
+                 {"last_event", time_json(process.last_us, first_us)},
+                 {"maps", process.maps},
+                 {"unmaps", process.unmaps},
+                 {"fallbacks", process.fallbacks},
+                 {"leaks", process.leaks},
+                 {"exit_summary_seen", process.exit_summary_seen}};
+    if (!process.rank.empty()) json["rank"] = process.rank;
+    if (!process.host.empty()) json["host"] = process.host;
+    array.push_back(std::move(json));
   }
   return array;
 }
@@ -72,6 +77,28 @@ Json usage_json(const std::map<int64_t, ByteUsage>& usage_by_key, const char* ke
                      {"peak_bytes", usage.peak_bytes},
                      {"maps", usage.maps}});
   }
+  return array;
+}
+
+// One rank's, host's or all processes' share.
+Json group_json(const GroupSummary& group, const char* key_name) {
+  return {{key_name, group.name},
+          {"ranks", group.ranks},
+          {"hosts", group.hosts},
+          {"pids", group.pids},
+          {"processes", group.processes},
+          {"placed_bytes", group.placed_bytes},
+          {"current_bytes", group.current_bytes},
+          {"peak_bytes", group.peak_bytes},
+          {"maps", group.maps},
+          {"unmaps", group.unmaps},
+          {"fallbacks", group.fallbacks},
+          {"leaks", group.leaks}};
+}
+
+Json groups_json(const std::vector<GroupSummary>& groups, const char* key_name) {
+  Json array = Json::array();
+  for (const GroupSummary& group : groups) array.push_back(group_json(group, key_name));
   return array;
 }
 
@@ -158,6 +185,12 @@ std::string json_report(const Report& report) {
                {"slowest", mappings_json(report.slowest, first)},
                {"fallbacks", fallbacks_json(report.fallbacks)},
                {"warnings", warnings_json(report.warnings)}};
+  // Logs that name their rank or host only, so that other reports keep their shape.
+  if (report.has_ranks) {
+    json["ranks"] = groups_json(report.ranks, "rank");
+    json["hosts"] = groups_json(report.hosts, "host");
+    json["total"] = group_json(report.total, "name");
+  }
   // Spill runs only, so that other reports keep their shape.
   if (!report.spill.empty()) json["spill"] = spill_json(report);
   // Replacement characters instead of an exception for any stray byte in a

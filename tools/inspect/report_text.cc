@@ -59,7 +59,8 @@ class Table {
 std::string yes_no(bool value) { return value ? "yes" : "no"; }
 
 std::string plural(size_t count, const char* noun) {
-  return std::to_string(count) + " " + noun + (count == 1 ? "" : "s");
+  bool sibilant = std::string(noun).back() == 's';  // "process": "processes"
+  return std::to_string(count) + " " + noun + (count == 1 ? "" : sibilant ? "es" : "s");
 }
 
 class TextRenderer {
@@ -69,6 +70,7 @@ class TextRenderer {
   std::string render() {
     header();
     processes();
+    ranks_and_hosts();
     usage("NUMA nodes", "NODE", report_.nodes);
     usage("Devices", "DEVICE", report_.devices);
     if (!report_.pinned_by_node.empty()) {
@@ -117,18 +119,79 @@ class TextRenderer {
 
   void processes() {
     section("Processes");
-    Table table(
-        {"PID", "FIRST", "LAST", "MAPS", "UNMAPS", "FALLBACKS", "LEAKS", "EXIT SUMMARY", "FILES"},
-        "rllrrrrll");
+    std::vector<std::string> headers = {"PID",       "FIRST", "LAST",         "MAPS", "UNMAPS",
+                                        "FALLBACKS", "LEAKS", "EXIT SUMMARY", "FILES"};
+    std::string alignment = "rllrrrrll";
+    // Logs that name their rank and host (EGM_LOG_FILE with %r/%h) get two more columns.
+    bool named = report_.has_ranks;
+    if (named) {
+      headers.insert(headers.begin() + 1, {"RANK", "HOST"});
+      alignment.insert(1, "rl");
+    }
+    Table table(headers, alignment);
     for (const ProcessSummary& process : report_.processes) {
-      std::string files;
-      for (const std::string& file : process.files) files += (files.empty() ? "" : ", ") + file;
-      table.add({std::to_string(process.pid), offset(process.first_us), offset(process.last_us),
-                 std::to_string(process.maps), std::to_string(process.unmaps),
-                 std::to_string(process.fallbacks), std::to_string(process.leaks),
-                 process.exit_summary_seen ? "yes" : "no (killed?)", files});
+      std::string files = joined(process.files);
+      std::vector<std::string> row = {std::to_string(process.pid),
+                                      offset(process.first_us),
+                                      offset(process.last_us),
+                                      std::to_string(process.maps),
+                                      std::to_string(process.unmaps),
+                                      std::to_string(process.fallbacks),
+                                      std::to_string(process.leaks),
+                                      process.exit_summary_seen ? "yes" : "no (killed?)",
+                                      files};
+      if (named) row.insert(row.begin() + 1, {or_dash(process.rank), or_dash(process.host)});
+      table.add(row);
     }
     out_ << table.render();
+  }
+
+  static std::string joined(const std::vector<std::string>& items) {
+    std::string text;
+    for (const std::string& item : items) text += (text.empty() ? "" : ", ") + item;
+    return text;
+  }
+
+  static std::string or_dash(const std::string& text) { return text.empty() ? "-" : text; }
+
+  // Logs of several ranks and hosts: each one's share and the sum.
+  void ranks_and_hosts() {
+    if (!report_.has_ranks) return;
+    std::string when = "current at " + snapshot_name() + ", peak over the whole log";
+    section("Ranks (mapped bytes; PLACED: all maps; " + when + ")");
+    Table ranks({"RANK", "HOSTS", "PIDS", "PLACED", "CURRENT", "PEAK", "MAPS", "UNMAPS",
+                 "FALLBACKS", "LEAKS"},
+                "rllrrrrrrr");
+    for (const GroupSummary& rank : report_.ranks) ranks.add(group_row(rank, rank.hosts));
+    ranks.add(group_row(report_.total, report_.total.hosts));
+    out_ << ranks.render();
+    section("Hosts (mapped bytes; PLACED: all maps; " + when + ")");
+    Table hosts({"HOST", "RANKS", "PIDS", "PLACED", "CURRENT", "PEAK", "MAPS", "UNMAPS",
+                 "FALLBACKS", "LEAKS"},
+                "lllrrrrrrr");
+    for (const GroupSummary& host : report_.hosts) hosts.add(group_row(host, host.ranks));
+    hosts.add(group_row(report_.total, report_.total.ranks));
+    out_ << hosts.render();
+  }
+
+  static std::vector<std::string> group_row(const GroupSummary& group,
+                                            const std::vector<std::string>& others) {
+    // Many ranks' pids make a column nobody reads: then their count (JSON has them all).
+    constexpr size_t kMostPidsShown = 8;
+    std::vector<std::string> pids;
+    for (int64_t pid : group.pids) pids.push_back(std::to_string(pid));
+    bool list = pids.size() <= kMostPidsShown && pids.size() == group.processes;
+    std::string pid_text = list ? joined(pids) : plural(group.processes, "process");
+    return {group.name,
+            joined(others),
+            pid_text,
+            human_bytes(group.placed_bytes),
+            human_bytes(group.current_bytes),
+            human_bytes(group.peak_bytes),
+            std::to_string(group.maps),
+            std::to_string(group.unmaps),
+            std::to_string(group.fallbacks),
+            std::to_string(group.leaks)};
   }
 
   void usage(const std::string& title, const char* key_name,
