@@ -18,9 +18,6 @@ static_assert(sizeof(CUipcMemHandle) == egm::kIpcHandleBytes &&
               sizeof(cudaIpcMemHandle_t) == egm::kIpcHandleBytes);
 
 unsigned char* bytes_of(void* handle) { return static_cast<unsigned char*>(handle); }
-const unsigned char* bytes_of(const void* handle) {
-  return static_cast<const unsigned char*>(handle);
-}
 
 egm::RealFunction<cudaError_t (*)(cudaIpcMemHandle_t*, void*)> real_get{"cudaIpcGetMemHandle"};
 egm::RealFunction<cudaError_t (*)(void**, cudaIpcMemHandle_t, unsigned int)> real_open{
