@@ -16,11 +16,12 @@ enum class Api {
   kCuMemAlloc,
   kCuMemAllocManaged,
   kCuMemAllocPitch,
+  kCuMemCreate,  // a VMM handle on a device (cuMemCreate's location rewritten)
 };
 
-inline constexpr std::array<std::string_view, 7> kApiNames = {
+inline constexpr std::array<std::string_view, 8> kApiNames = {
     "cudaMalloc", "cudaMallocManaged", "cudaMallocAsync", "cudaMallocPitch",
-    "cuMemAlloc", "cuMemAllocManaged", "cuMemAllocPitch"};
+    "cuMemAlloc", "cuMemAllocManaged", "cuMemAllocPitch", "cuMemCreate"};
 
 constexpr const char* api_name(Api api) { return kApiNames[static_cast<size_t>(api)].data(); }
 
