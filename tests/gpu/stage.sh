@@ -39,6 +39,8 @@ COVERAGE_SCRIPTS+=(run_fidelity_program.sh)
 COVERAGE_SCRIPTS+=(run_lifetimes.sh torch_lifetimes.py)
 # run_spill_session.sh: the spill benchmark and spill checks (with bench/stage.sh).
 COVERAGE_SCRIPTS+=(run_spill_session.sh)
+# run_vmm_create.sh: cuMemCreate interception under PyTorch expandable segments (issue 14).
+COVERAGE_SCRIPTS+=(run_vmm_create.sh torch_vmm_spill.py)
 
 copy_artifacts() {
   local bin
