@@ -60,8 +60,9 @@ class Shim final : public ProcessHookTarget {
   // cuMemRelease: the real call; the program's last release of a rewritten
   // handle ends its record (event=unmap api=cuMemCreate).
   CUresult release_memory(CUmemGenericAllocationHandle handle);
-  // Lock-free: no rewritten handle is live.
-  bool no_created_handles() const { return created_.empty(); }
+  // Lock-free: no rewritten handle is live (or, in a forked child, none is
+  // the child's to answer for).
+  bool no_created_handles() const { return forked_child_ || created_.empty(); }
   // cuMemRetainAllocationHandle handed out `handle` once more.
   void created_handle_retained(uint64_t handle) { created_.retained(handle); }
   // The program's own properties of a rewritten handle (EGM_POINTER_ATTRIBUTES=requested).

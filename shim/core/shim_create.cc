@@ -73,6 +73,9 @@ CUresult Shim::create_memory(CUmemGenericAllocationHandle* handle, size_t size,
     }
     return real();
   }
+  // A device the driver does not know gets the real call's error.
+  CUdevice ordinal = 0;
+  if (driver->device_get(&ordinal, device) != CUDA_SUCCESS) return real();
   log_start_once();
   std::string trigger = "always";
   bool device_failed = false;
@@ -124,10 +127,7 @@ bool Shim::try_create_on_node(CUmemGenericAllocationHandle* handle, size_t size,
   size_t host_granule = minimum_granularity(driver, host);
   if (host_granule == 0 || device_granule == 0 || host_granule > device_granule ||
       size % host_granule != 0) {
-    emit({LogLevel::kInfo, "decision",
-          fmt::format("api={} requested={} device={} placement=device reason=host-granularity "
-                      "node={} host_granularity={} device_granularity={}",
-                      api_name(request.api), size, device, node, host_granule, device_granule)});
+    emit(events::granularity_decision(size, device, node, host_granule, device_granule));
     return false;
   }
   if (!budget_.try_charge(node, size, budget_.limit(node))) {

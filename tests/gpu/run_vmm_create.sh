@@ -5,7 +5,7 @@
 # verified; (2) torch_check.py with expandable segments gives the same stdout
 # (checksums, losses) without the shim and under EGM_MODE=always. Each check
 # prints one PASS/FAIL line with what it compared; every check runs even after
-# a failure. Budget: 150 s (spill 100 s, the two training runs 25 s each).
+# a failure. Budget: 150 s (spill 90 s, the two training runs 28 s each).
 #
 #   run_vmm_create.sh [ARTIFACTS]   (libegm.so, egm-run, torch_vmm_spill.py,
 #                                    torch_check.py, egm_log_counts.sh)
@@ -41,7 +41,7 @@ mib=$(timeout -k 5 20 nvidia-smi --query-gpu=memory.total --format=csv,noheader,
 [[ $mib =~ ^[0-9]+$ ]] || mib=143771
 count=$((mib / 1024 + 12))
 echo "=== spill: $count x 1 GiB tensors, PYTORCH_CUDA_ALLOC_CONF=$EXPANDABLE, egm-run --mode spill"
-timeout -k 5 100 env "${EXTRA_ENV[@]}" PYTORCH_CUDA_ALLOC_CONF=$EXPANDABLE \
+timeout -k 5 90 env "${EXTRA_ENV[@]}" PYTORCH_CUDA_ALLOC_CONF=$EXPANDABLE \
   "$ARTIFACTS/egm-run" --mode spill --log-file "$OUT/spill-%p.log" -- \
   "$PYTHON" "$ARTIFACTS/torch_vmm_spill.py" "$count" >"$OUT/spill.txt" 2>"$OUT/spill.err"
 rc=$?
@@ -64,14 +64,21 @@ check "spill placed cuMemCreate handles on the host" $((created == 0)) "cuMemCre
 
 # (2) identical training with expandable segments, plain and under EGM_MODE=always.
 echo "=== torch_check.py with $EXPANDABLE: plain vs LD_PRELOAD EGM_MODE=always"
-timeout -k 5 25 env PYTORCH_CUDA_ALLOC_CONF=$EXPANDABLE "$PYTHON" "$ARTIFACTS/torch_check.py" \
+timeout -k 5 28 env PYTORCH_CUDA_ALLOC_CONF=$EXPANDABLE "$PYTHON" "$ARTIFACTS/torch_check.py" \
   >"$OUT/check-plain.txt" 2>"$OUT/check-plain.err"
 rc_plain=$?
-timeout -k 5 25 env "${EXTRA_ENV[@]}" PYTORCH_CUDA_ALLOC_CONF=$EXPANDABLE EGM_MODE=always \
+timeout -k 5 28 env "${EXTRA_ENV[@]}" PYTORCH_CUDA_ALLOC_CONF=$EXPANDABLE EGM_MODE=always \
   LD_PRELOAD="$ARTIFACTS/libegm.so" EGM_LOG_FILE="$OUT/check-%p.log" \
   "$PYTHON" "$ARTIFACTS/torch_check.py" >"$OUT/check-shim.txt" 2>"$OUT/check-shim.err"
 rc_shim=$?
-check "training exit status" $((rc_plain != 0 || rc_shim != 0)) "plain=$rc_plain shim=$rc_shim"
+last_plain=$(tail -n 1 "$OUT/check-plain.txt")
+last_shim=$(tail -n 1 "$OUT/check-shim.txt")
+ended=0
+[[ $last_plain == done && $last_shim == done ]] || ended=1
+check "training ran to the end" $((rc_plain != 0 || rc_shim != 0 || ended != 0)) \
+  "exit plain=$rc_plain shim=$rc_shim; last lines '$last_plain' / '$last_shim'"
+((ended == 0)) ||
+  tail -n 3 "$OUT/check-plain.err" "$OUT/check-shim.err" | sed 's/^/  stderr: /'
 diff -q "$OUT/check-plain.txt" "$OUT/check-shim.txt" >/dev/null
 check "training stdout identical (losses, checksums)" $? \
   "$(wc -l <"$OUT/check-plain.txt") vs $(wc -l <"$OUT/check-shim.txt") lines; $(diff "$OUT/check-plain.txt" "$OUT/check-shim.txt" | head -4 | tr '\n' ' ')"

@@ -6,7 +6,7 @@
 // program must not notice (stdout is compared with and without the shim).
 //
 // Settings: VMM_SIZES (MiB per handle, "8,8"), VMM_LOCATION (device,
-// host_numa), VMM_RDMA=1 (gpuDirectRDMACapable), VMM_VIA_PROC=1 (the VMM
+// host_numa), VMM_DEVICE (its id, default 0), VMM_RDMA=1 (gpuDirectRDMACapable), VMM_VIA_PROC=1 (the VMM
 // calls from cuGetProcAddress), VMM_RELEASE_FIRST=1 (cuMemRelease before
 // cuMemUnmap, which CUDA allows).
 #include <cuda.h>
@@ -109,7 +109,7 @@ int run_vmm() {
   prop.type = CU_MEM_ALLOCATION_TYPE_PINNED;
   bool on_host = std::getenv("VMM_LOCATION") && std::string(std::getenv("VMM_LOCATION")) == "host_numa";
   prop.location.type = on_host ? CU_MEM_LOCATION_TYPE_HOST_NUMA : CU_MEM_LOCATION_TYPE_DEVICE;
-  prop.location.id = 0;
+  prop.location.id = std::getenv("VMM_DEVICE") ? std::atoi(std::getenv("VMM_DEVICE")) : 0;
   prop.requestedHandleTypes = CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR;
   prop.allocFlags.gpuDirectRDMACapable = setting("VMM_RDMA") ? 1 : 0;
   size_t granularity = 0;

@@ -226,6 +226,15 @@ TEST(VmmCreateTest, RdmaFlagIsDroppedWhenTheNodeRefusesIt) {
   expect_same_as_without_shim(run, env);
 }
 
+// A device the driver does not have gets the driver's error, not a host handle.
+TEST(VmmCreateTest, InvalidDeviceGetsTheRealError) {
+  Env env{{"VMM_DEVICE", "5"}};
+  RunResult run = run_vmm(env);
+  EXPECT_TRUE(create_maps(run).empty()) << run.describe();
+  EXPECT_FALSE(contains(run.out, "s0 create=CUDA_SUCCESS")) << run.describe();
+  expect_same_as_without_shim(run, env);
+}
+
 TEST(VmmCreateTest, ModeOffPassesThrough) {
   RunResult run = run_vmm({{"EGM_MODE", "off"}});
   expect_clean_exit(run);
