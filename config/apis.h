@@ -16,14 +16,15 @@ enum class Api {
   kCuMemAlloc,
   kCuMemAllocManaged,
   kCuMemAllocPitch,
+  kCuMemCreate,  // a VMM handle on a device (cuMemCreate's location rewritten)
   // Not intercepted: libegm.so's own entry point (PyTorch's pluggable
   // allocator), which always places in host memory. Last, outside EGM_APIS.
   kEgmMalloc,
 };
 
-inline constexpr std::array<std::string_view, 8> kApiNames = {
+inline constexpr std::array<std::string_view, 9> kApiNames = {
     "cudaMalloc", "cudaMallocManaged", "cudaMallocAsync", "cudaMallocPitch",
-    "cuMemAlloc", "cuMemAllocManaged", "cuMemAllocPitch", "egm_malloc"};
+    "cuMemAlloc", "cuMemAllocManaged", "cuMemAllocPitch", "cuMemCreate", "egm_malloc"};
 
 // The intercepted calls (the first ones): what EGM_APIS selects from.
 inline constexpr size_t kInterceptedApiCount = static_cast<size_t>(Api::kEgmMalloc);
@@ -36,7 +37,7 @@ inline constexpr unsigned kAllApis = (1u << kInterceptedApiCount) - 1;
 
 // Runtime calls report cudaError_t, driver calls CUresult.
 constexpr bool is_driver_api(Api api) {
-  return api >= Api::kCuMemAlloc && api <= Api::kCuMemAllocPitch;
+  return api >= Api::kCuMemAlloc && api <= Api::kCuMemCreate;
 }
 
 constexpr bool is_managed(Api api) {

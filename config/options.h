@@ -46,7 +46,7 @@ inline constexpr std::array<OptionSpec, 25> kOptions = {{
      {parse_numa_policy, print_numa_policy}},
     {"EGM_APIS", "list", "all",
      "all or a comma-separated list of cudaMalloc, cudaMallocManaged, cudaMallocAsync, "
-     "cudaMallocPitch, cuMemAlloc, cuMemAllocManaged, cuMemAllocPitch",
+     "cudaMallocPitch, cuMemAlloc, cuMemAllocManaged, cuMemAllocPitch, cuMemCreate",
      "Which intercepted calls are redirected; the others go to the real runtime.",
      {parse_apis, print_apis}},
     {"EGM_MIN_SIZE", "size", "0", "bytes, with an optional K, M, G, T or KiB, MiB, GiB, TiB suffix",

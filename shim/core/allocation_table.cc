@@ -105,6 +105,11 @@ std::vector<Allocation> AllocationTable::live() const {
   return mappings;
 }
 
+uint64_t AllocationTable::reserve_id() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return next_id_++;
+}
+
 uint64_t AllocationTable::total_inserted() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return next_id_ - 1;

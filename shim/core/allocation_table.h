@@ -48,6 +48,9 @@ class AllocationTable {
   // Records a user allocation; returns its id. Bytes are charged per
   // chunk (by the pool, to the budget), not per allocation.
   uint64_t insert(Allocation mapping);
+  // An id for a record kept elsewhere (created_handles.h), so that ids stay
+  // unique in the log; total_inserted() counts it as a map.
+  uint64_t reserve_id();
   // Puts back a mapping that remove() took out (same id).
   void restore(const Allocation& mapping);
   // Takes the allocation that starts at `address` out of the table.

@@ -30,6 +30,9 @@
   X(cuMemRangeGetAttribute) X(cuMemRangeGetAttributes)                       \
   /* pointer queries */                                                      \
   X(cuPointerGetAttribute) X(cuPointerGetAttributes) X(cuMemGetAddressRange_v2) \
+  /* the program's own VMM handles (cuMemCreate of device memory) */        \
+  X(cuMemCreate) X(cuMemRelease) X(cuMemRetainAllocationHandle)              \
+  X(cuMemGetAllocationPropertiesFromHandle)                                  \
   /* peer access, lookups */                                                 \
   X(cuCtxEnablePeerAccess) X(cuGetProcAddress) X(cuGetProcAddress_v2)         \
   /* inter-process memory handles (shim/core/ipc.h) */                       \
@@ -211,7 +214,11 @@ inline constexpr std::string_view kIpcEvents =
     "inter-process event handles: events are never redirected";
 inline constexpr std::string_view kMulticast = "multicast objects: NVLink multicast memory";
 inline constexpr std::string_view kVirtualMemory =
-    "the VMM calls the program makes itself: its own mappings, never the shim's";
+    "the VMM calls the program makes itself: its own mappings, never the shim's (a handle "
+    "cuMemCreate placed on a host node maps, exports and takes access grants as it is)";
+inline constexpr std::string_view kGranularity =
+    "the device's granularity stays the answer: cuMemCreate places a handle on a host node "
+    "only when the node's granularity divides the device's";
 inline constexpr std::string_view kDecompress = "hardware decompression: no allocation";
 inline constexpr std::string_view kSetAttribute =
     "cuPointerSetAttribute (SYNC_MEMOPS): applies to the mapping as it is";
@@ -247,14 +254,12 @@ inline constexpr PassedThrough kPassedThrough[] = {
     {"cuMemAllocPitch", kLegacy32Bit},
     {"cuMemBatchDecompressAsync", kDecompress},
     {"cuMemBatchDecompressAsync_ptsz", kDecompress},
-    {"cuMemCreate", kVirtualMemory},
     {"cuMemExportToShareableHandle", kVirtualMemory},
     {"cuMemFree", kLegacy32Bit},
     {"cuMemFreeHost", kPinnedHost},
     {"cuMemGetAccess", kVirtualMemory},
     {"cuMemGetAddressRange", kLegacy32Bit},
-    {"cuMemGetAllocationGranularity", kVirtualMemory},
-    {"cuMemGetAllocationPropertiesFromHandle", kVirtualMemory},
+    {"cuMemGetAllocationGranularity", kGranularity},
     {"cuMemGetDefaultMemPool", kExplicitPools},
     {"cuMemGetHandleForAddressRange", kVirtualMemory},
     {"cuMemGetInfo", kLegacy32Bit},
@@ -281,8 +286,6 @@ inline constexpr PassedThrough kPassedThrough[] = {
     {"cuMemPoolSetAccess", kExplicitPools},
     {"cuMemPoolSetAttribute", kExplicitPools},
     {"cuMemPoolTrimTo", kExplicitPools},
-    {"cuMemRelease", kVirtualMemory},
-    {"cuMemRetainAllocationHandle", kVirtualMemory},
     {"cuMemSetAccess", kVirtualMemory},
     {"cuMemSetMemPool", kExplicitPools},
     {"cuMemUnmap", kVirtualMemory},

@@ -71,6 +71,15 @@ std::string spill_trigger(const char* trigger, const SpillDecision& decision,
                      spill_fields(decision, memory));
 }
 
+Event granularity_decision(size_t requested, int device, int node, size_t host_granularity,
+                           size_t device_granularity) {
+  return {LogLevel::kInfo, "decision",
+          fmt::format("api={} requested={} device={} placement=device reason=host-granularity "
+                      "node={} host_granularity={} device_granularity={}",
+                      api_name(Api::kCuMemCreate), requested, device, node, host_granularity,
+                      device_granularity)};
+}
+
 Event fallback(Api api, size_t requested, int node, int device, const char* step, const char* error,
                const char* action) {
   return {

@@ -43,6 +43,10 @@ Event spill_decision(Api api, size_t requested, int device, const char* placemen
 // A map line's trigger in spill mode: "spill-threshold spill_reason=... device_free=...".
 std::string spill_trigger(const char* trigger, const SpillDecision& decision,
                           const DeviceMemory& memory);
+// A cuMemCreate handle kept on the device: the node's granularity does not
+// divide the device's (the program's sizes and alignments) or the size.
+Event granularity_decision(size_t requested, int device, int node, size_t host_granularity,
+                           size_t device_granularity);
 Event fallback(Api api, size_t requested, int node, int device, const char* step, const char* error,
                const char* action);
 

@@ -33,18 +33,6 @@ bool valid_managed_flags(unsigned flags) {
   return flags == cudaMemAttachGlobal || flags == cudaMemAttachHost;
 }
 
-// The GPU's nearest host node, or -1.
-int nearest_node_of(const DriverApi& driver, int device) {
-  CUdevice handle = 0;
-  int node = -1;
-  if (driver.device_get(&handle, device) != CUDA_SUCCESS ||
-      driver.device_get_attribute(&node, CU_DEVICE_ATTRIBUTE_HOST_NUMA_ID, handle) !=
-          CUDA_SUCCESS) {
-    return -1;
-  }
-  return node;
-}
-
 // The device the request is for: the runtime's current device, or the
 // device of the driver's current context.
 bool current_device(const Request& request, int& device) {
@@ -108,6 +96,17 @@ std::atomic<Shim*> created_shim{nullptr};
 std::atomic<bool> loaded_by_path{false};
 
 }  // namespace
+
+int nearest_node_of(const DriverApi& driver, int device) {
+  CUdevice handle = 0;
+  int node = -1;
+  if (driver.device_get(&handle, device) != CUDA_SUCCESS ||
+      driver.device_get_attribute(&node, CU_DEVICE_ATTRIBUTE_HOST_NUMA_ID, handle) !=
+          CUDA_SUCCESS) {
+    return -1;
+  }
+  return node;
+}
 
 Shim& Shim::instance() {
   // Never destroyed: frees can arrive during exit.

@@ -16,6 +16,7 @@
 
 #include "config/config.h"
 #include "shim/core/budget.h"
+#include "shim/core/created_handles.h"
 #include "shim/core/deferred_frees.h"
 #include "shim/core/driver_api.h"
 #include "shim/core/vmm_sequence.h"
@@ -29,6 +30,9 @@
 #include "shim/core/spill_rule.h"
 
 namespace egm {
+
+// The GPU's nearest host node, or -1.
+int nearest_node_of(const DriverApi& driver, int device);
 
 class Shim final : public ProcessHookTarget {
  public:
@@ -54,6 +58,22 @@ class Shim final : public ProcessHookTarget {
 
   // cuMemFreeAsync: as cudaFreeAsync, with the driver's events.
   CUresult free_async_driver(CUdeviceptr pointer, CUstream stream, bool per_thread_stream);
+
+  // ---- cuMemCreate of device memory (shim_create.cc) ----
+  // A device-located pinned cuMemCreate: on a host node where the policy
+  // says so, every other property kept; otherwise the real call.
+  CUresult create_memory(CUmemGenericAllocationHandle* handle, size_t size,
+                         const CUmemAllocationProp& prop, unsigned long long flags);
+  // cuMemRelease: the real call; the program's last release of a rewritten
+  // handle ends its record (event=unmap api=cuMemCreate).
+  CUresult release_memory(CUmemGenericAllocationHandle handle);
+  // Lock-free: no rewritten handle is live (or, in a forked child, none is
+  // the child's to answer for).
+  bool no_created_handles() const { return forked_child_ || created_.empty(); }
+  // cuMemRetainAllocationHandle handed out `handle` once more.
+  void created_handle_retained(uint64_t handle) { created_.retained(handle); }
+  // The program's own properties of a rewritten handle (EGM_POINTER_ATTRIBUTES=requested).
+  std::optional<CUmemAllocationProp> requested_properties(uint64_t handle) const;
 
   // ---- the shim's allocations as CUDA's queries see them (shim_queries.cc) ----
   // The allocation holding `address` (interior addresses too). Lock-free
@@ -97,7 +117,7 @@ class Shim final : public ProcessHookTarget {
   // The live view: the current table as log lines, written to `path`
   // atomically (a temporary file renamed into place).
   void write_snapshot(const std::string& path) override;
-  size_t live_count() const override { return table_.live_count(); }
+  size_t live_count() const override { return table_.live_count() + created_.live_count(); }
 
   // In a child after fork(): CUDA is unusable there, and the parent's locks
   // may be held forever; the child only passes calls through.
@@ -142,7 +162,12 @@ class Shim final : public ProcessHookTarget {
   bool try_node(const Request& request, int device, int node, const DriverApi& driver,
                 const std::string& reason, const char* action_on_failure);
   int fall_back(const Request& request, bool device_failed);
+  // cuMemCreate on one host node; the program's properties in `prop`.
+  bool try_create_on_node(CUmemGenericAllocationHandle* handle, size_t size,
+                          const CUmemAllocationProp& prop, int device, int node,
+                          const DriverApi& driver, const std::string& reason, const char* action);
 
+  std::vector<Allocation> live_allocations() const;
   std::optional<Allocation> take_mapping(uintptr_t address);
   int unmap_now(const Allocation& mapping);
   void drain_pending_frees();
@@ -165,6 +190,7 @@ class Shim final : public ProcessHookTarget {
   bool redirecting_ = false;
   EventLog log_;
   AllocationTable table_;
+  CreatedHandles created_;  // cuMemCreate handles placed on a host node
   Budget budget_;
   std::unique_ptr<NodePolicy> placement_;
   std::unique_ptr<HostPool> pool_;

@@ -21,6 +21,14 @@ events::Totals totals_of(const std::vector<Allocation>& live, size_t pool_cached
 
 }  // namespace
 
+// The table's allocations, then the rewritten cuMemCreate handles.
+std::vector<Allocation> Shim::live_allocations() const {
+  std::vector<Allocation> live = table_.live();
+  std::vector<Allocation> created = created_.live();
+  live.insert(live.end(), created.begin(), created.end());
+  return live;
+}
+
 void Shim::log_start_once() {
   if (start_logged_.exchange(true, std::memory_order_relaxed)) return;
   // Every option with a printer in the options table, log_level last.
@@ -38,10 +46,10 @@ void Shim::write_exit_summary() {
   uint64_t maps = table_.total_inserted();
   uint64_t fallbacks = fallbacks_.load(std::memory_order_relaxed);
   if (maps == 0 && fallbacks == 0) return;  // the process never asked: leave no trace
-  std::vector<Allocation> live = table_.live();
+  std::vector<Allocation> live = live_allocations();
   events::Totals totals = totals_of(live, pool_->cached_bytes());
-  totals.maps = maps;
-  totals.unmaps = table_.total_removed();
+  totals.maps = maps;  // the table's ids count the created handles too
+  totals.unmaps = table_.total_removed() + created_.total_removed();
   totals.fallbacks = fallbacks;
   totals.pending_frees = deferred_.count();
   emit(events::summary(totals));
@@ -61,7 +69,7 @@ void Shim::on_fork_child() {
 }
 
 void Shim::write_snapshot(const std::string& path) {
-  std::vector<Allocation> live = table_.live();
+  std::vector<Allocation> live = live_allocations();
   auto line = [](const Event& event) { return log_line(event.level, event.name, event.fields); };
   std::string text = line(events::snapshot(totals_of(live, pool_->cached_bytes())));
   // Live mappings as map lines: egm-inspect replays a snapshot like a log.

@@ -81,6 +81,9 @@ struct MemoryObject {
   bool released = false;  // cuMemRelease'd; the memory lives on while mapped
   int mappings = 0;
   bool shareable = false;  // created with CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, or imported
+  int references = 1;           // cuMemCreate and cuMemRetainAllocationHandle, less releases
+  CUmemAllocationProp prop{};   // as created
+  size_t charged = 0;           // device-located objects: bytes of the device's memory
 };
 
 constexpr int kMaxDevices = 64;  // devices with access are kept as bits of a uint64_t
@@ -139,6 +142,15 @@ CUresult injected_failure(std::string_view function) {
 
 size_t granularity() {
   return static_cast<size_t>(fake::env_number("FAKE_CUDA_GRANULARITY", kDefaultGranularity));
+}
+
+// FAKE_CUDA_HOST_GRANULARITY: host NUMA nodes' granularity (default: the device's).
+size_t granularity_of(const CUmemLocation& location) {
+  if (location.type != CU_MEM_LOCATION_TYPE_DEVICE) {
+    return static_cast<size_t>(
+        fake::env_number("FAKE_CUDA_HOST_GRANULARITY", static_cast<long>(granularity())));
+  }
+  return granularity();
 }
 
 int device_count() { return static_cast<int>(fake::env_number("FAKE_CUDA_DEVICE_COUNT", 1)); }
@@ -261,6 +273,7 @@ void destroy_if_unused(DriverState& driver, CUmemGenericAllocationHandle handle)
   auto it = driver.objects.find(handle);
   if (it == driver.objects.end() || !it->second.released || it->second.mappings > 0) return;
   close(it->second.fd);
+  driver.charged_bytes -= it->second.charged;
   driver.objects.erase(it);
 }
 
@@ -437,6 +450,9 @@ const std::vector<ProcEntry>& proc_entries() {
       {"cuMemGetAllocationGranularity", 10020, address_of(&cuMemGetAllocationGranularity)},
       {"cuMemCreate", 10020, address_of(&cuMemCreate)},
       {"cuMemRelease", 10020, address_of(&cuMemRelease)},
+      {"cuMemRetainAllocationHandle", 11000, address_of(&cuMemRetainAllocationHandle)},
+      {"cuMemGetAllocationPropertiesFromHandle", 10020,
+       address_of(&cuMemGetAllocationPropertiesFromHandle)},
       {"cuMemAddressReserve", 10020, address_of(&cuMemAddressReserve)},
       {"cuMemAddressFree", 10020, address_of(&cuMemAddressFree)},
       {"cuMemMap", 10020, address_of(&cuMemMap)},
@@ -598,7 +614,7 @@ CUresult cuMemGetAllocationGranularity(size_t* result, const CUmemAllocationProp
   if (result == nullptr || !known_option || !is_valid_allocation_prop(prop)) {
     return CUDA_ERROR_INVALID_VALUE;
   }
-  *result = granularity();
+  *result = granularity_of(prop->location);
   return CUDA_SUCCESS;
 }
 
@@ -606,10 +622,22 @@ CUresult cuMemCreate(CUmemGenericAllocationHandle* handle, size_t size,
                      const CUmemAllocationProp* prop, unsigned long long flags) {
   if (CUresult failure = injected_failure("cuMemCreate")) return failure;
   if (handle == nullptr || flags != 0 || !is_valid_allocation_prop(prop) ||
-      !is_multiple_of(size, granularity()) || size == 0) {
+      !is_multiple_of(size, granularity_of(prop->location)) || size == 0) {
     return CUDA_ERROR_INVALID_VALUE;
   }
   if (CUresult refused = refused_handle_types(prop->requestedHandleTypes)) return refused;
+  bool on_device = prop->location.type == CU_MEM_LOCATION_TYPE_DEVICE;
+  // FAKE_CUDA_HOST_NO_RDMA=1: host nodes refuse GPUDirect RDMA memory.
+  if (!on_device && prop->allocFlags.gpuDirectRDMACapable != 0 &&
+      fake::env_number("FAKE_CUDA_HOST_NO_RDMA", 0) != 0) {
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  {
+    // Device memory is charged against FAKE_CUDA_DEVICE_MEMORY, as cuMemAlloc's is.
+    DriverState& driver = state();
+    std::lock_guard<std::mutex> lock(driver.mutex);
+    if (on_device && size > free_device_memory(driver)) return CUDA_ERROR_OUT_OF_MEMORY;
+  }
   int fd = memfd_create("fake-cuda-allocation", MFD_CLOEXEC);
   if (fd < 0) return CUDA_ERROR_OUT_OF_MEMORY;
   if (ftruncate(fd, static_cast<off_t>(size)) != 0) {
@@ -618,10 +646,15 @@ CUresult cuMemCreate(CUmemGenericAllocationHandle* handle, size_t size,
   }
   DriverState& driver = state();
   std::lock_guard<std::mutex> lock(driver.mutex);
+  if (on_device && size > free_device_memory(driver)) {  // taken meanwhile
+    close(fd);
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  }
   *handle = driver.next_handle++;
-  driver.objects[*handle] =
-      MemoryObject{fd, size, false, 0,
-                   prop->requestedHandleTypes == CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR};
+  size_t charged = on_device ? size : 0;
+  bool shareable = prop->requestedHandleTypes == CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR;
+  driver.objects[*handle] = MemoryObject{fd, size, false, 0, shareable, 1, *prop, charged};
+  driver.charged_bytes += charged;
   return CUDA_SUCCESS;
 }
 
@@ -631,8 +664,37 @@ CUresult cuMemRelease(CUmemGenericAllocationHandle handle) {
   std::lock_guard<std::mutex> lock(driver.mutex);
   auto it = driver.objects.find(handle);
   if (it == driver.objects.end() || it->second.released) return CUDA_ERROR_INVALID_VALUE;
-  it->second.released = true;
+  it->second.released = --it->second.references == 0;
   destroy_if_unused(driver, handle);
+  return CUDA_SUCCESS;
+}
+
+// The handle of the mapping holding addr, with one more reference.
+CUresult cuMemRetainAllocationHandle(CUmemGenericAllocationHandle* handle, void* addr) {
+  if (CUresult failure = injected_failure("cuMemRetainAllocationHandle")) return failure;
+  if (handle == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  DriverState& driver = state();
+  std::lock_guard<std::mutex> lock(driver.mutex);
+  auto it = mapping_holding(driver, reinterpret_cast<uintptr_t>(addr));
+  if (it == driver.mappings.end()) return CUDA_ERROR_INVALID_VALUE;
+  MemoryObject& object = driver.objects[it->second.handle];
+  ++object.references;
+  object.released = false;  // a released handle that is still mapped comes back
+  *handle = it->second.handle;
+  return CUDA_SUCCESS;
+}
+
+CUresult cuMemGetAllocationPropertiesFromHandle(CUmemAllocationProp* prop,
+                                                CUmemGenericAllocationHandle handle) {
+  if (CUresult failure = injected_failure("cuMemGetAllocationPropertiesFromHandle")) {
+    return failure;
+  }
+  if (prop == nullptr) return CUDA_ERROR_INVALID_VALUE;
+  DriverState& driver = state();
+  std::lock_guard<std::mutex> lock(driver.mutex);
+  auto it = driver.objects.find(handle);
+  if (it == driver.objects.end() || it->second.released) return CUDA_ERROR_INVALID_VALUE;
+  *prop = it->second.prop;
   return CUDA_SUCCESS;
 }
 

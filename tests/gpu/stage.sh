@@ -49,6 +49,8 @@ COVERAGE_PROGRAMS+=(ipc_gpu_program)
 COVERAGE_SCRIPTS+=(run_ipc.sh torch_ipc.py)
 # run_ranks.sh: torchrun with two ranks under egm-run, logs by %r/%h, merged by egm-inspect.
 COVERAGE_SCRIPTS+=(run_ranks.sh ranks_train.py)
+# run_vmm_create.sh: cuMemCreate interception under PyTorch expandable segments (issue 14).
+COVERAGE_SCRIPTS+=(run_vmm_create.sh torch_vmm_spill.py)
 
 copy_artifacts() {
   local bin

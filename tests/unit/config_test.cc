@@ -42,7 +42,7 @@ TEST(ConfigTest, DefaultsComeFromTheOptionsTable) {
 TEST(ConfigTest, SummaryKeepsTheStartLinesKeysAndValues) {
   EXPECT_EQ(parse({}).summary(),
             "mode=always numa_policy=nearest apis=cudaMalloc,cudaMallocManaged,cudaMallocAsync,"
-            "cudaMallocPitch,cuMemAlloc,cuMemAllocManaged,cuMemAllocPitch min_size=0 "
+            "cudaMallocPitch,cuMemAlloc,cuMemAllocManaged,cuMemAllocPitch,cuMemCreate min_size=0 "
             "max_size=unlimited devices=all node_limit=none fallback=device device_reserve=auto "
             "spill_min_size=auto host_access=1 meminfo=device pointer_attributes=requested "
             "hook_driver=1 pool_limit=1073741824 pool_prealloc=0 suballoc=1 peer_access=enabled "
