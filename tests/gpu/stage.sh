@@ -39,6 +39,8 @@ COVERAGE_SCRIPTS+=(run_fidelity_program.sh)
 COVERAGE_SCRIPTS+=(run_lifetimes.sh torch_lifetimes.py)
 # run_spill_session.sh: the spill benchmark and spill checks (with bench/stage.sh).
 COVERAGE_SCRIPTS+=(run_spill_session.sh)
+# run_metrics.sh: EGM_METRICS_FILE under PyTorch, read by prometheus_client (issue 16 part 4).
+COVERAGE_SCRIPTS+=(run_metrics.sh metrics_check.py torch_metrics.py)
 
 copy_artifacts() {
   local bin
