@@ -58,6 +58,13 @@ void usage_samples(const std::map<int, PinnedUsage>& usage, const char* key, Fie
   for (const auto& [id, entry] : usage) add(label(key, id), entry.*field);
 }
 
+// Pinned bytes only where known.
+template <typename Field>
+void pinned_samples(const ProcessMetrics& process, const std::map<int, PinnedUsage>& usage,
+                    const char* key, Field field, const Writer::Add& add) {
+  if (process.pinned_known) usage_samples(usage, key, field, add);
+}
+
 }  // namespace
 
 std::string prometheus_text(const std::vector<ProcessMetrics>& processes) {
@@ -67,24 +74,24 @@ std::string prometheus_text(const std::vector<ProcessMetrics>& processes) {
   out.family({"egm_node_pinned_bytes", "gauge",
               "Host memory the shim has mapped on the NUMA node (chunks in use or cached)."},
              processes, [](P p, A add) {
-               usage_samples(p.nodes, "node", &PinnedUsage::current_bytes, add);
+               pinned_samples(p, p.nodes, "node", &PinnedUsage::current_bytes, add);
              });
   out.family({"egm_node_pinned_peak_bytes", "gauge",
               "Highest egm_node_pinned_bytes since the process started."},
              processes,
-             [](P p, A add) { usage_samples(p.nodes, "node", &PinnedUsage::peak_bytes, add); });
+             [](P p, A add) { pinned_samples(p, p.nodes, "node", &PinnedUsage::peak_bytes, add); });
   out.family({"egm_node_allocations_total", "counter",
               "User allocations placed in host memory on the NUMA node."},
              processes, [](P p, A add) { usage_samples(p.nodes, "node", &PinnedUsage::maps, add); });
   out.family({"egm_device_pinned_bytes", "gauge",
               "Host memory the shim has mapped for the GPU (chunks in use or cached)."},
              processes, [](P p, A add) {
-               usage_samples(p.devices, "device", &PinnedUsage::current_bytes, add);
+               pinned_samples(p, p.devices, "device", &PinnedUsage::current_bytes, add);
              });
   out.family({"egm_device_pinned_peak_bytes", "gauge",
               "Highest egm_device_pinned_bytes since the process started."},
              processes, [](P p, A add) {
-               usage_samples(p.devices, "device", &PinnedUsage::peak_bytes, add);
+               pinned_samples(p, p.devices, "device", &PinnedUsage::peak_bytes, add);
              });
   out.family({"egm_device_allocations_total", "counter",
               "User allocations of the GPU placed in host memory."},

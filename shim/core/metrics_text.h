@@ -37,6 +37,9 @@ struct ProcessMetrics {
   int64_t pid = 0;
   std::map<int, PinnedUsage> nodes;    // by NUMA node
   std::map<int, PinnedUsage> devices;  // by the GPU the chunks were made for
+  // False for a log without chunk lines (older shims): only the counts of
+  // `nodes` and `devices` are known, their pinned bytes are left out.
+  bool pinned_known = true;
   std::optional<uint64_t> pool_cached_bytes;  // unknown from a log without a summary
   uint64_t live_allocations = 0;
   uint64_t maps = 0;

@@ -60,6 +60,11 @@ std::vector<GoldenCase> golden_cases() {
       {"spill", {log("spill.log")}, 0, true},
       {"spill_json", {"--json", log("spill.log")}},
       {"help", {"--help"}},
+      // --prometheus: per process, from chunk, map, fallback, decision and summary lines.
+      {"pooled_prometheus", {"--prometheus", log("pooled.log")}},
+      {"spill_prometheus", {"--prometheus", log("spill.log")}},
+      {"two_processes_prometheus", {"--prometheus", log("proc_a.log"), log("proc_b.log")}},
+      {"prometheus_json", {"--prometheus", "--json", log("normal.log")}, 2},
       {"no_logs", {}, 2},
       {"bad_top", {"--top", "-1", log("normal.log")}, 2},
       {"bad_at", {"--at", "yesterday", log("normal.log")}, 2},

@@ -90,10 +90,7 @@ void define_options(CLI::App& app, CommandLine& command_line, std::string& at_te
                  "runs: device and host bytes per process)")
       ->type_name("FILE");
   app.add_flag("--prometheus", command_line.prometheus,
-               "write the metrics EGM_METRICS_FILE gives (Prometheus text format), per process")
-      ->excludes("--json")
-      ->excludes("--svg")
-      ->excludes("--at");
+               "write the metrics EGM_METRICS_FILE gives (Prometheus text format), per process");
 }
 
 // The parsed command line, or the exit status when there is nothing to run.
@@ -112,6 +109,11 @@ std::variant<CommandLine, int> parse_command_line(int argc, char** argv) {
     return kExitUsage;
   }
   if (!at_text.empty()) command_line.at = parse_time_spec(at_text);
+  if (command_line.prometheus &&
+      (command_line.json || !command_line.svg_path.empty() || command_line.at)) {
+    std::cerr << "egm-inspect: --prometheus takes no --json, --svg or --at\nTry 'egm-inspect --help'.\n";
+    return kExitUsage;
+  }
   if (command_line.logs.empty() && command_line.live_pid <= 0) {
     std::cerr << "egm-inspect: give LOG files or --live PID\nTry 'egm-inspect --help'.\n";
     return kExitUsage;

@@ -61,13 +61,16 @@ void on_decision(const LogLine& line, ProcessMetrics& process) {
 
 std::vector<ProcessMetrics> metrics_from_logs(MergedLogReader& reader) {
   std::map<int64_t, ProcessMetrics> by_pid;
+  std::map<int64_t, bool> chunks_seen;
   LogLine line;
   while (reader.next(line)) {
     ProcessMetrics& process = by_pid[line.pid];
     process.pid = line.pid;
     const std::string& event = line.event;
-    if (event == "chunk-map") on_chunk(line, +1, process);
-    else if (event == "chunk-unmap") on_chunk(line, -1, process);
+    if (event == "chunk-map" || event == "chunk-unmap") {
+      chunks_seen[line.pid] = true;
+      on_chunk(line, event == "chunk-map" ? +1 : -1, process);
+    }
     else if (event == "map" && text_field(line, "source") != "snapshot") on_map(line, process);
     else if (event == "unmap") {
       ++process.unmaps;
@@ -79,7 +82,10 @@ std::vector<ProcessMetrics> metrics_from_logs(MergedLogReader& reader) {
     }
   }
   std::vector<ProcessMetrics> processes;
-  for (auto& [pid, process] : by_pid) processes.push_back(std::move(process));
+  for (auto& [pid, process] : by_pid) {
+    process.pinned_known = chunks_seen[pid];
+    processes.push_back(std::move(process));
+  }
   return processes;
 }
 

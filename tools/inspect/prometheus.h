@@ -10,7 +10,8 @@
 namespace egm::inspect {
 
 // One entry per process in the logs, by pid: pinned bytes per node and
-// device from chunk-map/chunk-unmap lines, counts from map, unmap, fallback
+// device from chunk-map/chunk-unmap lines (left out for a process without
+// any: a log of an older shim), counts from map, unmap, fallback
 // and spill decision lines, the pool's cached bytes from the last summary or
 // snapshot line (absent without one). Bad lines are skipped; the reader's
 // warnings stay in `reader.skipped()`.
