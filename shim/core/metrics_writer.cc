@@ -49,7 +49,7 @@ void MetricsWriter::write_final() {
 
 void MetricsWriter::write_locked() {
   if (finished_) return;
-  if (write_file_atomically(path_, collect_())) return;
+  if (write_file_atomically(path_, collect_(), 0644)) return;
   finished_ = true;  // one warning, then no more tries
   warn_("cannot write the metrics file " + path_ + " (EGM_METRICS_FILE); metrics are off");
 }

@@ -138,6 +138,8 @@ class MetricsTest(unittest.TestCase):
         log = one_file(os.path.join(self.dir, "egm-*.log"))
         pid = int(re.search(r"egm-(\d+)\.log", log).group(1))
         text = read(os.path.join(self.dir, "egm-%d.prom" % pid))
+        # Readable by a scraper running as another user.
+        self.assertEqual(os.stat(os.path.join(self.dir, "egm-%d.prom" % pid)).st_mode & 0o044, 0o044)
         print(text)
         samples, families = parse(text)
         self.check_conventions(families, samples, pid)
