@@ -11,10 +11,14 @@ namespace {
 std::string escaped(const std::string& value) {
   std::string out;
   for (char c : value) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -48,9 +52,7 @@ class Writer {
   std::string text_;
 };
 
-std::string label(const char* key, int64_t value) {
-  return fmt::format(",{}=\"{}\"", key, value);
-}
+std::string label(const char* key, int64_t value) { return fmt::format(",{}=\"{}\"", key, value); }
 
 template <typename Field>
 void usage_samples(const std::map<int, PinnedUsage>& usage, const char* key, Field field,
@@ -82,7 +84,8 @@ std::string prometheus_text(const std::vector<ProcessMetrics>& processes) {
              [](P p, A add) { pinned_samples(p, p.nodes, "node", &PinnedUsage::peak_bytes, add); });
   out.family({"egm_node_allocations_total", "counter",
               "User allocations placed in host memory on the NUMA node."},
-             processes, [](P p, A add) { usage_samples(p.nodes, "node", &PinnedUsage::maps, add); });
+             processes,
+             [](P p, A add) { usage_samples(p.nodes, "node", &PinnedUsage::maps, add); });
   out.family({"egm_device_pinned_bytes", "gauge",
               "Host memory the shim has mapped for the GPU (chunks in use or cached)."},
              processes, [](P p, A add) {

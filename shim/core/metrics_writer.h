@@ -1,8 +1,8 @@
 // EGM_METRICS_FILE: a background thread rewrites the metrics file every
 // EGM_METRICS_INTERVAL, and the exit path writes it once more. Each write
 // replaces the file atomically (a temporary in the same directory, renamed),
-// so a scraper never reads half a file. Nothing here runs on the allocation
-// path: the spill counts below are the only thing it touches.
+// so a scraper never reads half a file. Of this file, only the spill counts
+// are touched by the allocation path (one increment per spill decision).
 #pragma once
 
 #include <atomic>
@@ -43,7 +43,7 @@ class MetricsWriter {
   bool started() const { return started_.load(std::memory_order_acquire); }
 
  private:
-  // Under write_mutex_: false once a write failed (the warning said so).
+  // Under write_mutex_. A failed write warns once and finishes the writer.
   void write_locked();
 
   std::atomic<bool> started_{false};

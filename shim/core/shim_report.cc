@@ -58,9 +58,10 @@ void Shim::write_exit_summary() {
 
 void Shim::start_metrics_once() {
   if (config_.metrics_template.empty() || metrics_.started()) return;
-  metrics_.start(expand_path_template(config_.metrics_template, getpid()),
-                 std::chrono::milliseconds(config_.metrics_interval_ms),
-                 [this] { return metrics_text(); }, [this](const std::string& line) { note(line); });
+  metrics_.start(
+      expand_path_template(config_.metrics_template, getpid()),
+      std::chrono::milliseconds(config_.metrics_interval_ms), [this] { return metrics_text(); },
+      [this](const std::string& line) { note(line); });
 }
 
 // Copies of the counters, each taken under its owner's lock for a moment.

@@ -111,7 +111,8 @@ std::variant<CommandLine, int> parse_command_line(int argc, char** argv) {
   if (!at_text.empty()) command_line.at = parse_time_spec(at_text);
   if (command_line.prometheus &&
       (command_line.json || !command_line.svg_path.empty() || command_line.at)) {
-    std::cerr << "egm-inspect: --prometheus takes no --json, --svg or --at\nTry 'egm-inspect --help'.\n";
+    std::cerr
+        << "egm-inspect: --prometheus takes no --json, --svg or --at\nTry 'egm-inspect --help'.\n";
     return kExitUsage;
   }
   if (command_line.logs.empty() && command_line.live_pid <= 0) {

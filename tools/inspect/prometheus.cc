@@ -28,8 +28,8 @@ void on_chunk(const LogLine& line, int direction, ProcessMetrics& process) {
   std::optional<int64_t> device = signed_field(line, "device");
   std::optional<uint64_t> bytes = unsigned_field(line, "bytes");
   if (!node || !device || !bytes) return;
-  for (PinnedUsage* usage : {&process.nodes[static_cast<int>(*node)],
-                             &process.devices[static_cast<int>(*device)]}) {
+  for (PinnedUsage* usage :
+       {&process.nodes[static_cast<int>(*node)], &process.devices[static_cast<int>(*device)]}) {
     if (direction > 0) {
       usage->current_bytes += *bytes;
       usage->peak_bytes = std::max(usage->peak_bytes, usage->current_bytes);
@@ -70,15 +70,18 @@ std::vector<ProcessMetrics> metrics_from_logs(MergedLogReader& reader) {
     if (event == "chunk-map" || event == "chunk-unmap") {
       chunks_seen[line.pid] = true;
       on_chunk(line, event == "chunk-map" ? +1 : -1, process);
-    }
-    else if (event == "map" && text_field(line, "source") != "snapshot") on_map(line, process);
+    } else if (event == "map" && text_field(line, "source") != "snapshot")
+      on_map(line, process);
     else if (event == "unmap") {
       ++process.unmaps;
       if (process.live_allocations > 0) --process.live_allocations;
-    } else if (event == "fallback") ++process.fallbacks;
-    else if (event == "decision") on_decision(line, process);
+    } else if (event == "fallback")
+      ++process.fallbacks;
+    else if (event == "decision")
+      on_decision(line, process);
     else if (event == "summary" || event == "snapshot") {
-      if (auto cached = unsigned_field(line, "pool_cached_bytes")) process.pool_cached_bytes = cached;
+      if (auto cached = unsigned_field(line, "pool_cached_bytes"))
+        process.pool_cached_bytes = cached;
     }
   }
   std::vector<ProcessMetrics> processes;
