@@ -208,8 +208,8 @@ class MetricsTest(unittest.TestCase):
             reader.join()
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
         self.assertEqual(problems[:3], [])
-        self.assertGreater(reads[0], 10)
-        self.assertGreater(len(contents), 2, "the file was rewritten while being read")
+        self.assertGreater(reads[0], 5)
+        self.assertGreater(len(contents), 1, "the file was rewritten while being read")
         self.assertEqual(glob.glob(os.path.join(self.dir, "*.tmp.*")), [])
 
     def test_unwritable_path_warns_once_and_changes_nothing(self):
