@@ -75,6 +75,8 @@ struct Config {
   Granularity granularity;
   std::string log_file_template;
   std::string snapshot_template;
+  std::string metrics_template;  // EGM_METRICS_FILE
+  uint64_t metrics_interval_ms;
   LogLevel log_level;
   bool log_level_set = false;  // EGM_LOG_LEVEL was given (not an option of its own)
   bool strict;

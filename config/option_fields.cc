@@ -286,3 +286,37 @@ std::string NumaPolicy::describe() const {
 }
 
 }  // namespace egm
+
+namespace egm {
+
+// Decimal seconds ("5", "0.5"), at most three fractional digits: the
+// interval is kept in milliseconds.
+bool parse_metrics_interval(const OptionSpec&, std::string_view value, const HostTopology&,
+                            Config& config, std::string& why) {
+  constexpr uint64_t kMinMs = 100, kMaxMs = 86'400'000;
+  uint64_t whole = 0, fraction = 0, scale = 1000;
+  size_t i = 0, digits = 0;
+  for (; i < value.size() && value[i] >= '0' && value[i] <= '9' && digits < 6; ++i, ++digits) {
+    whole = whole * 10 + static_cast<uint64_t>(value[i] - '0');
+  }
+  if (digits == 0) return false;
+  if (i < value.size() && value[i] == '.') {
+    size_t fraction_digits = 0;
+    for (++i; i < value.size() && value[i] >= '0' && value[i] <= '9'; ++i, ++fraction_digits) {
+      if (fraction_digits == 3) return false;
+      scale /= 10;
+      fraction += static_cast<uint64_t>(value[i] - '0') * scale;
+    }
+    if (fraction_digits == 0) return false;
+  }
+  if (i != value.size()) return false;
+  uint64_t milliseconds = whole * 1000 + fraction;
+  if (milliseconds < kMinMs || milliseconds > kMaxMs) {
+    why = "the interval must lie between 0.1 and 86400 seconds";
+    return false;
+  }
+  config.metrics_interval_ms = milliseconds;
+  return true;
+}
+
+}  // namespace egm

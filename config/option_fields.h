@@ -105,6 +105,7 @@ OptionParser parse_devices;
 OptionPrinter print_devices;
 OptionParser parse_node_limits;
 OptionPrinter print_node_limits;
+OptionParser parse_metrics_interval;  // seconds, kept in milliseconds; not on the start line
 OptionParser parse_log_level_field;
 OptionPrinter print_log_level;
 

@@ -22,7 +22,7 @@ struct OptionSpec {
   OptionField field;               // where the value lands in Config (option_fields.h)
 };
 
-inline constexpr std::array<OptionSpec, 25> kOptions = {{
+inline constexpr std::array<OptionSpec, 27> kOptions = {{
     {"EGM_CONFIG", "path", "", "a readable regular file (at most 1 MiB) of VARIABLE=value lines",
      "Read options from this file first; the environment overrides it. '#' at the start of a "
      "line or after a blank starts a comment; blanks around '=', CRLF and a UTF-8 BOM are "
@@ -131,6 +131,15 @@ inline constexpr std::array<OptionSpec, 25> kOptions = {{
      "Live view: on SIGUSR2 the shim writes its current mapping table here (as log lines, "
      "read by egm-inspect; `egm-inspect --live PID` sends the signal). Unset = no handler.",
      off_start_line(path_template_field<&Config::snapshot_template>())},
+    {"EGM_METRICS_FILE", "path", "", "a file path; %p is replaced by the process id, %r by the rank, %h by the host name",
+     "Metrics in the Prometheus text format (pinned bytes per node and GPU, pool, maps, "
+     "unmaps, fallbacks, spill decisions), rewritten atomically every EGM_METRICS_INTERVAL "
+     "from the first redirected request on, and at exit; for node_exporter's textfile "
+     "collector, name it *.prom. Unset = none.",
+     off_start_line(path_template_field<&Config::metrics_template>())},
+    {"EGM_METRICS_INTERVAL", "seconds", "5", "seconds from 0.1 to 86400, e.g. 5 or 0.5",
+     "How often EGM_METRICS_FILE is rewritten.",
+     {parse_metrics_interval, nullptr}},
     {"EGM_LOG_LEVEL", "enum", "info", "trace, debug, info, warn, error or off",
      "Lowest level written to EGM_LOG_FILE (to stderr when no file is set, where the default "
      "is warn). debug adds one line per request a filter leaves on the device, with its reason "

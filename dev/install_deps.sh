@@ -7,7 +7,7 @@ packages=(
   bazel-bootstrap bazel-rules-java bazel-platforms
   g++ libspdlog-dev libfmt-dev libnuma-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev nlohmann-json3-dev
-  clang lld python3
+  clang lld python3 python3-prometheus-client
 )
 missing=()
 for package in "${packages[@]}"; do

@@ -335,9 +335,9 @@ std::string log_line(LogLevel level, std::string_view event, std::string_view fi
       fields.empty() ? "" : " ", fields);
 }
 
-bool write_file_atomically(const std::string& path, const std::string& text) {
+bool write_file_atomically(const std::string& path, const std::string& text, unsigned mode) {
   std::string temporary = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
+  int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
   if (fd < 0) return false;
   bool written = write_fully(fd, text.data(), text.size());
   ::close(fd);

@@ -50,8 +50,10 @@ class EventLog {
 std::string log_line(LogLevel level, std::string_view event, std::string_view fields);
 
 // Writes `text` to a temporary file beside `path` and renames it into place,
-// so that a reader never sees half a snapshot. Mode 0640, no symlinks.
-bool write_file_atomically(const std::string& path, const std::string& text);
+// so that a reader never sees half a snapshot. Mode 0640 unless given (the
+// metrics file is 0644: a scraper runs as another user), no symlinks.
+bool write_file_atomically(const std::string& path, const std::string& text,
+                           unsigned mode = 0640);
 
 // `value` as a logfmt value: bare when safe, else double-quoted with escapes.
 std::string logfmt_value(std::string_view value);

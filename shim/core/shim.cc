@@ -206,6 +206,7 @@ int Shim::allocate(const Request& request) {
 
 int Shim::place(const Request& request, int device) {
   log_start_once();
+  start_metrics_once();
   drain_pending_frees();
   std::string trigger = "always";
   bool device_failed = false;  // the real call ran out of memory
@@ -237,12 +238,14 @@ std::optional<int> Shim::try_device_first(const Request& request, int device, st
       decide_spill(request.size, memory, config_.spill_min_size, config_.device_reserve);
   if (!decision.try_device) {
     emit(events::spill_decision(request.api, request.size, device, "host", decision, memory));
+    spill_decisions_.add(device, "host", decision.reason);
     trigger = events::spill_trigger("spill-threshold", decision, memory);
     return std::nullopt;
   }
   int result = call_real_allocation(request);
   if (result != kOutOfMemory) {
     emit(events::spill_decision(request.api, request.size, device, "device", decision, memory));
+    spill_decisions_.add(device, "device", decision.reason);
     return result;
   }
   // The runtime's error stays recorded unless host memory serves it.

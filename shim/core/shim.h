@@ -23,6 +23,7 @@
 #include "shim/core/events.h"
 #include "shim/core/host_pool.h"
 #include "shim/core/log.h"
+#include "shim/core/metrics_writer.h"
 #include "shim/core/allocation_table.h"
 #include "shim/core/node_policy.h"
 #include "shim/core/process_hooks.h"
@@ -183,6 +184,10 @@ class Shim final : public ProcessHookTarget {
   const char* final_action(bool device_failed) const;
   void learn_device_count_once(const DriverApi& driver);
   void start_prefill_once(const DriverApi& driver, const ChunkKey& key, size_t granularity);
+  // EGM_METRICS_FILE (shim_report.cc): the writer starts at the first
+  // redirected request; the text comes from the same counters as the summary.
+  void start_metrics_once();
+  std::string metrics_text() const;
 
   ParsedConfig parsed_;
   const Config& config_;
@@ -203,6 +208,8 @@ class Shim final : public ProcessHookTarget {
   bool forked_child_ = false;
   DeferredFrees deferred_;
   std::atomic<bool> capture_noted_{false};
+  SpillDecisionCounts spill_decisions_;
+  MetricsWriter metrics_;
 };
 
 }  // namespace egm

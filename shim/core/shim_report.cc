@@ -1,6 +1,9 @@
 // What egm::Shim reports beyond single events: the start line, the exit
 // summary and the live view. The lines themselves are formatted in events.cc.
 #include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
 
 #include "config/version.h"
 #include "shim/core/clock.h"
@@ -43,6 +46,7 @@ void Shim::log_fallback(const Request& request, int node, int device, const char
 
 void Shim::write_exit_summary() {
   if (forked_child_) return;  // the parent owns the mappings and reports them
+  metrics_.write_final();
   uint64_t maps = table_.total_inserted();
   uint64_t fallbacks = fallbacks_.load(std::memory_order_relaxed);
   if (maps == 0 && fallbacks == 0) return;  // the process never asked: leave no trace
@@ -61,10 +65,41 @@ void Shim::write_exit_summary() {
   for (const Allocation& mapping : live) emit(events::leak(mapping, now - mapping.created_us));
 }
 
+void Shim::start_metrics_once() {
+  if (config_.metrics_template.empty() || metrics_.started()) return;
+  metrics_.start(
+      expand_path_template(config_.metrics_template, getpid()),
+      std::chrono::milliseconds(config_.metrics_interval_ms), [this] { return metrics_text(); },
+      [this](const std::string& line) { note(line); });
+}
+
+// Copies of the counters, each taken under its owner's lock for a moment.
+std::string Shim::metrics_text() const {
+  ProcessMetrics metrics;
+  metrics.pid = getpid();
+  auto copy = [](const std::map<int, NodeUsage>& from, std::map<int, PinnedUsage>& to) {
+    for (const auto& [id, usage] : from) {
+      // A node tried and refused (a cap) holds nothing: the log never names it.
+      if (usage.peak_bytes == 0 && usage.maps == 0) continue;
+      to[id] = {usage.current_bytes, usage.peak_bytes, usage.maps};
+    }
+  };
+  copy(budget_.usage_by_node(), metrics.nodes);
+  copy(budget_.usage_by_device(), metrics.devices);
+  metrics.pool_cached_bytes = pool_->cached_bytes();
+  metrics.live_allocations = table_.live_count();
+  metrics.maps = table_.total_inserted();
+  metrics.unmaps = table_.total_removed();
+  metrics.fallbacks = fallbacks_.load(std::memory_order_relaxed);
+  metrics.spill_decisions = spill_decisions_.counts();
+  return prometheus_text({metrics});
+}
+
 void Shim::note(const std::string& message) { emit(events::notice(message)); }
 
 void Shim::on_fork_child() {
   forked_child_ = true;
+  metrics_.forget_in_child();
   log_.restart_after_fork();
 }
 

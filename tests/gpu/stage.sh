@@ -51,6 +51,8 @@ COVERAGE_SCRIPTS+=(run_ipc.sh torch_ipc.py)
 COVERAGE_SCRIPTS+=(run_ranks.sh ranks_train.py)
 # run_vmm_create.sh: cuMemCreate interception under PyTorch expandable segments (issue 14).
 COVERAGE_SCRIPTS+=(run_vmm_create.sh torch_vmm_spill.py)
+# run_metrics.sh: EGM_METRICS_FILE under PyTorch, read by prometheus_client (issue 16 part 4).
+COVERAGE_SCRIPTS+=(run_metrics.sh metrics_check.py torch_metrics.py)
 
 copy_artifacts() {
   local bin

@@ -71,6 +71,11 @@ std::vector<GoldenCase> golden_cases() {
       {"ranks_json", {"--json", log("ranks/egm-*-gpu-?.log")}},
       {"no_match", {log("ranks/egm-*-gpu-z.log")}, 1},
       {"help", {"--help"}},
+      // --prometheus: per process, from chunk, map, fallback, decision and summary lines.
+      {"pooled_prometheus", {"--prometheus", log("pooled.log")}},
+      {"spill_prometheus", {"--prometheus", log("spill.log")}},
+      {"two_processes_prometheus", {"--prometheus", log("proc_a.log"), log("proc_b.log")}},
+      {"prometheus_json", {"--prometheus", "--json", log("normal.log")}, 2},
       {"no_logs", {}, 2},
       {"bad_top", {"--top", "-1", log("normal.log")}, 2},
       {"bad_at", {"--at", "yesterday", log("normal.log")}, 2},

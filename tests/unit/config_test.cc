@@ -196,6 +196,14 @@ INSTANTIATE_TEST_SUITE_P(
         BadValue{"EGM_LOG_LEVEL", "loud"}, BadValue{"EGM_LOG_FILE", "/tmp/x%d", "only %p"},
         BadValue{"EGM_LOG_FILE", "/tmp/x-%R", "%r (rank)"},
         BadValue{"EGM_SNAPSHOT_FILE", "/tmp/%r%"},
+        BadValue{"EGM_METRICS_FILE", "/tmp/m%x.prom", "only %p"},
+        BadValue{"EGM_METRICS_INTERVAL", ""}, BadValue{"EGM_METRICS_INTERVAL", "5s"},
+        BadValue{"EGM_METRICS_INTERVAL", "-1"}, BadValue{"EGM_METRICS_INTERVAL", "0"},
+        BadValue{"EGM_METRICS_INTERVAL", "0.05", "between 0.1 and 86400"},
+        BadValue{"EGM_METRICS_INTERVAL", "86401", "between 0.1 and 86400"},
+        BadValue{"EGM_METRICS_INTERVAL", "1.2345"}, BadValue{"EGM_METRICS_INTERVAL", "1."},
+        BadValue{"EGM_METRICS_INTERVAL", ".5"},
+        BadValue{"EGM_METRICS_INTERVAL", "99999999999999999999"},
         BadValue{"EGM_STRICT", "2"}, BadValue{"EGM_CONFIG", "/nonexistent/egm.conf", "cannot open"},
         BadValue{"EGM_CONFIG", "/dev/zero", "not a regular file"},
         BadValue{"EGM_CONFIG", "/dev/null", "not a regular file"},
@@ -275,6 +283,18 @@ INSTANTIATE_TEST_SUITE_P(
                       PolicyCase{"preferred:5", NumaPolicyKind::kPreferred, {5}, {}},
                       PolicyCase{"interleave:0,5", NumaPolicyKind::kInterleave, {0, 5}, {}},
                       PolicyCase{"weighted:0=3,5=1", NumaPolicyKind::kWeighted, {0, 5}, {3, 1}}));
+
+TEST(ConfigTest, MetricsIntervalIsSecondsKeptInMilliseconds) {
+  EXPECT_EQ(parse({}).config.metrics_interval_ms, 5000u);
+  for (auto [text, milliseconds] : {std::pair<const char*, uint64_t>{"0.1", 100}, {"0.5", 500},
+                                    {"2", 2000}, {"1.25", 1250}, {"86400", 86'400'000}}) {
+    ParsedConfig parsed = parse({{"EGM_METRICS_INTERVAL", text}});
+    EXPECT_TRUE(parsed.errors.empty()) << text;
+    EXPECT_EQ(parsed.config.metrics_interval_ms, milliseconds) << text;
+  }
+  EXPECT_EQ(parse({{"EGM_METRICS_FILE", "/run/egm-%p.prom"}}).config.metrics_template,
+            "/run/egm-%p.prom");
+}
 
 TEST(ConfigTest, SizesTakeBinarySuffixes) {
   EXPECT_EQ(parse_size("4096"), 4096u);

@@ -18,6 +18,7 @@
 #include "tools/inspect/analysis.h"
 #include "tools/inspect/live.h"
 #include "tools/inspect/log_reader.h"
+#include "tools/inspect/prometheus.h"
 #include "tools/inspect/report.h"
 
 namespace egm::inspect {
@@ -33,6 +34,7 @@ struct CommandLine {
   std::optional<TimeSpec> at;
   int top_n = 10;
   bool json = false;
+  bool prometheus = false;
   std::string svg_path;
   pid_t live_pid = 0;  // --live: ask this running process for its table
   std::string snapshot_template;
@@ -51,6 +53,7 @@ constexpr const char* kFooter =
     "  egm-inspect --at 12.5s --top 5 /tmp/egm-*.log\n"
     "  egm-inspect '/shared/logs/egm-*.log'   (quoted: egm-inspect expands it)\n"
     "  egm-inspect --json --svg nodes.svg run.log > report.json\n"
+    "  egm-inspect --prometheus /tmp/egm-*.log > egm.prom\n"
     "  EGM_SNAPSHOT_FILE=/tmp/egm-live-%p egm-inspect --live 1234\n"
     "Exit status: 0 report written, 1 a file could not be read or written, 2 bad usage.";
 
@@ -91,6 +94,8 @@ void define_options(CLI::App& app, CommandLine& command_line, std::string& at_te
                  "also write an SVG plot of mapped bytes per NUMA node over time (spill "
                  "runs: device and host bytes per process)")
       ->type_name("FILE");
+  app.add_flag("--prometheus", command_line.prometheus,
+               "write the metrics EGM_METRICS_FILE gives (Prometheus text format), per process");
 }
 
 // The parsed command line, or the exit status when there is nothing to run.
@@ -109,6 +114,12 @@ std::variant<CommandLine, int> parse_command_line(int argc, char** argv) {
     return kExitUsage;
   }
   if (!at_text.empty()) command_line.at = parse_time_spec(at_text);
+  if (command_line.prometheus &&
+      (command_line.json || !command_line.svg_path.empty() || command_line.at)) {
+    std::cerr
+        << "egm-inspect: --prometheus takes no --json, --svg or --at\nTry 'egm-inspect --help'.\n";
+    return kExitUsage;
+  }
   if (command_line.logs.empty() && command_line.live_pid <= 0) {
     std::cerr << "egm-inspect: give LOG files or --live PID\nTry 'egm-inspect --help'.\n";
     return kExitUsage;
@@ -158,12 +169,24 @@ void warn_if_outside_log(const Report& report) {
             << format_timestamp(report.last_us) << ")\n";
 }
 
+// The end-of-log state of every process, as EGM_METRICS_FILE would have it.
+int write_prometheus(const std::vector<std::string>& logs) {
+  MergedLogReader reader(logs);
+  std::string text = prometheus_text(metrics_from_logs(reader));
+  for (const Warning& warning : reader.skipped().warnings) {
+    std::cerr << "egm-inspect: warning: " << describe(warning) << "\n";
+  }
+  std::cout << text;
+  return kExitOk;
+}
+
 int inspect(CommandLine command_line) {
   if (command_line.live_pid > 0) {
     command_line.logs.push_back(
         request_snapshot(command_line.live_pid, command_line.snapshot_template, 5000));
   }
   command_line.logs = expand_patterns(command_line.logs);
+  if (command_line.prometheus) return write_prometheus(command_line.logs);
   AnalysisOptions options;
   options.top_n = static_cast<size_t>(command_line.top_n);
   Report report = analyze_files(command_line.logs, options, command_line.at);
