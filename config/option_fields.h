@@ -104,6 +104,7 @@ OptionParser parse_devices;
 OptionPrinter print_devices;
 OptionParser parse_node_limits;
 OptionPrinter print_node_limits;
+OptionParser parse_ledger;  // auto, off or an absolute path
 OptionParser parse_log_level_field;
 OptionPrinter print_log_level;
 

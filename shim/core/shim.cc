@@ -126,6 +126,8 @@ Shim::Shim()
           })) {
   report_configuration();
   if (redirecting_) {
+    budget_.share_host_wide(ledger_path_for(config_.ledger),
+                            [this](const std::string& message) { note(message); });
     install_process_hooks(*this, {!config_.log_file_template.empty(), config_.snapshot_template});
   }
 }
