@@ -52,6 +52,7 @@
 #include "tests/doubles/fail_injection.h"
 #include "tests/doubles/fake_control.h"
 #include "tests/doubles/fake_env.h"
+#include "tests/doubles/host_record.h"
 
 // cuda.h maps the name to cuGetProcAddress_v2; the v1 entry point exists too.
 #undef cuGetProcAddress
@@ -76,6 +77,7 @@ struct MemoryObject {
   size_t size = 0;
   bool released = false;  // cuMemRelease'd; the memory lives on while mapped
   int mappings = 0;
+  bool host = false;  // HOST_NUMA: counted in FAKE_CUDA_HOST_RECORD
 };
 
 constexpr int kMaxDevices = 64;  // devices with access are kept as bits of a uint64_t
@@ -247,6 +249,7 @@ void destroy_if_unused(DriverState& driver, CUmemGenericAllocationHandle handle)
   auto it = driver.objects.find(handle);
   if (it == driver.objects.end() || !it->second.released || it->second.mappings > 0) return;
   close(it->second.fd);
+  if (it->second.host) fake::record_host_bytes(-static_cast<int64_t>(it->second.size));
   driver.objects.erase(it);
 }
 
@@ -598,7 +601,9 @@ CUresult cuMemCreate(CUmemGenericAllocationHandle* handle, size_t size,
   DriverState& driver = state();
   std::lock_guard<std::mutex> lock(driver.mutex);
   *handle = driver.next_handle++;
-  driver.objects[*handle] = MemoryObject{fd, size, false, 0};
+  bool host = prop->location.type == CU_MEM_LOCATION_TYPE_HOST_NUMA;
+  driver.objects[*handle] = MemoryObject{fd, size, false, 0, host};
+  if (host) fake::record_host_bytes(static_cast<int64_t>(size));
   return CUDA_SUCCESS;
 }
 
