@@ -59,8 +59,9 @@ inline constexpr std::array<OptionSpec, 26> kOptions = {{
      "Which GPUs' requests are redirected (ordinals as the program sees them).",
      {parse_devices, print_devices}},
     {"EGM_NODE_LIMIT", "list", "", "NODE:SIZE[,NODE:SIZE...], e.g. 0:64G,1:32G",
-     "Cap on the bytes the shim maps on each listed node; a request over the cap takes "
-     "EGM_FALLBACK.",
+     "Cap on the bytes the shim maps on each listed node, summed over every process of the "
+     "user on the host (EGM_LEDGER; per process with EGM_LEDGER=off); a request over the cap "
+     "takes EGM_FALLBACK.",
      {parse_node_limits, print_node_limits}},
     {"EGM_LEDGER", "path", "auto", "auto, off or an absolute file path",
      "Host ledger that makes EGM_NODE_LIMIT count the bytes of every process of the user on "

@@ -39,6 +39,10 @@ COVERAGE_SCRIPTS+=(run_fidelity_program.sh)
 COVERAGE_SCRIPTS+=(run_lifetimes.sh torch_lifetimes.py)
 # run_spill_session.sh: the spill benchmark and spill checks (with bench/stage.sh).
 COVERAGE_SCRIPTS+=(run_spill_session.sh)
+# run_ledger.sh: one EGM_NODE_LIMIT for several processes, one killed (EGM_LEDGER).
+TARGETS+=(//tests/gpu:ledger_steps)
+COVERAGE_PROGRAMS+=(ledger_steps)
+COVERAGE_SCRIPTS+=(run_ledger.sh)
 
 copy_artifacts() {
   local bin
