@@ -158,22 +158,39 @@ std::string ledger_path_for(const std::string& setting) {
   return path;
 }
 
+// The ledger file at `path`, open and locked; -1 with `why` set. The last
+// process to leave removes the file (leave()): one that opened it just
+// before finds it unlinked once it has the lock, and opens the new one.
+int open_locked(const std::string& path, std::string& why) {
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+      why = error_text("cannot open", path);
+      return -1;
+    }
+    if (!lock_file(fd, LOCK_EX)) {
+      why = "the lock of " + path + " was not had within " + std::to_string(kLedgerLockWaitMs) +
+            " ms";
+      ::close(fd);
+      return -1;
+    }
+    struct stat status {};
+    if (::fstat(fd, &status) == 0 && status.st_nlink > 0) return fd;
+    ::close(fd);
+  }
+  why = path + " was removed and created again while it was opened";
+  return -1;
+}
+
 std::unique_ptr<HostLedger> HostLedger::open(const std::string& path, std::string& why,
                                              ProcessIdentity self) {
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) {
-    why = error_text("cannot open", path);
-    return nullptr;
-  }
+  int fd = open_locked(path, why);
+  if (fd < 0) return nullptr;
   auto fail = [&](std::string reason) {
     why = std::move(reason);
     ::close(fd);  // drops the lock too
     return nullptr;
   };
-  if (!lock_file(fd, LOCK_EX)) {
-    return fail("the lock of " + path + " was not had within " +
-                std::to_string(kLedgerLockWaitMs) + " ms");
-  }
   // Checked under the lock: a process that creates the file sizes it first.
   if (std::string untrusted = check_file(fd, path, true); !untrusted.empty()) return fail(untrusted);
   struct stat status {};
@@ -193,7 +210,7 @@ std::unique_ptr<HostLedger> HostLedger::open(const std::string& path, std::strin
     ::munmap(file, sizeof(File));
     return fail(untrusted);
   }
-  std::unique_ptr<HostLedger> ledger(new HostLedger(fd, file, -1, self));
+  std::unique_ptr<HostLedger> ledger(new HostLedger(fd, file, -1, self, path));
   ledger->reclaim_dead_locked();
   int free_entry = -1;
   for (int i = 0; i < kLedgerEntries; ++i) {
@@ -251,8 +268,8 @@ std::optional<std::vector<LedgerRow>> HostLedger::read(const std::string& path, 
   return rows;
 }
 
-HostLedger::HostLedger(int fd, File* file, int entry, ProcessIdentity self)
-    : fd_(fd), file_(file), entry_(entry), self_(self) {}
+HostLedger::HostLedger(int fd, File* file, int entry, ProcessIdentity self, std::string path)
+    : fd_(fd), file_(file), entry_(entry), self_(self), path_(std::move(path)) {}
 
 HostLedger::~HostLedger() {
   ::munmap(file_, sizeof(File));
@@ -335,6 +352,15 @@ void HostLedger::leave() {
   Entry& mine = file_->entries[entry_];
   if (same_process(mine, self_) && all_zero(mine.bytes, sizeof mine.bytes)) {
     std::memset(&mine, 0, sizeof mine);
+    reclaim_dead_locked();
+    bool empty = true;
+    for (const Entry& entry : file_->entries) empty = empty && entry.pid <= 0;
+    // The last one out leaves no file behind (one per PID namespace would pile up).
+    struct stat ours {}, named {};
+    if (empty && ::fstat(fd_, &ours) == 0 && ::stat(path_.c_str(), &named) == 0 &&
+        ours.st_ino == named.st_ino && ours.st_dev == named.st_dev) {
+      ::unlink(path_.c_str());
+    }
   }
   unlock();
 }

@@ -83,7 +83,8 @@ class HostLedger {
   std::optional<size_t> host_bytes(int node);
   // Clears this process's entry if it holds no bytes (at exit). Bytes still
   // mapped stay counted until the process is gone (and the kernel has freed
-  // them), so that no other process maps them early.
+  // them), so that no other process maps them early. The last process out
+  // removes the file.
   void leave();
 
   // Frees the entries of processes that no longer run; returns how many.
@@ -93,7 +94,7 @@ class HostLedger {
   struct File;  // the mmapped layout (host_ledger.cc)
 
  private:
-  HostLedger(int fd, File* file, int entry, ProcessIdentity self);
+  HostLedger(int fd, File* file, int entry, ProcessIdentity self, std::string path);
   bool lock(std::string& why);
   void unlock();
   uint64_t sum_locked(int node) const;
@@ -102,6 +103,7 @@ class HostLedger {
   File* file_;
   int entry_;  // index of this process's entry
   ProcessIdentity self_;
+  std::string path_;
 };
 
 }  // namespace egm

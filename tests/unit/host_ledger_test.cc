@@ -256,6 +256,25 @@ TEST(HostLedgerTest, AFullTableRefusesANewProcessAndFreesDeadEntries) {
   EXPECT_EQ(open_failure(path), "") << "the dead process's entry is reused";
 }
 
+TEST(HostLedgerTest, TheLastProcessOutRemovesTheFile) {
+  std::string path = temp_path("ledger-last");
+  std::string why;
+  auto mine = HostLedger::open(path, why);
+  ASSERT_NE(mine, nullptr) << why;
+  auto other = HostLedger::open(path, why, parent_process());
+  ASSERT_NE(other, nullptr) << why;
+  ASSERT_EQ(mine->try_charge(0, kMiB, SIZE_MAX, why), HostLedger::Charge::kCharged);
+  mine->leave();
+  other->leave();
+  EXPECT_EQ(::access(path.c_str(), F_OK), 0) << "this process still has 1 MiB counted";
+  ASSERT_TRUE(mine->uncharge(0, kMiB, why));
+  mine->leave();
+  EXPECT_NE(::access(path.c_str(), F_OK), 0) << "nobody left: no file";
+  auto again = HostLedger::open(path, why);
+  ASSERT_NE(again, nullptr) << why;
+  EXPECT_EQ(again->try_charge(0, kMiB, kMiB, why), HostLedger::Charge::kCharged);
+}
+
 TEST(HostLedgerTest, StartTimesTellProcessesApart) {
   ProcessIdentity me = current_process();
   EXPECT_EQ(me.pid, ::getpid());

@@ -1,5 +1,8 @@
 #include "tools/inspect/ledger_view.h"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdint>
 #include <iomanip>
 #include <map>
@@ -12,6 +15,10 @@
 namespace egm::inspect {
 
 std::string ledger_report(const std::string& path) {
+  if (::access(path.c_str(), F_OK) != 0 && errno == ENOENT) {
+    // The last process out removes it.
+    return "host ledger " + path + ": none (no process under egm-shim has host memory mapped)\n";
+  }
   std::string why;
   std::optional<std::vector<LedgerRow>> rows = HostLedger::read(path, why);
   if (!rows) throw std::runtime_error("cannot read the host ledger: " + why);
