@@ -28,6 +28,11 @@ void Budget::leave_host_wide() {
   ledger_.reset();
 }
 
+void Budget::forget_ledger_after_fork() {
+  ledger_.reset();  // unmaps and closes; the parent's entry is left as it is
+  ledger_path_.clear();
+}
+
 bool Budget::host_wide() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return ledger_locked() != nullptr;

@@ -56,6 +56,9 @@ class Budget {
   // At exit: clears this process's ledger entry if nothing is mapped (else it
   // goes once the process is gone); later charges are per process.
   void leave_host_wide();
+  // In a forked child (single-threaded, no lock taken): closes its copy of
+  // the ledger, so that the file's lock never outlives the parent through it.
+  void forget_ledger_after_fork();
   // Whether charges go through the host ledger now.
   bool host_wide() const;
 

@@ -58,6 +58,7 @@ void Shim::note(const std::string& message) { emit(events::notice(message)); }
 void Shim::on_fork_child() {
   forked_child_ = true;
   log_.restart_after_fork();
+  budget_.forget_ledger_after_fork();
 }
 
 void Shim::write_snapshot(const std::string& path) {

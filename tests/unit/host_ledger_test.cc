@@ -318,6 +318,41 @@ TEST(BudgetLedgerTest, CapsCountOtherProcessesBytes) {
   EXPECT_TRUE(warnings.empty());
 }
 
+// Whether this process has a descriptor open on `path`.
+bool has_open(const std::string& path) {
+  for (int fd = 0; fd < 1024; ++fd) {
+    char link[4096];
+    std::string proc = "/proc/self/fd/" + std::to_string(fd);
+    ssize_t length = ::readlink(proc.c_str(), link, sizeof link - 1);
+    if (length > 0 && std::string(link, length) == path) return true;
+  }
+  return false;
+}
+
+TEST(BudgetLedgerTest, AForkedChildClosesItsCopyOfTheLedger) {
+  std::string path = temp_path("ledger-fork");
+  Budget budget({{0, 8 * kMiB}});
+  budget.share_host_wide(path, nullptr);
+  ASSERT_TRUE(budget.try_charge(0, 2 * kMiB, budget.limit(0)));
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    if (!has_open(path)) ::_exit(2);  // else the test would prove nothing
+    budget.forget_ledger_after_fork();
+    ::_exit(has_open(path) ? 1 : 0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: still open in the child; 2: never was";
+  EXPECT_TRUE(budget.host_wide()) << "the parent keeps its ledger";
+  std::string why;
+  auto rows = HostLedger::read(path, why);
+  ASSERT_TRUE(rows) << why;
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ(rows->front().bytes[0], 2 * kMiB) << "the child left the parent's entry alone";
+}
+
 TEST(BudgetLedgerTest, AnUnusableLedgerFallsBackToThisProcessWithOneWarning) {
   std::string path = temp_path("ledger-bad");
   {
