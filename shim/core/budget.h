@@ -12,8 +12,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <utility>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "shim/core/host_ledger.h"
@@ -85,7 +85,7 @@ class Budget {
   std::function<void(const std::string&)> warn_;
   mutable std::unique_ptr<HostLedger> ledger_;
   mutable bool ledger_tried_ = false;
-  mutable pid_t ledger_owner_ = 0;
+  pid_t ledger_owner_ = 0;
   std::map<int, size_t> ledger_bytes_;  // node -> bytes this process counted in the ledger
   std::map<int, NodeUsage> node_usage_;
   std::map<int, NodeUsage> device_usage_;
