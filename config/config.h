@@ -60,6 +60,7 @@ struct Config {
   size_t max_size;
   std::optional<std::vector<int>> devices;  // unset = every GPU
   std::map<int, size_t> node_limits;        // node -> cap in mapped bytes
+  std::string ledger;                       // EGM_LEDGER: auto, off or a path
   Fallback fallback;
   // spill mode; nullopt = auto, derived from the device (shim/core/spill_rule.h)
   std::optional<size_t> device_reserve;

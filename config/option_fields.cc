@@ -256,6 +256,20 @@ std::string print_node_limits(const OptionSpec&, const Config& config) {
   return limits.empty() ? "none" : limits;
 }
 
+bool parse_ledger(const OptionSpec&, std::string_view value, const HostTopology&, Config& config,
+                  std::string& why) {
+  if (value != "auto" && value != "off" && (value.empty() || value.front() != '/')) {
+    why = "a path must be absolute";
+    return false;
+  }
+  if (value.back() == '/') {
+    why = "a path must name a file, not a directory";
+    return false;
+  }
+  config.ledger = std::string(value);
+  return true;
+}
+
 bool parse_log_level_field(const OptionSpec&, std::string_view value, const HostTopology&,
                            Config& config, std::string&) {
   std::optional<LogLevel> level = parse_log_level(value);

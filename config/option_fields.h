@@ -106,6 +106,7 @@ OptionPrinter print_devices;
 OptionParser parse_node_limits;
 OptionPrinter print_node_limits;
 OptionParser parse_metrics_interval;  // seconds, kept in milliseconds; not on the start line
+OptionParser parse_ledger;  // auto, off or an absolute path
 OptionParser parse_log_level_field;
 OptionPrinter print_log_level;
 

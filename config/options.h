@@ -22,7 +22,7 @@ struct OptionSpec {
   OptionField field;               // where the value lands in Config (option_fields.h)
 };
 
-inline constexpr std::array<OptionSpec, 27> kOptions = {{
+inline constexpr std::array<OptionSpec, 28> kOptions = {{
     {"EGM_CONFIG", "path", "", "a readable regular file (at most 1 MiB) of VARIABLE=value lines",
      "Read options from this file first; the environment overrides it. '#' at the start of a "
      "line or after a blank starts a comment; blanks around '=', CRLF and a UTF-8 BOM are "
@@ -59,9 +59,15 @@ inline constexpr std::array<OptionSpec, 27> kOptions = {{
      "Which GPUs' requests are redirected (ordinals as the program sees them).",
      {parse_devices, print_devices}},
     {"EGM_NODE_LIMIT", "list", "", "NODE:SIZE[,NODE:SIZE...], e.g. 0:64G,1:32G",
-     "Cap on the bytes the shim maps on each listed node; a request over the cap takes "
-     "EGM_FALLBACK.",
+     "Cap on the bytes the shim maps on each listed node, summed over every process of the "
+     "user on the host (EGM_LEDGER; per process with EGM_LEDGER=off); a request over the cap "
+     "takes EGM_FALLBACK.",
      {parse_node_limits, print_node_limits}},
+    {"EGM_LEDGER", "path", "auto", "auto, off or an absolute file path",
+     "Host ledger that makes EGM_NODE_LIMIT count the bytes of every process of the user on "
+     "the host (and egm-inspect --live list them): auto = /dev/shm/egm-ledger-UID-PIDNS, off = "
+     "each process counts only its own bytes.",
+     {parse_ledger, nullptr}},
     {"EGM_FALLBACK", "enum", "device", "device, next-node or error",
      "When host placement fails or a cap is reached: the real call (device memory); the next "
      "allowed node by distance, then the device; or cudaErrorMemoryAllocation.",

@@ -1,16 +1,22 @@
 // How many bytes each host node and each GPU has pinned, and the caps on them
 // (EGM_NODE_LIMIT). The mapping table records allocations; the budget decides
 // whether a chunk may be mapped at all, and keeps the counters the summaries
-// and EGM_MEMINFO=device+host read.
+// and EGM_MEMINFO=device+host read. With a host ledger (EGM_LEDGER), the
+// caps hold for the sum over the user's processes on the host.
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <string>
 #include <utility>
 #include <vector>
+
+#include "shim/core/host_ledger.h"
 
 namespace egm {
 
@@ -42,6 +48,20 @@ class Budget {
   // A user allocation was placed on `node` for `device` (the maps= counts).
   void count_allocation(int node, int device);
 
+  // EGM_LEDGER: charges also go to the host ledger at `path` (opened at the
+  // first charge), and a cap then holds for every process of the user on the
+  // host. If the ledger cannot be used, `warn` gets one line and the caps
+  // count this process only from then on. Call before the first charge.
+  void share_host_wide(std::string path, std::function<void(const std::string&)> warn);
+  // At exit: clears this process's ledger entry if nothing is mapped (else it
+  // goes once the process is gone); later charges are per process.
+  void leave_host_wide();
+  // In a forked child (single-threaded, no lock taken): closes its copy of
+  // the ledger, so that the file's lock never outlives the parent through it.
+  void forget_ledger_after_fork();
+  // Whether charges go through the host ledger now.
+  bool host_wide() const;
+
   std::map<int, NodeUsage> usage_by_node() const;
   std::map<int, NodeUsage> usage_by_device() const;
 
@@ -52,8 +72,21 @@ class Budget {
                                  TotalOf total_of) const;
 
  private:
+  // The ledger, opened on first use by the process that set it up (a forked
+  // child never touches it); nullptr when off or given up.
+  HostLedger* ledger_locked() const;
+  void give_up_ledger_locked(const std::string& why) const;
+  // Bytes on `node` the caps count: the host's with a ledger, else `own`.
+  size_t counted_bytes(int node, size_t own) const;
+
   const std::map<int, size_t> node_limits_;
   mutable std::mutex mutex_;
+  std::string ledger_path_;
+  std::function<void(const std::string&)> warn_;
+  mutable std::unique_ptr<HostLedger> ledger_;
+  mutable bool ledger_tried_ = false;
+  pid_t ledger_owner_ = 0;
+  std::map<int, size_t> ledger_bytes_;  // node -> bytes this process counted in the ledger
   std::map<int, NodeUsage> node_usage_;
   std::map<int, NodeUsage> device_usage_;
 };
@@ -67,7 +100,7 @@ std::pair<size_t, size_t> Budget::room(const std::vector<int>& nodes, FreeOf fre
     size_t system_total = total_of(node);
     auto found = node_limits_.find(node);
     size_t cap = found == node_limits_.end() ? system_total : found->second;
-    size_t used = usage[node].current_bytes;
+    size_t used = counted_bytes(node, usage[node].current_bytes);
     size_t system_free = free_of(node);
     free += std::min(system_free, cap > used ? cap - used : 0);
     total += std::min(system_total, cap);

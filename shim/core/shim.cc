@@ -139,6 +139,8 @@ Shim::Shim()
   // Loaded by path, the shim exists because egm_malloc was called: its
   // memory needs the fork hook (and the fatal-signal line) all the same.
   if (redirecting_ || loaded_by_path.load(std::memory_order_relaxed)) {
+    budget_.share_host_wide(ledger_path_for(config_.ledger),
+                            [this](const std::string& message) { note(message); });
     install_process_hooks(*this, {!config_.log_file_template.empty(), config_.snapshot_template});
   }
 }

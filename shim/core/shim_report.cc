@@ -47,6 +47,7 @@ void Shim::log_fallback(const Request& request, int node, int device, const char
 void Shim::write_exit_summary() {
   if (forked_child_) return;  // the parent owns the mappings and reports them
   metrics_.write_final();
+  budget_.leave_host_wide();  // the process is ending (bytes still mapped stay counted till it is gone)
   uint64_t maps = table_.total_inserted();
   uint64_t fallbacks = fallbacks_.load(std::memory_order_relaxed);
   if (maps == 0 && fallbacks == 0) return;  // the process never asked: leave no trace
@@ -101,6 +102,7 @@ void Shim::on_fork_child() {
   forked_child_ = true;
   metrics_.forget_in_child();
   log_.restart_after_fork();
+  budget_.forget_ledger_after_fork();
 }
 
 void Shim::write_snapshot(const std::string& path) {

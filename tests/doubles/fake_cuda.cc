@@ -54,6 +54,7 @@
 #include "tests/doubles/fail_injection.h"
 #include "tests/doubles/fake_control.h"
 #include "tests/doubles/fake_env.h"
+#include "tests/doubles/host_record.h"
 
 // cuda.h maps the name to cuGetProcAddress_v2; the v1 entry point exists too.
 #undef cuGetProcAddress
@@ -84,6 +85,7 @@ struct MemoryObject {
   int references = 1;           // cuMemCreate and cuMemRetainAllocationHandle, less releases
   CUmemAllocationProp prop{};   // as created
   size_t charged = 0;           // device-located objects: bytes of the device's memory
+  bool host = false;  // HOST_NUMA: counted in FAKE_CUDA_HOST_RECORD
 };
 
 constexpr int kMaxDevices = 64;  // devices with access are kept as bits of a uint64_t
@@ -274,6 +276,7 @@ void destroy_if_unused(DriverState& driver, CUmemGenericAllocationHandle handle)
   if (it == driver.objects.end() || !it->second.released || it->second.mappings > 0) return;
   close(it->second.fd);
   driver.charged_bytes -= it->second.charged;
+  if (it->second.host) fake::record_host_bytes(-static_cast<int64_t>(it->second.size));
   driver.objects.erase(it);
 }
 
@@ -653,8 +656,10 @@ CUresult cuMemCreate(CUmemGenericAllocationHandle* handle, size_t size,
   *handle = driver.next_handle++;
   size_t charged = on_device ? size : 0;
   bool shareable = prop->requestedHandleTypes == CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR;
-  driver.objects[*handle] = MemoryObject{fd, size, false, 0, shareable, 1, *prop, charged};
+  bool host = prop->location.type == CU_MEM_LOCATION_TYPE_HOST_NUMA;
+  driver.objects[*handle] = MemoryObject{fd, size, false, 0, shareable, 1, *prop, charged, host};
   driver.charged_bytes += charged;
+  if (host) fake::record_host_bytes(static_cast<int64_t>(size));
   return CUDA_SUCCESS;
 }
 

@@ -53,6 +53,10 @@ COVERAGE_SCRIPTS+=(run_ranks.sh ranks_train.py)
 COVERAGE_SCRIPTS+=(run_vmm_create.sh torch_vmm_spill.py)
 # run_metrics.sh: EGM_METRICS_FILE under PyTorch, read by prometheus_client (issue 16 part 4).
 COVERAGE_SCRIPTS+=(run_metrics.sh metrics_check.py torch_metrics.py)
+# run_ledger.sh: one EGM_NODE_LIMIT for several processes, one killed (EGM_LEDGER).
+TARGETS+=(//tests/gpu:ledger_steps)
+COVERAGE_PROGRAMS+=(ledger_steps)
+COVERAGE_SCRIPTS+=(run_ledger.sh)
 
 copy_artifacts() {
   local bin

@@ -68,6 +68,9 @@ std::map<std::string, std::string> environment_for(const RunOptions& options,
     // One mapping per allocation, unmapped at free: what the tests count.
     env["EGM_POOL_LIMIT"] = "0";
     env["EGM_SUBALLOC"] = "0";
+    // Each run its own host ledger: tests that run side by side must not
+    // share EGM_NODE_LIMIT's host-wide count.
+    env["EGM_LEDGER"] = dir + "/ledger";
   }
   if (options.preload && options.log_file) env["EGM_LOG_FILE"] = dir + "/egm-%p.log";
   // Sanitizer builds (--config=asan/tsan) need their runtime options in children.

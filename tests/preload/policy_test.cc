@@ -598,7 +598,7 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(BadValue{"EGM_FALLBACK", "sideways"}, BadValue{"EGM_MIN_SIZE", "lots"},
                       BadValue{"EGM_NODE_LIMIT", "0"}, BadValue{"EGM_APIS", "cudaMallocHost"},
                       BadValue{"EGM_DEVICES", "first"}, BadValue{"EGM_MEMINFO", "host"},
-                      BadValue{"EGM_HOOK_DRIVER", "maybe"}));
+                      BadValue{"EGM_HOOK_DRIVER", "maybe"}, BadValue{"EGM_LEDGER", "shm"}));
 
 TEST(StrictTest, AValidConfigurationRunsNormally) {
   RunResult run = run_series("cudaMalloc:3M", {{"EGM_STRICT", "1"}, {"EGM_MIN_SIZE", "1M"}});

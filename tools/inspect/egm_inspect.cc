@@ -15,7 +15,9 @@
 #include <variant>
 #include <vector>
 
+#include "shim/core/host_ledger.h"
 #include "tools/inspect/analysis.h"
+#include "tools/inspect/ledger_view.h"
 #include "tools/inspect/live.h"
 #include "tools/inspect/log_reader.h"
 #include "tools/inspect/prometheus.h"
@@ -37,6 +39,8 @@ struct CommandLine {
   bool prometheus = false;
   std::string svg_path;
   pid_t live_pid = 0;  // --live: ask this running process for its table
+  bool live_host = false;  // --live without a PID: the host ledger's processes
+  std::string ledger_path;
   std::string snapshot_template;
 };
 
@@ -55,6 +59,7 @@ constexpr const char* kFooter =
     "  egm-inspect --json --svg nodes.svg run.log > report.json\n"
     "  egm-inspect --prometheus /tmp/egm-*.log > egm.prom\n"
     "  EGM_SNAPSHOT_FILE=/tmp/egm-live-%p egm-inspect --live 1234\n"
+    "  egm-inspect --live            (every process of yours on the host, from the ledger)\n"
     "Exit status: 0 report written, 1 a file could not be read or written, 2 bad usage.";
 
 // Checks --at's form now, so a typo is a usage error before any file is read.
@@ -71,12 +76,25 @@ std::string check_count(const std::string& text) {
   return "expected a whole number from 0 to " + std::to_string(kMaxTop) + ", got '" + text + "'";
 }
 
-void define_options(CLI::App& app, CommandLine& command_line, std::string& at_text) {
+std::string check_pid(const std::string& text) {
+  std::optional<int64_t> pid = parse_signed(text);
+  if (text.empty() || (pid && *pid > 0 && *pid <= INT32_MAX)) return {};
+  return "expected a process id, got '" + text + "'";
+}
+
+void define_options(CLI::App& app, CommandLine& command_line, std::string& at_text,
+                    std::string& live_text) {
   app.add_option("LOG", command_line.logs, "egm-shim log files")->type_name("");
-  app.add_option("--live", command_line.live_pid,
+  app.add_option("--live", live_text,
                  "ask running process PID (started with EGM_SNAPSHOT_FILE) for its current\n"
-                 "mapping table (SIGUSR2) and report on that")
-      ->type_name("PID");
+                 "mapping table (SIGUSR2) and report on that; without PID: list every\n"
+                 "process of yours on the host with its bytes per node (the host ledger)")
+      ->type_name("[PID]")
+      ->expected(0, 1)
+      ->check(check_pid);
+  app.add_option("--ledger", command_line.ledger_path,
+                 "the host ledger --live reads (default: as $EGM_LEDGER says, else auto)")
+      ->type_name("PATH");
   app.add_option("--snapshot-file", command_line.snapshot_template,
                  "the snapshot path template the program uses (default: $EGM_SNAPSHOT_FILE)")
       ->type_name("PATH");
@@ -104,7 +122,8 @@ std::variant<CommandLine, int> parse_command_line(int argc, char** argv) {
   app.footer(kFooter);
   CommandLine command_line;
   std::string at_text;
-  define_options(app, command_line, at_text);
+  std::string live_text;
+  define_options(app, command_line, at_text, live_text);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& help) {
@@ -120,6 +139,19 @@ std::variant<CommandLine, int> parse_command_line(int argc, char** argv) {
         << "egm-inspect: --prometheus takes no --json, --svg or --at\nTry 'egm-inspect --help'.\n";
     return kExitUsage;
   }
+  if (app.count("--live") > 0 && live_text.empty()) {
+    command_line.live_host = true;
+    if (command_line.ledger_path.empty()) {
+      const char* setting = std::getenv("EGM_LEDGER");
+      command_line.ledger_path = egm::ledger_path_for(setting && *setting ? setting : "auto");
+    }
+    if (command_line.ledger_path.empty()) {
+      std::cerr << "egm-inspect: EGM_LEDGER=off: there is no host ledger to list\n";
+      return kExitUsage;
+    }
+    return command_line;
+  }
+  if (!live_text.empty()) command_line.live_pid = static_cast<pid_t>(*parse_signed(live_text));
   if (command_line.logs.empty() && command_line.live_pid <= 0) {
     std::cerr << "egm-inspect: give LOG files or --live PID\nTry 'egm-inspect --help'.\n";
     return kExitUsage;
@@ -181,6 +213,10 @@ int write_prometheus(const std::vector<std::string>& logs) {
 }
 
 int inspect(CommandLine command_line) {
+  if (command_line.live_host) {
+    std::cout << ledger_report(command_line.ledger_path);
+    return kExitOk;
+  }
   if (command_line.live_pid > 0) {
     command_line.logs.push_back(
         request_snapshot(command_line.live_pid, command_line.snapshot_template, 5000));
