@@ -57,6 +57,8 @@ COVERAGE_SCRIPTS+=(run_metrics.sh metrics_check.py torch_metrics.py)
 TARGETS+=(//tests/gpu:ledger_steps)
 COVERAGE_PROGRAMS+=(ledger_steps)
 COVERAGE_SCRIPTS+=(run_ledger.sh)
+# run_frameworks_session.sh: all of the above issue-14/16 checks in one command of < 10 min.
+COVERAGE_SCRIPTS+=(run_frameworks_session.sh)
 
 copy_artifacts() {
   local bin
