@@ -70,3 +70,24 @@ finish_steps() {
   fi
   echo "ALL PASSED"
 }
+
+# check NAME STATUS DETAILS: one PASS or FAIL line (STATUS 0 = pass), counted
+# for checks_total. The scripts with per-check verdicts use it.
+CHECKS_PASSED=0
+CHECKS_FAILED=0
+check() {
+  if (($2 == 0)); then
+    echo "PASS $1: $3"
+    CHECKS_PASSED=$((CHECKS_PASSED + 1))
+  else
+    echo "FAIL $1: $3"
+    CHECKS_FAILED=$((CHECKS_FAILED + 1))
+  fi
+}
+
+# checks_total TOPIC: the closing "TOPIC: N passed, N failed" line; fails when
+# any check did.
+checks_total() {
+  echo "$1: $CHECKS_PASSED passed, $CHECKS_FAILED failed"
+  ((CHECKS_FAILED == 0))
+}

@@ -12,23 +12,14 @@
 #   run_ipc.sh ARTIFACTS   (ARTIFACTS: libegm.so, egm-run, ipc_gpu_program, torch_ipc.py)
 set -u
 ARTIFACTS=$(cd "${1:-$(dirname "$0")}" && pwd) || exit 1
+# shellcheck source=tests/gpu/gpu_steps.sh
+source "$ARTIFACTS/gpu_steps.sh" || exit 1
 OUT=${OUT:-$ARTIFACTS/out-ipc}
 rm -rf "$OUT" && mkdir -p "$OUT"
 PYTHON=${PYTHON:-python3}
 PROGRAM=$ARTIFACTS/ipc_gpu_program
 SHIM=(env LD_PRELOAD="$ARTIFACTS/libegm.so" EGM_MODE=always EGM_LOG_LEVEL=info)
-passed=0
-failed=0
 
-check() {  # check NAME STATUS DETAILS: STATUS 0 = pass
-  if (($2 == 0)); then
-    echo "PASS $1: $3"
-    passed=$((passed + 1))
-  else
-    echo "FAIL $1: $3"
-    failed=$((failed + 1))
-  fi
-}
 
 has() { grep -q -- "$2" "$1" 2>/dev/null; }
 logs() { cat "$OUT"/"$1"-*.log 2>/dev/null; }
@@ -98,5 +89,4 @@ tail -n 3 "$OUT/torch-plain.err" 2>/dev/null | sed 's/^/  torch plain stderr: /'
 tail -n 3 "$OUT/torch-shim.err" 2>/dev/null | sed 's/^/  torch shim stderr: /'
 logs torch-shim | grep ' event=ipc-' | grep -v 'result=ok' | head -3 | cut -c1-240 | sed 's/^/  /'
 
-echo "ipc: $passed passed, $failed failed"
-exit $((failed != 0))
+checks_total ipc

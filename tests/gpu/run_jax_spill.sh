@@ -37,23 +37,12 @@ JAX_SPILL=$ARTIFACTS/jax_spill.py
 NCCL_CHECK=$ARTIFACTS/nccl_allreduce.py
 PYTHON=${PYTHON:-python3}
 DEADLINE=$((SECONDS + ${TIME_BUDGET_S:-150}))
-PASSED=0
-FAILED=0
 # shellcheck source=tests/gpu/gpu_steps.sh
 source "$ARTIFACTS/gpu_steps.sh" || exit 1
 # shellcheck source=tests/gpu/egm_log_counts.sh
 source "$ARTIFACTS/egm_log_counts.sh" || exit 1
 
 # check NAME OK DETAILS: one PASS/FAIL line.
-check() {
-  if (($2 == 0)); then
-    echo "PASS $1: $3"
-    PASSED=$((PASSED + 1))
-  else
-    echo "FAIL $1: $3"
-    FAILED=$((FAILED + 1))
-  fi
-}
 
 # egm LOG_NAME ARGS...: egm-run with the log in $OUT/egm-LOG_NAME-PID.log.
 egm() {
@@ -254,5 +243,4 @@ run_step "jax speed" speed
 run_step "nccl one rank" nccl
 run_step "framework defaults" framework_defaults
 finish_steps
-echo "jax_spill: $PASSED passed, $FAILED failed"
-((FAILED == 0))
+checks_total jax_spill

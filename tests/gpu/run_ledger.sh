@@ -13,21 +13,12 @@
 # LD_LIBRARY_PATH) with LEDGER_CAP_MB=96 checks the script itself.
 set -u
 ARTIFACTS=$(cd "${1:-$(dirname "$0")}" && pwd) || exit 1
+# shellcheck source=tests/gpu/gpu_steps.sh
+source "$ARTIFACTS/gpu_steps.sh" || exit 1
 OUT=${OUT:-$ARTIFACTS/out-ledger}
 rm -rf "$OUT"
 mkdir -p "$OUT"
-passed=0
-failed=0
 
-check() {  # check NAME STATUS DETAILS   (STATUS 0 = pass)
-  if (($2 == 0)); then
-    echo "PASS $1: $3"
-    passed=$((passed + 1))
-  else
-    echo "FAIL $1: $3"
-    failed=$((failed + 1))
-  fi
-}
 
 # The cap must be at most what libnuma reports for node 0 (a few GiB on the
 # H200 VM): 6 GiB, or 3/4 of the reported size in 512 MiB units if smaller.
@@ -121,5 +112,4 @@ check "no live process counted at the end" $((left != 0)) "bytes of live process
 fallbacks=$(cat "$OUT"/egm-*.log 2>/dev/null | grep -c 'EGM_NODE_LIMIT reached')
 check "refused requests fell back to the device" $((fallbacks == 0)) "fallback lines naming the cap: $fallbacks"
 kill "${watchdogs[@]}" 2>/dev/null
-echo "ledger: $passed passed, $failed failed"
-exit $((failed != 0))
+checks_total ledger

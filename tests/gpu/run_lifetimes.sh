@@ -4,18 +4,15 @@
 # backend. Each check prints one PASS/FAIL line with what it compared; every
 # check runs even after a failure. Budget: under 4 minutes (each run 60 s max).
 #
-#   run_lifetimes.sh ARTIFACTS     (ARTIFACTS: libegm.so, torch_lifetimes.py)
+#   run_lifetimes.sh ARTIFACTS     (ARTIFACTS: libegm.so, torch_lifetimes.py, gpu_steps.sh)
 set -u
 ARTIFACTS=$(cd "${1:-$(dirname "$0")}" && pwd) || exit 1
+# shellcheck source=tests/gpu/gpu_steps.sh
+source "$ARTIFACTS/gpu_steps.sh" || exit 1
 OUT=${OUT:-$ARTIFACTS/out-lifetimes}
 mkdir -p "$OUT"
 PYTHON=${PYTHON:-python3}
 SCRIPT=$ARTIFACTS/torch_lifetimes.py
-failures=0
-
-check() {  # check NAME CONDITION_STATUS DETAILS
-  if (($2 == 0)); then echo "PASS $1: $3"; else echo "FAIL $1: $3"; failures=$((failures + 1)); fi
-}
 
 for backend in native cudaMallocAsync; do
   conf=backend:$backend
@@ -40,5 +37,4 @@ for backend in native cudaMallocAsync; do
   check "$backend children unmapped nothing" $((child_unmaps != 0)) "unmap lines in children's logs=$child_unmaps"
   grep -h ' event=summary \| event=notice ' "$parent_log" 2>/dev/null | cut -c1-220 | sed "s/^/  $backend log: /"
 done
-echo "lifetimes: $failures failed check(s)"
-exit $((failures != 0))
+checks_total lifetimes

@@ -10,6 +10,8 @@
 #                                   the egm package from the repository's python/)
 set -u
 ARTIFACTS=$(cd "${1:-$(dirname "$0")}" && pwd) || exit 1
+# shellcheck source=tests/gpu/gpu_steps.sh
+source "$ARTIFACTS/gpu_steps.sh" || exit 1
 OUT=${OUT:-$ARTIFACTS/out-pluggable}
 mkdir -p "$OUT"
 PYTHON=${PYTHON:-python3}
@@ -19,12 +21,6 @@ PACKAGE=""
 for dir in "$ARTIFACTS/python" "$ARTIFACTS/../../python" "$PWD/python"; do
   [[ -f $dir/egm/__init__.py ]] && PACKAGE=$(cd "$dir" && pwd) && break
 done
-passed=0
-failed=0
-check() {  # check NAME STATUS DETAILS (STATUS 0 = pass)
-  if (($2 == 0)); then echo "PASS $1: $3"; passed=$((passed + 1));
-  else echo "FAIL $1: $3"; failed=$((failed + 1)); fi
-}
 field() {  # field FILE KEY: a value of a result JSON
   "$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2], ""))' "$1" "$2" 2>/dev/null
 }
@@ -91,5 +87,4 @@ for name in egm preloaded; do
   check "$name steps/s measured" $? "all-GPU $gpu_rate steps/s, $name $rate steps/s, ratio $ratio"
 done
 grep -h ' event=summary ' "$OUT"/*.log 2>/dev/null | cut -c1-200 | sed 's/^/  log: /'
-echo "pluggable: $passed passed, $failed failed"
-exit $((failed != 0))
+checks_total pluggable

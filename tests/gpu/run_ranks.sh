@@ -9,22 +9,13 @@
 #   run_ranks.sh ARTIFACTS     (ARTIFACTS: libegm.so, egm-run, egm-inspect, ranks_train.py)
 set -u
 ARTIFACTS=$(cd "${1:-$(dirname "$0")}" && pwd) || exit 1
+# shellcheck source=tests/gpu/gpu_steps.sh
+source "$ARTIFACTS/gpu_steps.sh" || exit 1
 OUT=${OUT:-$ARTIFACTS/out-ranks}
 rm -rf "$OUT"
 mkdir -p "$OUT/plain" "$OUT/shim" "$OUT/logs"
 PYTHON=${PYTHON:-python3}
-passed=0
-failed=0
 
-check() {  # check NAME STATUS DETAILS (STATUS 0 = pass)
-  if (($2 == 0)); then
-    echo "PASS $1: $3"
-    passed=$((passed + 1))
-  else
-    echo "FAIL $1: $3"
-    failed=$((failed + 1))
-  fi
-}
 
 # Offline and on loopback: no rendezvous or gloo traffic leaves the machine.
 launch=(env GLOO_SOCKET_IFNAME=lo "$PYTHON" -m torch.distributed.run --standalone
@@ -88,5 +79,4 @@ PY
 )
 check "merged report lists both ranks and the host" $([[ $summary == ok* ]]; echo $?) "${summary#* } (expected ranks=['0', '1'] hosts=['$host'])"
 
-echo "ranks: $passed passed, $failed failed"
-exit $((failed != 0))
+checks_total ranks

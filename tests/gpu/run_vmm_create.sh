@@ -12,29 +12,20 @@
 set -u
 export PYTHONUNBUFFERED=1
 ARTIFACTS=$(cd "${1:-.device/gpu}" && pwd) || exit 2
+# shellcheck source=tests/gpu/gpu_steps.sh
+source "$ARTIFACTS/gpu_steps.sh" || exit 1
 OUT=${OUT:-$ARTIFACTS/out-vmm-create}
 mkdir -p "$OUT" && rm -f "$OUT"/*.log
 PYTHON=${PYTHON:-python3}
 EXPANDABLE=expandable_segments:True
 # shellcheck source=tests/gpu/egm_log_counts.sh
 source "$ARTIFACTS/egm_log_counts.sh" || exit 2
-passed=0
-failed=0
 # A shim that misses libnuma on this machine uses the staged copy.
 EXTRA_ENV=()
 [[ -d $ARTIFACTS/fallback-libs ]] &&
   ldd "$ARTIFACTS/libegm.so" 2>&1 | grep -q 'not found' &&
   EXTRA_ENV=("LD_LIBRARY_PATH=$ARTIFACTS/fallback-libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
 
-check() {  # check NAME STATUS DETAILS
-  if (($2 == 0)); then
-    echo "PASS $1: $3"
-    passed=$((passed + 1))
-  else
-    echo "FAIL $1: $3"
-    failed=$((failed + 1))
-  fi
-}
 
 # (1) more than the GPU, through the program's own cuMemCreate handles.
 mib=$(timeout -k 5 20 nvidia-smi --query-gpu=memory.total --format=csv,noheader,nounits -i 0 2>/dev/null)
@@ -90,5 +81,4 @@ if compgen -G "$OUT/check-*.log" >/dev/null; then
 fi
 check "training redirected cuMemCreate handles" $((created == 0)) "cuMemCreate map lines=$created"
 
-echo "vmm_create: $passed passed, $failed failed"
-exit $((failed != 0))
+checks_total vmm_create
