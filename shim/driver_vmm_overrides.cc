@@ -25,14 +25,16 @@ bool handles_to_answer() {
 extern "C" {
 
 // Host locations (NCCL's HOST_NUMA buffers), other types and calls the
-// runtime makes for the shim go to the driver untouched.
+// runtime makes for the shim go to the driver untouched. The return address
+// tells the core who asked (communication libraries keep device memory).
 EGM_EXPORT CUresult cuMemCreate(CUmemGenericAllocationHandle* handle, size_t size,
                                 const CUmemAllocationProp* prop, unsigned long long flags) {
   if (!is_device_memory(prop) || !egm::driver_layer_is_ours()) {
     return pass_through<decltype(&cuMemCreate)>(DriverOverride::k_cuMemCreate, handle, size, prop,
                                                 flags);
   }
-  return egm::Shim::instance().create_memory(handle, size, *prop, flags);
+  return egm::Shim::instance().create_memory(handle, size, *prop, flags,
+                                             __builtin_return_address(0));
 }
 
 EGM_EXPORT CUresult cuMemRelease(CUmemGenericAllocationHandle handle) {

@@ -62,9 +62,11 @@ class Shim final : public ProcessHookTarget {
 
   // ---- cuMemCreate of device memory (shim_create.cc) ----
   // A device-located pinned cuMemCreate: on a host node where the policy
-  // says so, every other property kept; otherwise the real call.
+  // says so, every other property kept; otherwise the real call. `caller`:
+  // the override's return address (communication libraries keep theirs).
   CUresult create_memory(CUmemGenericAllocationHandle* handle, size_t size,
-                         const CUmemAllocationProp& prop, unsigned long long flags);
+                         const CUmemAllocationProp& prop, unsigned long long flags,
+                         const void* caller);
   // cuMemRelease: the real call; the program's last release of a rewritten
   // handle ends its record (event=unmap api=cuMemCreate).
   CUresult release_memory(CUmemGenericAllocationHandle handle);
@@ -196,6 +198,9 @@ class Shim final : public ProcessHookTarget {
   EventLog log_;
   AllocationTable table_;
   CreatedHandles created_;  // cuMemCreate handles placed on a host node
+  // Nodes (bit = node, < 64) that refused gpuDirectRDMACapable once: later
+  // handles drop it before the first try instead of after a failed one.
+  std::atomic<uint64_t> rdma_refused_nodes_{0};
   Budget budget_;
   std::unique_ptr<NodePolicy> placement_;
   std::unique_ptr<HostPool> pool_;

@@ -4,6 +4,7 @@
 // reserves, maps and grants access itself, as it would on the device.
 #include <fmt/format.h>
 
+#include "shim/core/caller_library.h"
 #include "shim/core/clock.h"
 #include "shim/core/shim.h"
 
@@ -51,7 +52,8 @@ size_t minimum_granularity(const DriverApi& driver, const CUmemAllocationProp& p
 }  // namespace
 
 CUresult Shim::create_memory(CUmemGenericAllocationHandle* handle, size_t size,
-                             const CUmemAllocationProp& prop, unsigned long long flags) {
+                             const CUmemAllocationProp& prop, unsigned long long flags,
+                             const void* caller) {
   const DriverApi* driver = driver_api(nullptr);
   if (driver == nullptr) return static_cast<CUresult>(kNotInitialized);
   auto real = [&] { return driver->mem_create(handle, size, &prop, flags); };
@@ -66,6 +68,8 @@ CUresult Shim::create_memory(CUmemGenericAllocationHandle* handle, size_t size,
     filtered = "device-filter";
   } else if (const char* feature = device_only_feature(prop)) {
     filtered = feature;
+  } else if (called_from_communication_library(caller)) {
+    filtered = "communication-library";
   }
   if (filtered != nullptr) {
     if (log_.enabled(LogLevel::kDebug)) {
@@ -135,15 +139,23 @@ bool Shim::try_create_on_node(CUmemGenericAllocationHandle* handle, size_t size,
     return false;
   }
   int64_t start = steady_us();
-  CUresult result = driver.mem_create(handle, size, &host, 0);
-  const char* dropped = "";
   // GPUDirect RDMA is a device-memory property the node may refuse: the
-  // memory is then created without it (the map line says so).
+  // memory is then created without it (the map line says so), at once on a
+  // node that refused it before.
+  uint64_t node_bit = node >= 0 && node < 64 ? uint64_t{1} << node : 0;
+  const char* dropped = "";
+  if (host.allocFlags.gpuDirectRDMACapable != 0 &&
+      (rdma_refused_nodes_.load(std::memory_order_relaxed) & node_bit) != 0) {
+    host.allocFlags.gpuDirectRDMACapable = 0;
+    dropped = " dropped=gpuDirectRDMACapable";
+  }
+  CUresult result = driver.mem_create(handle, size, &host, 0);
   if (result != CUDA_SUCCESS && result != CUDA_ERROR_OUT_OF_MEMORY &&
       host.allocFlags.gpuDirectRDMACapable != 0) {
     host.allocFlags.gpuDirectRDMACapable = 0;
     result = driver.mem_create(handle, size, &host, 0);
     dropped = " dropped=gpuDirectRDMACapable";
+    if (result == CUDA_SUCCESS) rdma_refused_nodes_.fetch_or(node_bit, std::memory_order_relaxed);
   }
   if (result != CUDA_SUCCESS) {
     budget_.uncharge(node, size);

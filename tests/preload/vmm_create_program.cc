@@ -8,8 +8,10 @@
 // Settings: VMM_SIZES (MiB per handle, "8,8"), VMM_LOCATION (device,
 // host_numa), VMM_DEVICE (its id, default 0), VMM_RDMA=1 (gpuDirectRDMACapable), VMM_VIA_PROC=1 (the VMM
 // calls from cuGetProcAddress), VMM_RELEASE_FIRST=1 (cuMemRelease before
-// cuMemUnmap, which CUDA allows).
+// cuMemUnmap, which CUDA allows), VMM_CREATE_LIBRARY (a shared library whose
+// nccl_stand_in_create makes the handles, as NCCL makes its own).
 #include <cuda.h>
+#include <dlfcn.h>
 
 #include <cstdint>
 #include <cstdio>
@@ -116,6 +118,17 @@ int run_vmm() {
   CUresult result = cuMemGetAllocationGranularity(&granularity, &prop,
                                                   CU_MEM_ALLOC_GRANULARITY_MINIMUM);
   std::printf("granularity=%s %zu\n", name_of(result), granularity);
+  using LibraryCreate = CUresult (*)(CUmemGenericAllocationHandle*, size_t,
+                                     const CUmemAllocationProp*);
+  LibraryCreate create_library = nullptr;
+  if (const char* path = std::getenv("VMM_CREATE_LIBRARY")) {
+    void* library = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (library == nullptr) {
+      std::printf("dlopen %s failed: %s\n", path, dlerror());
+      return 1;
+    }
+    create_library = reinterpret_cast<LibraryCreate>(dlsym(library, "nccl_stand_in_create"));
+  }
   std::vector<Segment> segments;
   int failures = 0;
   for (size_t size : sizes()) {
@@ -123,7 +136,8 @@ int run_vmm() {
     Segment segment;
     segment.size = size;
     size_t device_bytes = fake_cuda_allocated_device_bytes();
-    result = vmm.create(&segment.handle, size, &prop, 0);
+    result = create_library != nullptr ? create_library(&segment.handle, size, &prop)
+                                       : vmm.create(&segment.handle, size, &prop, 0);
     std::printf("s%zu create=%s\n", index, name_of(result));
     if (result != CUDA_SUCCESS) continue;
     std::string key = "s" + std::to_string(index);
@@ -182,6 +196,7 @@ int run_vmm() {
   }
   report("end.memory_objects", std::to_string(fake_cuda_live_memory_objects()));
   report("end.device_bytes", std::to_string(fake_cuda_allocated_device_bytes()));
+  report("end.create_calls", std::to_string(fake_cuda_call_count("cuMemCreate")));
   return failures == 0 ? 0 : 1;
 }
 

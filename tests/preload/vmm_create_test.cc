@@ -226,6 +226,41 @@ TEST(VmmCreateTest, RdmaFlagIsDroppedWhenTheNodeRefusesIt) {
   expect_same_as_without_shim(run, env);
 }
 
+// Once the node refused the flag, later handles drop it before the first
+// try: one refused create in all, not one per handle.
+TEST(VmmCreateTest, RdmaRefusalIsRememberedPerNode) {
+  Env env{{"VMM_RDMA", "1"}, {"FAKE_CUDA_HOST_NO_RDMA", "1"}, {"VMM_SIZES", "8,8,8"}};
+  RunResult run = run_vmm(env);
+  expect_clean_exit(run);
+  std::vector<LogLine> maps = create_maps(run);
+  ASSERT_EQ(maps.size(), 3u) << run.describe();
+  for (const LogLine& map : maps) {
+    EXPECT_EQ(field(map, "dropped"), "gpuDirectRDMACapable") << run.describe();
+  }
+  EXPECT_EQ(run.at("end.create_calls"), "4") << run.describe();
+  expect_same_as_without_shim(run, env);
+}
+
+// A communication library's own buffers (NCCL's, made with cuMemCreate and
+// shared with peer GPUs over NVLink) stay on the device; the same request
+// from the program itself is redirected.
+TEST(VmmCreateTest, CommunicationLibraryHandlesStayOnTheDevice) {
+  Env env{{"VMM_CREATE_LIBRARY", preload::runfile("tests/preload/libnccl_stand_in.so")},
+          {"EGM_LOG_LEVEL", "debug"}};
+  RunResult run = run_vmm(env);
+  expect_clean_exit(run);
+  EXPECT_EQ(run.at("s0.on_device"), "1") << run.describe();
+  EXPECT_TRUE(create_maps(run).empty()) << run.describe();
+  EXPECT_EQ(lines_where(events(run.log, "decision"), {{"api", "cuMemCreate"},
+                                                      {"reason", "communication-library"}})
+                .size(),
+            1u)
+      << run.describe();
+  expect_same_as_without_shim(run, env);
+  RunResult own = run_vmm({});
+  EXPECT_EQ(own.at("s0.on_device"), "0") << own.describe();
+}
+
 // A device the driver does not have gets the driver's error, not a host handle.
 TEST(VmmCreateTest, InvalidDeviceGetsTheRealError) {
   Env env{{"VMM_DEVICE", "5"}};
