@@ -337,10 +337,13 @@ std::string log_line(LogLevel level, std::string_view event, std::string_view fi
 
 bool write_file_atomically(const std::string& path, const std::string& text, unsigned mode) {
   // rename() would replace whatever the name is: a FIFO a reader waits on,
-  // a directory, or (run as root) /dev/null itself. Only a regular file or
-  // no file at all is replaced.
+  // or (run as root) /dev/null itself. Only a regular file, a symbolic link
+  // (the link is replaced, never its target) or no file at all is replaced.
   struct stat target {};
-  if (::lstat(path.c_str(), &target) == 0 && !S_ISREG(target.st_mode)) return false;
+  if (::lstat(path.c_str(), &target) == 0 && !S_ISREG(target.st_mode) &&
+      !S_ISLNK(target.st_mode)) {
+    return false;
+  }
   std::string temporary = path + ".tmp." + std::to_string(::getpid());
   // O_NONBLOCK: a FIFO planted at the temporary name fails instead of blocking.
   int fd = ::open(temporary.c_str(),

@@ -123,6 +123,9 @@ void make_fixtures() {
   f["EMPTY_LEDGER"] = dir + "/empty-ledger";
   write_file(f["EMPTY_LEDGER"], "");
   chmod(f["EMPTY_LEDGER"].c_str(), 0600);
+  f["LINK_METRICS"] = dir + "/link-metrics.prom";  // the link is replaced, not its target
+  write_file(dir + "/metrics-target.prom", "");
+  symlink((dir + "/metrics-target.prom").c_str(), f["LINK_METRICS"].c_str());
   f["ZERO_LEDGER"] = dir + "/zero-ledger";
   write_file(f["ZERO_LEDGER"], std::string(4096, '\0'));
   chmod(f["ZERO_LEDGER"].c_str(), 0600);
@@ -514,6 +517,7 @@ std::vector<Case> shim_output_file_cases() {
   metrics("dev_null", {{"EGM_METRICS_FILE", "/dev/null"}}, 0, 1);
   metrics("dev_full", {{"EGM_METRICS_FILE", "/dev/full"}}, 0, 1);
   metrics("missing_directory", {{"EGM_METRICS_FILE", "@DIR@/missing/m.prom"}}, 0, 1);
+  metrics("symlink_to_a_file", {{"EGM_METRICS_FILE", "@LINK_METRICS@"}}, 0, 0);
   metrics("4_kib_path", {{"EGM_METRICS_FILE", "/tmp/" + std::string(4096, 'm')}}, 0, 1);
   metrics("hostile_rank",
           {{"EGM_METRICS_FILE", "@DIR@/m-%r-%h.prom"}, {"RANK", "../../\x1b[2J"}}, 0, 0);
