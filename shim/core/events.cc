@@ -40,7 +40,15 @@ Event start(std::string_view version, std::string_view rank, std::string_view ho
 }
 
 Event notice(std::string_view message) {
-  return {LogLevel::kWarn, "notice", "message=" + logfmt_value(message)};
+  // Notices quote paths and values the user set: a 4 KiB path must not make
+  // a 4 KiB line (escaping may grow each byte to four).
+  constexpr size_t kShownBytes = 400;
+  if (message.size() <= kShownBytes) {
+    return {LogLevel::kWarn, "notice", "message=" + logfmt_value(message)};
+  }
+  std::string shown = fmt::format("{}... ({} bytes more)", message.substr(0, kShownBytes),
+                                  message.size() - kShownBytes);
+  return {LogLevel::kWarn, "notice", "message=" + logfmt_value(shown)};
 }
 
 Event config_error(const ConfigError& error, bool strict) {

@@ -163,7 +163,7 @@ std::string ledger_path_for(const std::string& setting) {
 // before finds it unlinked once it has the lock, and opens the new one.
 int open_locked(const std::string& path, std::string& why) {
   for (int attempt = 0; attempt < 3; ++attempt) {
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
     if (fd < 0) {
       why = error_text("cannot open", path);
       return -1;
@@ -235,7 +235,9 @@ std::unique_ptr<HostLedger> HostLedger::open(const std::string& path, std::strin
 }
 
 std::optional<std::vector<LedgerRow>> HostLedger::read(const std::string& path, std::string& why) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  // O_NONBLOCK: a FIFO at the path opens (and is refused below) instead of
+  // waiting for a writer; it changes nothing for a regular file.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) {
     why = error_text("cannot open", path);
     return std::nullopt;
@@ -279,6 +281,14 @@ HostLedger::~HostLedger() {
 bool HostLedger::lock(std::string& why) {
   if (!lock_file(fd_, LOCK_EX)) {
     why = "the ledger's lock was not had within " + std::to_string(kLedgerLockWaitMs) + " ms";
+    return false;
+  }
+  // A file cut shorter (by anything that ignores the lock) would make the
+  // mapping's pages past its end raise SIGBUS when touched.
+  struct stat status {};
+  if (::fstat(fd_, &status) != 0 || static_cast<size_t>(status.st_size) != sizeof(File)) {
+    unlock();
+    why = path_ + " changed size under this process";
     return false;
   }
   return true;

@@ -178,11 +178,21 @@ std::optional<CUresult> ipc_open_handle(CUdeviceptr* pointer,
     return log_failure("ipc-open", fields, driver, CUDA_ERROR_INVALID_CONTEXT, "no-context");
   }
   fields += fmt::format(" device={}", device);
+  // CUDA refuses a handle opened in the process that exported it.
+  if (record.pid == static_cast<uint32_t>(getpid()) && record.start_time == own_start_time()) {
+    return log_failure("ipc-open", fields, driver, CUDA_ERROR_INVALID_CONTEXT, "same-process");
+  }
   Opens& state = opens();
   std::lock_guard<std::mutex> lock(state.mutex);
   OpenedKey key{record.pid, record.start_time, record.chunk_id, static_cast<int>(device)};
   auto found = state.by_key.find(key);
   if (found != state.by_key.end()) {
+    // A record whose sizes differ from the chunk mapped for its key was not
+    // made by the exporter: its offset could point past the mapping.
+    if (record.chunk_size != found->second.size) {
+      return log_failure("ipc-open", fields, driver, CUDA_ERROR_INVALID_HANDLE,
+                         "chunk-size-differs");
+    }
     ++found->second.references;
     *pointer = found->second.base + record.offset;
     log("ipc-open", fields + fmt::format(" addr={:#x} references={}", *pointer,

@@ -15,6 +15,10 @@ namespace {
 
 constexpr uint64_t kRequestMagic = 0x45474d2d49504331ull;  // "EGM-IPC1"
 constexpr int kTimeoutSeconds = 10;                       // a stuck peer never hangs the other
+// The exporter serves one connection at a time; an opener sends its request
+// right after connecting, so a peer silent for this long is dropped before
+// it can hold up the openers queued behind it.
+constexpr int kRequestTimeoutMs = 500;
 
 struct Request {
   uint64_t magic;
@@ -34,8 +38,7 @@ sockaddr_un abstract_address(const std::string& name, socklen_t* length) {
   return address;
 }
 
-void set_timeouts(int socket) {
-  timeval timeout = {kTimeoutSeconds, 0};
+void set_timeouts(int socket, timeval timeout = {kTimeoutSeconds, 0}) {
   setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
   setsockopt(socket, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
 }
@@ -66,7 +69,7 @@ bool send_reply(int socket, CUresult result, int fd) {
 
 // One connection: a peer of another uid gets no answer at all.
 void serve_one(int connection, const ChunkFdSource& source) {
-  set_timeouts(connection);
+  set_timeouts(connection, {0, kRequestTimeoutMs * 1000});
   ucred peer = {};
   if (!peer_credentials(connection, &peer) || peer.uid != geteuid()) return;
   Request request = {};

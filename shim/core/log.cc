@@ -336,9 +336,24 @@ std::string log_line(LogLevel level, std::string_view event, std::string_view fi
 }
 
 bool write_file_atomically(const std::string& path, const std::string& text, unsigned mode) {
+  // rename() would replace whatever the name is: a FIFO a reader waits on,
+  // or (run as root) /dev/null itself. Only a regular file, a symbolic link
+  // (the link is replaced, never its target) or no file at all is replaced.
+  struct stat target {};
+  if (::lstat(path.c_str(), &target) == 0 && !S_ISREG(target.st_mode) &&
+      !S_ISLNK(target.st_mode)) {
+    return false;
+  }
   std::string temporary = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+  // O_NONBLOCK: a FIFO planted at the temporary name fails instead of blocking.
+  int fd = ::open(temporary.c_str(),
+                  O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, mode);
   if (fd < 0) return false;
+  struct stat written_to {};
+  if (::fstat(fd, &written_to) != 0 || !S_ISREG(written_to.st_mode)) {
+    ::close(fd);
+    return false;
+  }
   bool written = write_fully(fd, text.data(), text.size());
   ::close(fd);
   if (written && ::rename(temporary.c_str(), path.c_str()) == 0) return true;

@@ -70,6 +70,11 @@ CUresult Shim::create_memory(CUmemGenericAllocationHandle* handle, size_t size,
     filtered = feature;
   } else if (called_from_communication_library(caller)) {
     filtered = "communication-library";
+  } else if (size_t granule = minimum_granularity(*driver, prop);
+             granule == 0 || size % granule != 0) {
+    // CUDA refuses it (CUDA_ERROR_INVALID_VALUE): so must the program's call,
+    // not succeed on a node whose granularity is finer, nor fail as out of memory.
+    filtered = "granularity";
   }
   if (filtered != nullptr) {
     if (log_.enabled(LogLevel::kDebug)) {

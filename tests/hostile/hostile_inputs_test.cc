@@ -120,6 +120,15 @@ void make_fixtures() {
   chmod(f["UNREADABLE"].c_str(), 0);
   f["EMPTY"] = dir + "/empty";
   write_file(f["EMPTY"], "");
+  f["EMPTY_LEDGER"] = dir + "/empty-ledger";
+  write_file(f["EMPTY_LEDGER"], "");
+  chmod(f["EMPTY_LEDGER"].c_str(), 0600);
+  f["LINK_METRICS"] = dir + "/link-metrics.prom";  // the link is replaced, not its target
+  write_file(dir + "/metrics-target.prom", "");
+  symlink((dir + "/metrics-target.prom").c_str(), f["LINK_METRICS"].c_str());
+  f["ZERO_LEDGER"] = dir + "/zero-ledger";
+  write_file(f["ZERO_LEDGER"], std::string(4096, '\0'));
+  chmod(f["ZERO_LEDGER"].c_str(), 0600);
   f["PASSWD"] = dir + "/passwd-like";
   std::string secret;
   for (int i = 0; i < 30; ++i)
@@ -152,6 +161,23 @@ void make_fixtures() {
   write_file(f["BINARY_LOG"], noise);
   f["BIG_LOG"] = dir + "/big.log";
   write_big_log(f["BIG_LOG"], 24);
+  // For --prometheus: huge, negative and garbage numbers, quotes, backslashes
+  // and control bytes in label fields, one pid again and again, many pids.
+  f["PROM_LOG"] = dir + "/prometheus.log";
+  std::string prom;
+  for (int i = 0; i < 2000; ++i) {
+    int pid = i % 3 == 0 ? 7 : 100 + i;
+    prom += log_line(i % 3600, pid, "chunk-map",
+                     "chunk=" + std::to_string(i) + " node=" +
+                         (i % 5 == 0 ? "-2147483649" : std::to_string(i % 4)) +
+                         " device=0 bytes=" + (i % 7 == 0 ? "99999999999999999999999" : "18446744073709551615"));
+    prom += log_line(i % 3600, pid, "chunk-unmap", "chunk=1 node=0 device=0 bytes=-5");
+    prom += log_line(i % 3600, pid, "decision",
+                     "api=cudaMalloc device=0 device_total=1 placement=\"a\\b\x1b[31m\n reason=x\"y");
+    prom += log_line(i % 3600, pid, "summary", "pool_cached_bytes=-1");
+    prom += log_line(i % 3600, pid, "map", "id=1 node=999999999999 device=-1 api=cudaMalloc");
+  }
+  write_file(f["PROM_LOG"], prom);
   f["NOT_A_SHIM"] = dir + "/libnot.so";
   write_file(f["NOT_A_SHIM"], read_file("/bin/true"));
   f["CUT_SHIM"] = dir + "/libcut.so";
@@ -454,6 +480,60 @@ std::vector<Case> shim_file_cases() {
   return cases;
 }
 
+// EGM_LEDGER (with a cap, so that the ledger is used) and EGM_METRICS_FILE
+// naming files that are not theirs: one notice line, redirection stays on,
+// and the file named is left as it was (HostileOutputFiles checks that).
+std::vector<Case> shim_output_file_cases() {
+  std::vector<Case> cases;
+  auto ledger = [&](std::string name, std::string path, int errors, int notices) {
+    cases.push_back({"ledger_" + name,
+                     Tool::kShim,
+                     {{"EGM_LEDGER", path}, {"EGM_NODE_LIMIT", "0:1G"}},
+                     {},
+                     0,
+                     errors,
+                     notices});
+  };
+  ledger("fifo", "@FIFO@", 0, 1);
+  ledger("directory", "@DIR@", 0, 1);
+  ledger("dev_null", "/dev/null", 0, 1);
+  ledger("dev_full", "/dev/full", 0, 1);
+  ledger("missing_directory", "@DIR@/missing/ledger", 0, 1);
+  ledger("symlink", "@LINK_GOOD@", 0, 1);
+  ledger("dangling_symlink", "@DANGLING@", 0, 1);
+  ledger("garbage_file", "@PASSWD@", 0, 1);
+  ledger("empty_file", "@EMPTY_LEDGER@", 0, 0);  // an empty file is a new ledger
+  ledger("wrong_size_zeros", "@ZERO_LEDGER@", 0, 1);
+  ledger("4_kib_path", "/tmp/" + std::string(4096, 'l'), 0, 1);
+  ledger("control_bytes", "@DIR@/led\x1b[31mger\x07", 0, 0);  // a legal name
+  ledger("relative", "ledger", 1, 0);
+  ledger("empty", "", 1, 0);
+  auto metrics = [&](std::string name, std::map<std::string, std::string> env, int errors,
+                     int notices) {
+    cases.push_back({"metrics_" + name, Tool::kShim, env, {}, 0, errors, notices});
+  };
+  metrics("fifo", {{"EGM_METRICS_FILE", "@FIFO@"}}, 0, 1);
+  metrics("directory", {{"EGM_METRICS_FILE", "@DIR@"}}, 0, 1);
+  metrics("dev_null", {{"EGM_METRICS_FILE", "/dev/null"}}, 0, 1);
+  metrics("dev_full", {{"EGM_METRICS_FILE", "/dev/full"}}, 0, 1);
+  metrics("missing_directory", {{"EGM_METRICS_FILE", "@DIR@/missing/m.prom"}}, 0, 1);
+  metrics("symlink_to_a_file", {{"EGM_METRICS_FILE", "@LINK_METRICS@"}}, 0, 0);
+  metrics("4_kib_path", {{"EGM_METRICS_FILE", "/tmp/" + std::string(4096, 'm')}}, 0, 1);
+  metrics("hostile_rank",
+          {{"EGM_METRICS_FILE", "@DIR@/m-%r-%h.prom"}, {"RANK", "../../\x1b[2J"}}, 0, 0);
+  metrics("huge_rank", {{"EGM_METRICS_FILE", "@DIR@/m-%r.prom"}, {"RANK", "@HUGE@"}}, 0, 0);
+  for (std::string interval :
+       {"0", "0.09", "86401", "1e9", "-1", "nan", "inf", "0x10", "", " 5", "5s", "@HUGE@"}) {
+    metrics("interval_" + std::to_string(cases.size()),
+            {{"EGM_METRICS_FILE", "@DIR@/i.prom"}, {"EGM_METRICS_INTERVAL", interval}}, 1, 0);
+  }
+  metrics("interval_smallest",
+          {{"EGM_METRICS_FILE", "@DIR@/s.prom"}, {"EGM_METRICS_INTERVAL", "0.1"}}, 0, 0);
+  metrics("interval_largest",
+          {{"EGM_METRICS_FILE", "@DIR@/l.prom"}, {"EGM_METRICS_INTERVAL", "86400"}}, 0, 0);
+  return cases;
+}
+
 std::vector<Case> egm_run_cases() {
   std::vector<Case> cases;
   auto run = [&](std::string name, std::vector<std::string> args, int status, int lines) {
@@ -498,6 +578,20 @@ std::vector<Case> egm_inspect_cases() {
   inspect("bad_top", {"--top", "99999999999", "@EMPTY@"}, 2, kAny);
   inspect("bad_at", {"--at", "\x1b[31m", "@EMPTY@"}, 2, kAny);
   inspect("live_missing_process", {"--live", "2147483646", "--snapshot-file", "/tmp/x-%p"}, 1, 1);
+  inspect("prometheus_hostile_fields", {"--prometheus", "@PROM_LOG@"}, 0, kAny);
+  inspect("prometheus_binary_noise", {"--prometheus", "@BINARY_LOG@"}, 0, kAny);
+  inspect("prometheus_dev_zero", {"--prometheus", "/dev/zero"}, 1, 1);
+  inspect("ledger_fifo", {"--live", "--ledger", "@FIFO@"}, 1, 1);
+  inspect("ledger_directory", {"--live", "--ledger", "@DIR@"}, 1, 1);
+  inspect("ledger_foreign_file", {"--live", "--ledger", "@PASSWD@"}, 1, 1);
+  inspect("ledger_zeros", {"--live", "--ledger", "@ZERO_LEDGER@"}, 1, 1);
+  inspect("ledger_dev_zero", {"--live", "--ledger", "/dev/zero"}, 1, 1);
+  inspect("ledger_missing", {"--live", "--ledger", "@DIR@/missing"}, 0, 0);  // none running
+  Case prom_big{"egm_inspect_prometheus_24_mib_log", Tool::kEgmInspect, {},
+                {"--prometheus", "@BIG_LOG@"}, 0, 0};
+  prom_big.max_rss_mib = 64;
+  prom_big.seconds = 60;
+  cases.push_back(prom_big);
   Case stdin_log{"egm_inspect_stdin_pipe", Tool::kEgmInspect, {}, {"/dev/stdin"}, 0, 0};
   stdin_log.stdin_text = log_line(1, 5, "map",
                                   "id=1 api=cudaMalloc addr=0x10 requested=1 mapped=1 node=0 "
@@ -522,7 +616,8 @@ std::vector<Case> egm_inspect_cases() {
 
 std::vector<Case> all_cases() {
   std::vector<Case> cases;
-  for (auto part : {shim_value_cases(), shim_file_cases(), egm_run_cases(), egm_inspect_cases()}) {
+  for (auto part : {shim_value_cases(), shim_file_cases(), shim_output_file_cases(),
+                    egm_run_cases(), egm_inspect_cases()}) {
     cases.insert(cases.end(), part.begin(), part.end());
   }
   return cases;
@@ -664,6 +759,38 @@ TEST(HostileLiveView, ProcessWithoutTheHandlerIsNotSignalled) {
   EXPECT_EQ(waitpid(child, &status, WNOHANG), 0) << "the program was killed";
   kill(child, SIGKILL);
   waitpid(child, &status, 0);
+}
+
+}  // namespace
+
+namespace {
+
+// EGM_METRICS_FILE and EGM_LEDGER naming a FIFO, a directory or a device:
+// the program runs as without them, and the name still holds what it held
+// (rename() over it would have replaced a FIFO a reader waits on, or, run
+// as root, /dev/null itself).
+TEST(HostileOutputFiles, WhatTheNameHeldIsLeftAsItWas) {
+  for (const char* variable : {"EGM_METRICS_FILE", "EGM_LEDGER"}) {
+    std::string dir = preload::make_temp_dir();
+    std::string fifo = dir + "/fifo";
+    std::string directory = dir + "/directory";
+    ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+    ASSERT_EQ(mkdir(directory.c_str(), 0700), 0);
+    for (const std::string& path : {fifo, directory}) {
+      Case c{variable, Tool::kShim, {{variable, path}, {"EGM_NODE_LIMIT", "0:1G"}}};
+      c.seconds = 10;
+      Outcome outcome = run_case(c);
+      EXPECT_FALSE(outcome.timed_out) << variable << "=" << path;
+      EXPECT_EQ(outcome.exit_status, 0) << variable << "=" << path << "\n" << outcome.err;
+      EXPECT_TRUE(contains(outcome.out, "a1 free=cudaSuccess")) << outcome.out;
+      struct stat status {};
+      ASSERT_EQ(lstat(path.c_str(), &status), 0) << variable << "=" << path << " was removed";
+      EXPECT_EQ(status.st_mode & S_IFMT, path == fifo ? S_IFIFO : S_IFDIR)
+          << variable << "=" << path << " was replaced";
+    }
+    // Nothing left beside them (no temporary file).
+    EXPECT_EQ(entries_of(dir), (std::set<std::string>{"directory", "fifo"})) << variable;
+  }
 }
 
 }  // namespace

@@ -11,16 +11,24 @@
 //                               exit without freeing), exit-held (exit while
 //                               the opener has it open; the opener finishes
 //                               after, its last line "open orphan-done")
+//                               hostile (the exporter opens its own handle,
+//                               holds a silent connection to its fd server,
+//                               and the opener tries forged records)
 //   ipc_program open HEX        (the opener; HEX: the 64-byte handle)
 #include <cuda.h>
 #include <cuda_runtime_api.h>
 #include <spawn.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <chrono>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -106,6 +114,126 @@ int wait_for(pid_t child) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+
+// ---- hostile mode: forged records in the shim's handle format ----
+// magic[7] version[1] pid[4] device[4] start_time[8] chunk_id[8]
+// chunk_size[8] offset[8] size[8] checksum[8] (FNV-1a of bytes 0..55).
+constexpr size_t kChecksumAt = 56;
+
+template <typename T>
+T field(const cudaIpcMemHandle_t& handle, size_t at) {
+  T value;
+  std::memcpy(&value, handle.reserved + at, sizeof value);
+  return value;
+}
+
+template <typename T>
+cudaIpcMemHandle_t with_field(cudaIpcMemHandle_t handle, size_t at, T value, bool reseal = true) {
+  std::memcpy(handle.reserved + at, &value, sizeof value);
+  if (reseal) {
+    uint64_t hash = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < kChecksumAt; ++i) {
+      hash = (hash ^ static_cast<unsigned char>(handle.reserved[i])) * 0x100000001b3ull;
+    }
+    std::memcpy(handle.reserved + kChecksumAt, &hash, sizeof hash);
+  }
+  return handle;
+}
+
+std::string try_open(const cudaIpcMemHandle_t& handle) {
+  void* opened = nullptr;
+  cudaError_t result = cudaIpcOpenMemHandle(&opened, handle, cudaIpcMemLazyEnablePeerAccess);
+  if (result == cudaSuccess) cudaIpcCloseMemHandle(opened);
+  return name_of(result);
+}
+
+int count_fds() {
+  int count = 0;
+  for (int fd = 0; fd < 4096; ++fd) count += fcntl(fd, F_GETFD) != -1 ? 1 : 0;
+  return count;
+}
+
+// A peer that connects to this process's fd server and never says anything
+// (the server's name: egm-ipc-UID-PID-STARTTIME in the abstract namespace).
+int connect_silently() {
+  std::ifstream stat_file("/proc/self/stat");
+  std::string text((std::istreambuf_iterator<char>(stat_file)), std::istreambuf_iterator<char>());
+  std::string rest = text.substr(text.rfind(')') + 2);
+  std::string start;
+  size_t at = 0;
+  for (int index = 3; index <= 22; ++index) {
+    size_t end = rest.find(' ', at);
+    if (index == 22) start = rest.substr(at, end - at);
+    at = end + 1;
+  }
+  std::string name = "egm-ipc-" + std::to_string(geteuid()) + "-" + std::to_string(getpid()) +
+                     "-" + start;
+  sockaddr_un address = {};
+  address.sun_family = AF_UNIX;
+  std::memcpy(address.sun_path + 1, name.data(), name.size());
+  int peer = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+  socklen_t length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+  if (connect(peer, reinterpret_cast<sockaddr*>(&address), length) != 0) {
+    close(peer);
+    return -1;
+  }
+  return peer;
+}
+
+int run_forge(const cudaIpcMemHandle_t& handle) {
+  void* opened = nullptr;
+  auto started = std::chrono::steady_clock::now();
+  cudaError_t result = cudaIpcOpenMemHandle(&opened, handle, cudaIpcMemLazyEnablePeerAccess);
+  auto took = std::chrono::steady_clock::now() - started;
+  std::printf("open cudaIpcOpenMemHandle=%s\n", name_of(result));
+  std::printf("open within-5s=%d\n", took < std::chrono::seconds(5) ? 1 : 0);
+  if (result != cudaSuccess) return 3;
+  uint64_t chunk = field<uint64_t>(handle, 32);
+  // The key of the open mapping with a bigger chunk and an offset past it.
+  cudaIpcMemHandle_t bigger = with_field(with_field(handle, 32, chunk * 4), 40, chunk * 2);
+  std::printf("open forged-bigger-chunk=%s\n", try_open(bigger).c_str());
+  std::printf("open bad-checksum=%s\n",
+              try_open(with_field(handle, 40, uint64_t{4096}, false)).c_str());
+  std::printf("open version-255=%s\n", try_open(with_field(handle, 7, uint8_t{255})).c_str());
+  std::printf("open offset-past-chunk=%s\n", try_open(with_field(handle, 40, chunk)).c_str());
+  std::printf("open size-past-chunk=%s\n",
+              try_open(with_field(handle, 48, chunk + 1)).c_str());
+  std::printf("open chunk-size-0=%s\n", try_open(with_field(handle, 32, uint64_t{0})).c_str());
+  std::printf("open pid-0=%s\n", try_open(with_field(handle, 8, uint32_t{0})).c_str());
+  std::printf("open pid-1=%s\n", try_open(with_field(handle, 8, uint32_t{1})).c_str());
+  std::printf("open pid-max=%s\n", try_open(with_field(handle, 8, uint32_t{0x7fffffff})).c_str());
+  std::printf("open other-chunk=%s\n",
+              try_open(with_field(handle, 24, uint64_t{0xdeadbeef})).c_str());
+  std::printf("open null-pointer=%s\n",
+              name_of(cudaIpcOpenMemHandle(nullptr, handle, cudaIpcMemLazyEnablePeerAccess)));
+  std::printf("open bad-flags=%s\n",
+              name_of(cudaIpcOpenMemHandle(&opened, handle, 0x80)));
+  std::printf("open still-reads=%s\n", compare(opened, 1).c_str());
+  std::printf("open cudaIpcCloseMemHandle=%s\n", name_of(cudaIpcCloseMemHandle(opened)));
+  std::printf("open close-again=%s\n", name_of(cudaIpcCloseMemHandle(opened)));
+  return 0;
+}
+
+int run_hostile_export(const char* self, void* memory, const cudaIpcMemHandle_t& handle) {
+  void* own = nullptr;
+  std::printf("export open-own-handle=%s\n",
+              name_of(cudaIpcOpenMemHandle(&own, handle, cudaIpcMemLazyEnablePeerAccess)));
+  int fds_before = count_fds();
+  int silent = connect_silently();
+  std::printf("export silent-peer-connected=%d\n", silent >= 0 ? 1 : 0);
+  int to_child[2], from_child[2];
+  if (pipe(to_child) != 0 || pipe(from_child) != 0) return 1;
+  int opener_exit = wait_for(start_opener(self, to_hex(handle), "forge", to_child[0],
+                                          from_child[1]));
+  std::printf("export opener-exit=%d\n", opener_exit);
+  if (silent >= 0) close(silent);
+  for (int fd : {to_child[0], to_child[1], from_child[0], from_child[1]}) close(fd);
+  usleep(100000);  // the server closes its end of the silent connection
+  std::printf("export fds-leaked=%d\n", count_fds() - fds_before);
+  std::printf("export cudaFree=%s\n", name_of(cudaFree(memory)));
+  return 0;
+}
+
 int run_export(const char* self, const std::string& mode) {
   void* memory = nullptr;
   std::printf("export cudaMalloc=%s\n", name_of(cudaMalloc(&memory, kBytes)));
@@ -122,6 +250,7 @@ int run_export(const char* self, const std::string& mode) {
               std::memcmp(&handle, &interior, sizeof handle) == 0 ? 1 : 0);
   if (got != cudaSuccess) return 1;
   std::string hex = to_hex(handle);
+  if (mode == "hostile") return run_hostile_export(self, memory, handle);
   if (mode == "exit") {
     std::printf("handle %s\n", hex.c_str());
     std::fflush(stdout);
@@ -163,6 +292,7 @@ int run_export(const char* self, const std::string& mode) {
 int run_open(const std::string& hex, const std::string& mode, int from_parent, int to_parent) {
   cudaIpcMemHandle_t handle = {};
   if (!from_hex(hex, &handle)) return 2;
+  if (mode == "forge") return run_forge(handle);
   void* opened = nullptr;
   cudaError_t result = cudaIpcOpenMemHandle(&opened, handle, cudaIpcMemLazyEnablePeerAccess);
   std::printf("open cudaIpcOpenMemHandle=%s\n", name_of(result));

@@ -142,3 +142,38 @@ TEST(IpcTest, ChunksThatCannotBeSharedStillAllocate) {
 }
 
 }  // namespace
+
+namespace {
+
+// Hostile records and peers: forged fields fail with an error (never a
+// pointer outside the mapping), the exporter's own handle fails as CUDA's
+// does in the exporting process, and a peer that connects to the exporter
+// and says nothing neither holds up the next opener nor leaks an fd.
+TEST(IpcTest, ForgedRecordsAndSilentPeersGetErrors) {
+  RunResult run = run_ipc({"export", "hostile"}, {});
+  ASSERT_EQ(run.exit_code, 0) << run.describe();
+  for (const char* line :
+       {"export open-own-handle=cudaErrorDeviceUninitialized", "export silent-peer-connected=1",
+        "open cudaIpcOpenMemHandle=cudaSuccess", "open within-5s=1",
+        "open forged-bigger-chunk=cudaErrorInvalidResourceHandle",
+        "open bad-checksum=cudaErrorInvalidResourceHandle",
+        "open version-255=cudaErrorInvalidResourceHandle",
+        "open offset-past-chunk=cudaErrorInvalidResourceHandle",
+        "open size-past-chunk=cudaErrorInvalidResourceHandle",
+        "open chunk-size-0=cudaErrorInvalidResourceHandle",
+        "open pid-0=cudaErrorInvalidResourceHandle", "open pid-1=cudaErrorInvalidResourceHandle",
+        "open pid-max=cudaErrorInvalidResourceHandle", "open null-pointer=cudaErrorInvalidValue",
+        "open bad-flags=cudaErrorInvalidValue", "open still-reads=ok",
+        "open cudaIpcCloseMemHandle=cudaSuccess", "open close-again=cudaErrorInvalidValue",
+        "export opener-exit=0", "export fds-leaked=0", "export cudaFree=cudaSuccess"}) {
+    EXPECT_TRUE(contains(run.out, line)) << line << "\n" << run.describe();
+  }
+  // Another chunk of the same exporter: refused by the exporter, an error here.
+  EXPECT_TRUE(contains(run.out, "open other-chunk=cudaError")) << run.describe();
+  EXPECT_FALSE(contains(run.out, "open other-chunk=cudaSuccess")) << run.describe();
+  std::string logs = all_logs(run);
+  EXPECT_TRUE(contains(logs, "why=same-process")) << logs;
+  EXPECT_TRUE(contains(logs, "why=chunk-size-differs")) << logs;
+}
+
+}  // namespace

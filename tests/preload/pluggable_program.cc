@@ -164,9 +164,37 @@ int limits() {
   return 0;
 }
 
+// Hostile calls: bad devices, interior and repeated frees, buffers too small
+// for the JSON, extreme nodes. Nothing crashes; the memory stays usable.
+int hostile() {
+  Library library;
+  if (!load(library)) return 1;
+  report("device_minus_1", library.malloc(4 << 20, -1, nullptr) ? "ok" : "null");
+  report("device_999", library.malloc(4 << 20, 999, nullptr) ? "ok" : "null");
+  report("set_node.int_min", std::to_string(library.set_node(INT_MIN)));
+  report("set_node.int_max", std::to_string(library.set_node(INT_MAX)));
+  auto* pointer = static_cast<char*>(library.malloc(4 << 20, 0, nullptr));
+  report("good", pointer ? "ok" : "null");
+  if (pointer == nullptr) return 1;
+  library.free(pointer + 4096, 4 << 20, 0, nullptr);  // interior: left alone
+  std::memset(pointer, 0x33, 4 << 20);               // still mapped
+  report("after_interior_free", pointer[(4 << 20) - 1] == 0x33 ? "mapped" : "lost");
+  size_t length = library.stats(nullptr, 0);
+  std::string small(length, 'x');  // one byte short of the NUL
+  size_t told = library.stats(small.data(), small.size());
+  report("stats_short_buffer", told == length && small == std::string(length, 'x') ? "untouched"
+                                                                                  : "written");
+  char one = 'x';
+  report("stats_one_byte", library.stats(&one, 1) == length && one == 'x' ? "untouched" : "written");
+  library.free(pointer, 4 << 20, 0, nullptr);
+  library.free(pointer, 4 << 20, 0, nullptr);  // again: left alone
+  report_counts("final");
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   return test_program::run_scenario("pluggable_program",
-                                    {{"use", use}, {"idle", idle}, {"limits", limits}}, argc, argv);
+                                    {{"use", use}, {"idle", idle}, {"limits", limits}, {"hostile", hostile}}, argc, argv);
 }

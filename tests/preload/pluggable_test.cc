@@ -150,6 +150,22 @@ TEST(PluggableTest, NodeChoiceAndNodeLimit) {
   EXPECT_EQ(run.at("final.cuda_mappings"), "0") << run.describe();
 }
 
+TEST(PluggableTest, HostileCallsReturnNullOrAreLeftAlone) {
+  RunResult run = run_by_path("hostile", {});
+  expect_clean(run);
+  EXPECT_EQ(run.at("device_minus_1"), "null") << run.describe();
+  EXPECT_EQ(run.at("device_999"), "null") << run.describe();
+  EXPECT_EQ(run.at("set_node.int_min"), "-1");
+  EXPECT_EQ(run.at("set_node.int_max"), "-1");
+  EXPECT_EQ(run.at("good"), "ok") << run.describe();
+  EXPECT_EQ(run.at("after_interior_free"), "mapped") << run.describe();
+  EXPECT_EQ(run.at("stats_short_buffer"), "untouched");
+  EXPECT_EQ(run.at("stats_one_byte"), "untouched");
+  // The interior free and the second free: one notice each.
+  EXPECT_EQ(lines_where(run.log, {{"event", "notice"}}).size(), 2u) << run.describe();
+  EXPECT_EQ(run.at("final.cuda_mappings"), "0") << run.describe();
+}
+
 TEST(PluggableTest, PreloadedTheSameCopyServesBoth) {
   RunResult run = ::run("use", true);
   expect_clean(run);

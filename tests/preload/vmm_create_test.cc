@@ -203,6 +203,18 @@ TEST(VmmCreateTest, FailedHostCreateWithFallbackErrorFails) {
   EXPECT_EQ(run.report.count("s0.on_device"), 0u) << run.describe();
 }
 
+// A size the device's granularity does not divide: CUDA's own error, with
+// and without the shim, whatever the node's granularity and the fallback.
+TEST(VmmCreateTest, SizeOffTheDeviceGranularityGetsCudasError) {
+  for (const Env& env : {Env{{"VMM_SIZES", "1"}, {"FAKE_CUDA_HOST_GRANULARITY", "1048576"}},
+                         Env{{"VMM_SIZES", "3"}, {"EGM_FALLBACK", "error"}}}) {
+    RunResult run = run_vmm(env);
+    EXPECT_TRUE(contains(run.out, "s0 create=CUDA_ERROR_INVALID_VALUE")) << run.describe();
+    EXPECT_TRUE(create_maps(run).empty()) << run.describe();
+    expect_same_as_without_shim(run, env);
+  }
+}
+
 TEST(VmmCreateTest, NodeLimitKeepsHandlesOnTheDevice) {
   RunResult run = run_vmm({{"EGM_NODE_LIMIT", "0:10M"}, {"VMM_SIZES", "8,8"}});
   expect_clean_exit(run);

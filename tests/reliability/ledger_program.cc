@@ -6,6 +6,9 @@
 //          success is host memory) and kills itself with SIGKILL.
 //   fill:  allocates 2 MiB until a request fails (EGM_FALLBACK=error), says
 //          how many it got ("filled=N"), frees them.
+//   truncate: allocates 2 MiB, cuts the ledger file (EGM_LEDGER) to
+//          LEDGER_TRUNCATE_TO bytes as a careless program might, then frees,
+//          allocates and frees again ("after-truncate=cudaSuccess ...").
 #include <cuda_runtime_api.h>
 #include <signal.h>
 #include <unistd.h>
@@ -85,9 +88,24 @@ int fill() {
   return 0;
 }
 
+int truncate_ledger() {
+  void* first = nullptr;
+  cudaError_t allocated = cudaMalloc(&first, kChunk);
+  const char* ledger = std::getenv("EGM_LEDGER");
+  int cut = ledger != nullptr ? truncate(ledger, env_number("LEDGER_TRUNCATE_TO", 0)) : -1;
+  cudaError_t freed = cudaFree(first);
+  void* second = nullptr;
+  cudaError_t again = cudaMalloc(&second, kChunk);
+  cudaError_t freed_again = cudaFree(second);
+  std::printf("after-truncate=%s cut=%d free=%s malloc=%s free=%s\n",
+              cudaGetErrorName(allocated), cut, cudaGetErrorName(freed), cudaGetErrorName(again),
+              cudaGetErrorName(freed_again));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  return test_program::run_scenario("ledger_program", {{"churn", churn}, {"fill", fill}}, argc,
+  return test_program::run_scenario("ledger_program", {{"churn", churn}, {"fill", fill}, {"truncate", truncate_ledger}}, argc,
                                     argv);
 }

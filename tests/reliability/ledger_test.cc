@@ -99,6 +99,24 @@ TEST(LedgerTest, TheCapHoldsOverProcessesAndAKilledProcessesBytesComeBack) {
          "the ledger";
 }
 
+// A ledger file cut short while a process has it mapped (by a program that
+// ignores its lock): the process stops using it with one notice line, and
+// never touches the pages past the new end (SIGBUS).
+TEST(LedgerTest, ALedgerCutShortWhileInUseIsLeftWithANotice) {
+  for (const char* size : {"0", "100"}) {
+    std::string dir = preload::make_temp_dir();
+    RunResult run = run_ledger_program("truncate", {{"EGM_LEDGER", dir + "/ledger"},
+                                                    {"EGM_NODE_LIMIT", "0:10M"},
+                                                    {"LEDGER_TRUNCATE_TO", size}});
+    EXPECT_EQ(run.signal, 0) << size << "\n" << run.describe();
+    EXPECT_EQ(run.exit_code, 0) << run.describe();
+    EXPECT_TRUE(preload::contains(run.out, "after-truncate=cudaSuccess cut=0 free=cudaSuccess "
+                                           "malloc=cudaSuccess free=cudaSuccess"))
+        << run.describe();
+    EXPECT_EQ(count_in_logs({run}, "changed size under this process"), 1u) << run.describe();
+  }
+}
+
 // egm-inspect --live without a PID lists the ledger: a live process with its
 // bytes, a dead one marked dead, and the total the caps count.
 TEST(LedgerTest, InspectLiveListsTheHostsProcesses) {
