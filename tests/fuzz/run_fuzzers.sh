@@ -23,11 +23,18 @@ fuzz() {  # name, corpus, sources...
     echo "FAIL $name:"; tail -n 40 "$out/$name.log"; failed=$((failed + 1))
   fi
 }
-fuzz config_fuzz tests/fuzz/corpus/config tests/fuzz/config_fuzz.cc config/config.cc \
-  config/option_fields.cc \
-  config/options.cc config/values.cc
+# sources_of TARGET...: the .cc files of the Bazel targets, as paths; one list
+# of sources (the BUILD files), so that a file added to a target is fuzzed too.
+sources_of() {
+  local targets
+  targets=$(printf ' + %s' "$@")
+  bazel query "labels(srcs, ${targets:3})" 2>/dev/null | grep '\.cc$' | sed 's#^//##; s#:#/#'
+}
+# shellcheck disable=SC2046  # one path per word
+fuzz config_fuzz tests/fuzz/corpus/config tests/fuzz/config_fuzz.cc \
+  $(sources_of //config:config //config:values)
+# shellcheck disable=SC2046
 fuzz log_reader_fuzz tests/fuzz/corpus/log tests/fuzz/log_reader_fuzz.cc \
-  tools/inspect/log_reader.cc tools/inspect/analysis.cc tools/inspect/format.cc \
-  tools/inspect/report_text.cc tools/inspect/report_json.cc tools/inspect/report_svg.cc
+  $(sources_of //tools/inspect:log_reader //tools/inspect:analysis //tools/inspect:report)
 echo "$passed passed, $failed failed"
 [[ $failed -eq 0 ]]
