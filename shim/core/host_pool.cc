@@ -1,8 +1,24 @@
 #include "shim/core/host_pool.h"
 
+#include <string_view>
+
 #include "shim/core/clock.h"
 
 namespace egm {
+
+Allocation allocation_of(const PoolBlock& block, const ChunkKey& key) {
+  Allocation allocation;
+  allocation.address = block.address;
+  allocation.mapped = block.size;
+  allocation.node = key.node;
+  allocation.device = key.device;
+  allocation.handle = block.chunk.mapping.handle;
+  allocation.chunk_id = block.chunk.id;
+  allocation.chunk_address = static_cast<uintptr_t>(block.chunk.mapping.address);
+  allocation.in_block = std::string_view(block.source) == "slab";
+  allocation.host_access = key.host_access;
+  return allocation;
+}
 
 HostPool::HostPool(PoolSettings settings, Budget& budget, ChunkObserver observer)
     : settings_(settings),

@@ -38,6 +38,11 @@ struct PoolBlock {
   const char* source;  // "fresh", "pool" (cached chunk) or "slab" (a block)
 };
 
+// The allocation-table entry of a block the pool handed out for `key`:
+// where it is and the chunk behind it, what release() needs back. The
+// caller adds the request's own fields (api, requested size, thread, time).
+Allocation allocation_of(const PoolBlock& block, const ChunkKey& key);
+
 // Chunk events, for the log: "map" or "unmap" with a reason.
 using ChunkObserver =
     std::function<void(const char* event, const Chunk& chunk, const char* reason, int64_t micros)>;

@@ -291,18 +291,9 @@ bool Shim::try_node(const Request& request, int device, int node, const DriverAp
     return false;
   }
   const PoolBlock& placement = std::get<PoolBlock>(placed);
-  Allocation mapping;
-  mapping.address = placement.address;
+  Allocation mapping = allocation_of(placement, key);
   mapping.requested = request.size;
-  mapping.mapped = placement.size;
-  mapping.node = node;
-  mapping.device = device;
   mapping.api = request.api;
-  mapping.handle = placement.chunk.mapping.handle;
-  mapping.chunk_id = placement.chunk.id;
-  mapping.chunk_address = static_cast<uintptr_t>(placement.chunk.mapping.address);
-  mapping.in_block = std::string_view(placement.source) == "slab";
-  mapping.host_access = key.host_access;
   mapping.thread = current_thread_id();
   mapping.created_us = wall_clock_us();
   CUcontext context = nullptr;

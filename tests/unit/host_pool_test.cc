@@ -68,23 +68,8 @@ class HostPoolTest : public ::testing::Test {
     return std::get<EgmFailure>(placed);
   }
 
-  // The table entry the shim makes of a placement (Shim::try_node).
-  static Allocation mapping_of(const PoolBlock& placement, const ChunkKey& key) {
-    Allocation mapping;
-    mapping.address = placement.address;
-    mapping.mapped = placement.size;
-    mapping.node = key.node;
-    mapping.device = key.device;
-    mapping.handle = placement.chunk.mapping.handle;
-    mapping.chunk_id = placement.chunk.id;
-    mapping.chunk_address = static_cast<uintptr_t>(placement.chunk.mapping.address);
-    mapping.in_block = std::string(placement.source) == "slab";
-    mapping.host_access = key.host_access;
-    return mapping;
-  }
-
   std::optional<EgmFailure> release(const PoolBlock& placement, const ChunkKey& key = kKey) {
-    return pool_->release(fake_.api(), mapping_of(placement, key));
+    return pool_->release(fake_.api(), allocation_of(placement, key));
   }
 
   size_t node_bytes(int node) { return table_.usage_by_node()[node].current_bytes; }

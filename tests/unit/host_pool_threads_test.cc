@@ -46,20 +46,6 @@ class LiveRanges {
   std::map<uintptr_t, size_t> ranges_;
 };
 
-Allocation mapping_of(const PoolBlock& placement, const ChunkKey& key) {
-  Allocation mapping;
-  mapping.address = placement.address;
-  mapping.mapped = placement.size;
-  mapping.node = key.node;
-  mapping.device = key.device;
-  mapping.handle = placement.chunk.mapping.handle;
-  mapping.chunk_id = placement.chunk.id;
-  mapping.chunk_address = static_cast<uintptr_t>(placement.chunk.mapping.address);
-  mapping.in_block = std::string(placement.source) == "slab";
-  mapping.host_access = key.host_access;
-  return mapping;
-}
-
 TEST(HostPoolThreadsTest, ConcurrentUseLeavesNothingBehind) {
   FakeDriverTable fake;
   Budget table;
@@ -81,7 +67,7 @@ TEST(HostPoolThreadsTest, ConcurrentUseLeavesNothingBehind) {
         auto placed = pool.acquire(fake.api(), key, size, kGranule, cap);
         if (const PoolBlock* placement = std::get_if<PoolBlock>(&placed)) {
           if (!live.add(placement->address, placement->size)) ++overlaps[t];
-          held.emplace_back(mapping_of(*placement, key), key);
+          held.emplace_back(allocation_of(*placement, key), key);
         }
         if (held.size() > 12 || (random() % 3 == 0 && !held.empty())) {
           size_t victim = random() % held.size();
