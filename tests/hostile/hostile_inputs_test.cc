@@ -29,6 +29,7 @@
 namespace {
 
 using preload::contains;
+using preload::entries_of;
 using preload::lines_of;
 using preload::read_file;
 using preload::runfile;
@@ -703,18 +704,6 @@ std::vector<std::pair<std::string, std::string>> hostile_ranks() {
           {"RANK", "%p"},
           {"RANK", "\xef\xbc\x91"},
           {"RANK", "1234567890"}};
-}
-
-std::set<std::string> entries_of(const std::string& dir) {
-  std::set<std::string> names;
-  if (DIR* stream = opendir(dir.c_str())) {
-    while (dirent* entry = readdir(stream)) {
-      std::string name = entry->d_name;
-      if (name != "." && name != "..") names.insert(name);
-    }
-    closedir(stream);
-  }
-  return names;
 }
 
 TEST(HostileRanks, LogStaysInItsDirectoryAsNoRank) {

@@ -1,5 +1,6 @@
 #include "tests/preload/harness.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <spawn.h>
@@ -118,6 +119,18 @@ pid_t spawn_program(const RunOptions& options, const std::string& dir) {
 std::string runfile(const std::string& path) {
   const char* root = std::getenv("TEST_SRCDIR");
   return absolute(std::string(root ? root : ".") + "/egm_shim/" + path);
+}
+
+std::set<std::string> entries_of(const std::string& dir) {
+  std::set<std::string> names;
+  if (DIR* stream = opendir(dir.c_str())) {
+    while (dirent* entry = readdir(stream)) {
+      std::string name = entry->d_name;
+      if (name != "." && name != "..") names.insert(name);
+    }
+    closedir(stream);
+  }
+  return names;
 }
 
 std::string make_temp_dir() {

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,8 @@ inline constexpr size_t kMiB = size_t{1} << 20;
 std::string runfile(const std::string& path);
 std::string make_temp_dir();
 std::string read_file(const std::string& path);
+// The names in a directory, without "." and ".."; empty when it cannot be read.
+std::set<std::string> entries_of(const std::string& dir);
 void write_file(const std::string& path, const std::string& text);
 std::vector<std::string> lines_of(const std::string& text);
 bool contains(const std::string& text, const std::string& part);

@@ -29,12 +29,8 @@ RunResult run_ipc(std::vector<std::string> args, std::map<std::string, std::stri
 // Every egm-PID.log of the run (exporter and opener), concatenated.
 std::string all_logs(const RunResult& run) {
   std::string text;
-  if (DIR* dir = opendir(run.dir.c_str())) {
-    while (dirent* entry = readdir(dir)) {
-      std::string name = entry->d_name;
-      if (name.rfind("egm-", 0) == 0) text += preload::read_file(run.dir + "/" + name);
-    }
-    closedir(dir);
+  for (const std::string& name : preload::entries_of(run.dir)) {
+    if (name.rfind("egm-", 0) == 0) text += preload::read_file(run.dir + "/" + name);
   }
   return text;
 }

@@ -13,23 +13,12 @@
 
 namespace {
 
+using preload::entries_of;
 using preload::events;
 using preload::field;
 using preload::LogLine;
 using preload::RunOptions;
 using preload::RunResult;
-
-std::set<std::string> entries_of(const std::string& dir) {
-  std::set<std::string> names;
-  if (DIR* stream = opendir(dir.c_str())) {
-    while (dirent* entry = readdir(stream)) {
-      std::string name = entry->d_name;
-      if (name != "." && name != "..") names.insert(name);
-    }
-    closedir(stream);
-  }
-  return names;
-}
 
 // The host name as the shim writes it (plain names are kept as they are).
 std::string this_host() {

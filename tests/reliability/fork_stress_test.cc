@@ -18,15 +18,6 @@ namespace {
 
 using preload::RunResult;
 
-std::vector<std::string> files_in(const std::string& dir) {
-  std::vector<std::string> names;
-  if (DIR* listing = opendir(dir.c_str())) {
-    while (dirent* entry = readdir(listing)) names.push_back(entry->d_name);
-    closedir(listing);
-  }
-  return names;
-}
-
 TEST(ForkStressTest, HundredsOfForksWhileThreadsAllocateAndFree) {
   // ThreadSanitizer makes each fork of a threaded process slow.
   std::string forks = reliability::kThreadSanitizer ? "60" : "300";
@@ -41,7 +32,7 @@ TEST(ForkStressTest, HundredsOfForksWhileThreadsAllocateAndFree) {
   EXPECT_EQ(run.at("parent.mapped_deferred"), "1") << run.describe();
   // The children's logs (EGM_LOG_FILE=egm-%p.log): nothing of the parent's unmapped there.
   size_t child_logs = 0;
-  for (const std::string& name : files_in(run.dir)) {
+  for (const std::string& name : preload::entries_of(run.dir)) {
     if (name.rfind("egm-", 0) != 0 || name == "egm-" + std::to_string(run.pid) + ".log") continue;
     ++child_logs;
     std::string text = preload::read_file(run.dir + "/" + name);
