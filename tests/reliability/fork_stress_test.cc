@@ -19,6 +19,12 @@ namespace {
 using preload::RunResult;
 
 TEST(ForkStressTest, HundredsOfForksWhileThreadsAllocateAndFree) {
+  // GCC 12's ASan runtime has no fork handler (added to LLVM's in 2023,
+  // llvm/llvm-project#75290): a child forked while another thread is inside
+  // ASan's malloc can deadlock there, with or without the shim. CI saw it once.
+  if (reliability::kAddressSanitizer)
+    GTEST_SKIP() << "ASan's allocator is not fork-safe in this toolchain; covered by the plain "
+                    "and ThreadSanitizer builds";
   // ThreadSanitizer makes each fork of a threaded process slow.
   std::string forks = reliability::kThreadSanitizer ? "60" : "300";
   RunResult run = reliability::run_program("fork-storm", {{"REL_FORKS", forks},

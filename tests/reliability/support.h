@@ -32,4 +32,11 @@ constexpr bool kThreadSanitizer =
     false;
 #endif
 
+constexpr bool kAddressSanitizer =
+#if defined(__SANITIZE_ADDRESS__)
+    true;
+#else
+    false;
+#endif
+
 }  // namespace reliability
