@@ -45,6 +45,8 @@ __global__ void write_kernel(uint4* words, size_t count, uint32_t value) {
   }
 }
 
+__global__ void touch_kernel(const uint32_t* buffer, uint32_t* scratch) { *scratch = *buffer; }
+
 unsigned blocks_for_current_device() {
   int device = 0;
   int sms = 0;
@@ -75,6 +77,11 @@ cudaError_t launch_read_reduce(const void* buffer, size_t bytes, void* scratch) 
 cudaError_t launch_write(void* buffer, size_t bytes, uint32_t value) {
   write_kernel<<<bandwidth_blocks(), kThreadsPerBlock>>>(static_cast<uint4*>(buffer),
                                                          bytes / sizeof(uint4), value);
+  return cudaGetLastError();
+}
+
+cudaError_t launch_touch(const void* buffer, void* scratch) {
+  touch_kernel<<<1, 1>>>(static_cast<const uint32_t*>(buffer), static_cast<uint32_t*>(scratch));
   return cudaGetLastError();
 }
 

@@ -23,4 +23,8 @@ cudaError_t launch_read_reduce(const void* buffer, size_t bytes, void* scratch);
 // Stores `value` into every 32-bit word of `buffer` (bytes: a multiple of 16).
 cudaError_t launch_write(void* buffer, size_t bytes, uint32_t value);
 
+// One thread copies the first 32-bit word of `buffer` to `scratch`: a launch
+// whose cost is the launch itself (the launch section).
+cudaError_t launch_touch(const void* buffer, void* scratch);
+
 }  // namespace egm::bench

@@ -45,6 +45,7 @@ constexpr Section kSections[] = {
     {"memory-mix", run_memory_mix, "PyTorch-like size mix held at once (footprint: shim log)",
      false},
     {"throughput", run_throughput, "alloc/free ops/s with 1, 8, 32 threads"},
+    {"launch", run_launch, "ns per kernel launch, device and host-placed argument"},
 };
 
 void print_usage(std::FILE* stream) {

@@ -20,12 +20,15 @@ LINK_NOMINAL_GBS = 63.0  # PCIe Gen5 x16, one direction
 TARGET_SHIM_VS_HOSTALLOC = 0.95
 TARGET_PASSTHROUGH_NS = 100.0
 TARGET_MAPPED_PER_REQUESTED = 1.25
+TARGET_LAUNCH_NOTHING_STAGED_NS = 1000.0  # issue 13: staging on, nothing staged
 
 CONFIG_TITLES = {
     "baseline": "no shim",
     "shim-cold": "LD_PRELOAD=libegm.so EGM_POOL_LIMIT=0",
     "shim-pooled": "LD_PRELOAD=libegm.so EGM_POOL_LIMIT={pool}",
     "shim-passthrough": "shim pooled + EGM_MIN_SIZE=4K",
+    "shim-launch": "shim pooled + EGM_MIN_SIZE=1M",
+    "shim-staging": "shim pooled + EGM_MIN_SIZE=1M EGM_STAGING=1",
 }
 
 
@@ -337,6 +340,39 @@ def passthrough_section(runs, targets):
     return data
 
 
+def launch_section(runs, targets):
+    """6. ns per launch: no shim, shim, shim with staging; device and host-placed argument."""
+    configs = (("baseline-launch", "no shim"), ("shim-launch", "shim, staging off"),
+               ("staging-launch", "shim, EGM_STAGING=1"))
+    results = {name: results_of(runs, name) for name, _ in configs}
+    missing = [why_missing(runs, name) for name, _ in configs if not results[name]]
+    notes = list(missing)
+    rows, data = [], {}
+    for key, label in (("device_argument", "256 B device buffer"),
+                       ("placed_argument", "2 MiB buffer")):
+        base = ((results["baseline-launch"] or {}).get(key) or {}).get("median_ns")
+        for name, title in configs:
+            point = (results[name] or {}).get(key) or {}
+            value = point.get("median_ns")
+            delta = None if value is None or base is None else value - base
+            rows.append([label, title, point.get("location", "-"), format_number(value),
+                         format_number(delta), point.get("launches", "-")])
+            data.setdefault(key, {})[name] = dict(point, delta_ns=delta)
+            if point.get("error"):
+                notes.append("%s %s: %s" % (name, key, point["error"]))
+    notes.append("host time to enqueue bursts of 100 one-thread kernels (median over bursts); "
+                 "the 2 MiB buffer is host-placed under the shim, so with staging on each of "
+                 "its launches also enqueues two copies and the write-back kernel")
+    print_table("6. kernel launch cost (staging, issue 13; medians, ns per launch)",
+                ["argument", "configuration", "location", "ns/launch", "delta vs no shim",
+                 "launches"], rows, notes)
+    staged_off = (data.get("device_argument") or {}).get("staging-launch", {}).get("delta_ns")
+    targets.append(target("launch: extra ns per launch with EGM_STAGING=1, nothing staged",
+                          staged_off, "<=", TARGET_LAUNCH_NOTHING_STAGED_NS, "%.0f ns",
+                          None if staged_off is not None else "; ".join(missing) or "no result"))
+    return data
+
+
 def memory_section(runs, directory, targets):
     rows, data, notes = [], {}, []
     for name, label in (("cold-memory-4k", "10 000 x 4 KiB, shim cold"),
@@ -474,6 +510,7 @@ def main():
     combined["passthrough"] = passthrough_section(runs, targets)
     combined["memory"] = memory_section(runs, arguments.runs, targets)
     combined["throughput"] = throughput_section(runs)
+    combined["launch"] = launch_section(runs, targets)
     combined["runs"] = {name: {"exit": run["rc"],
                                "seconds": (run["result"] or {}).get("seconds")}
                         for name, run in runs.items()}

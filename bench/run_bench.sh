@@ -146,6 +146,10 @@ run_all() {
   # 5. throughput
   run_one baseline-throughput baseline throughput 60
   run_one pooled-throughput shim-pooled throughput 60 "${pooled[@]}"
+  # 6. launch cost with and without staging (2 MiB argument host-placed under the shim)
+  run_one baseline-launch baseline launch 60
+  run_one shim-launch shim-launch launch 60 "${pooled[@]}" EGM_MIN_SIZE=1M
+  run_one staging-launch shim-staging launch 60 "${pooled[@]}" EGM_MIN_SIZE=1M EGM_STAGING=1
 }
 
 main() {

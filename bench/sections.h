@@ -36,6 +36,8 @@ JsonObject run_memory_4k(const BenchOptions& options);
 JsonObject run_memory_mix(const BenchOptions& options);
 // 5. Allocate/free operations per second with 1, 8 and 32 threads.
 JsonObject run_throughput(const BenchOptions& options);
+// 6. ns per kernel launch, with a device and a host-placed argument (staging).
+JsonObject run_launch(const BenchOptions& options);
 
 // "cudaErrorX: description" of a runtime error code.
 std::string runtime_error_text(int error);
