@@ -71,6 +71,10 @@ long fake_cuda_stream_pending(struct CUstream_st* stream);
 long fake_cuda_graph_node_count(struct CUgraph_st* graph);
 // Modules loaded by cuModuleLoadData and not yet unloaded.
 int fake_cuda_live_modules(void);
+// The fake's own function for `name` as its cuGetProcAddress gives it
+// (CUDA 13.0; the _ptsz version when per_thread), out of an interposer's
+// reach; NULL when unknown.
+void* fake_cuda_entry_point(const char* name, int per_thread);
 
 // ---- fake libcudart.so.13 ----
 // Allocations the runtime made itself (cudaMalloc, cudaMallocManaged,

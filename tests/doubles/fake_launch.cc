@@ -758,6 +758,14 @@ long fake_cuda_graph_node_count(CUgraph graph) {
   return static_cast<long>(reinterpret_cast<Graph*>(graph)->nodes.size());
 }
 
+void* fake_cuda_entry_point(const char* name, int per_thread) {
+  void* function = nullptr;
+  cuuint64_t flags = per_thread ? CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM
+                                : CU_GET_PROC_ADDRESS_DEFAULT;
+  return cuGetProcAddress_v2(name, &function, 13000, flags, nullptr) == CUDA_SUCCESS ? function
+                                                                                      : nullptr;
+}
+
 int fake_cuda_live_modules(void) {
   LaunchState& launch = state();
   std::lock_guard<std::mutex> lock(launch.mutex);
