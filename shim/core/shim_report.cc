@@ -34,7 +34,7 @@ std::vector<Allocation> Shim::live_allocations() const {
 
 void Shim::log_start_once() {
   if (start_logged_.exchange(true, std::memory_order_relaxed)) return;
-  // Every option with a printer in the options table, log_level last.
+  // Every option with a printer in the options table, in its order.
   emit(events::start(kVersion, rank_of_this_process(), host_of_this_process(), parsed_.summary()));
 }
 
