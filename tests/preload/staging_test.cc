@@ -1,0 +1,327 @@
+// LD_PRELOAD tests of staging (EGM_STAGING, issue 13): staging_program's
+// scenarios run without the shim, with it and staging off, and with staging
+// on (EGM_MODE=always: the buffers are host-placed). All three must print
+// the same (sums, contents, return codes); with staging on, the launches
+// that may be staged must really have got window addresses (the fake
+// kernels say what they were given), the ones that may not must have got
+// the program's own, with one decision line naming the reason; the log and
+// the summary must count what happened.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "tests/preload/harness.h"
+
+namespace {
+
+using preload::contains;
+using preload::events;
+using preload::expect_clean_exit;
+using preload::field;
+using preload::LogLine;
+using preload::RunOptions;
+using preload::RunResult;
+
+// Allocations of 1 MiB and more are host-placed, smaller ones stay device
+// memory; the runtime allocates through the driver, as the real one does.
+std::map<std::string, std::string> base_env(const std::map<std::string, std::string>& extra) {
+  std::map<std::string, std::string> env = {{"EGM_MODE", "always"},
+                                            {"EGM_MIN_SIZE", "1M"},
+                                            {"EGM_STAGING_WINDOW", "16M"},
+                                            {"FAKE_CUDART_VIA_DRIVER", "1"}};
+  for (const auto& [key, value] : extra) env[key] = value;
+  return env;
+}
+
+RunResult run_program(const std::string& scenario, bool preload,
+                      std::map<std::string, std::string> env) {
+  RunOptions options;
+  options.program = "tests/preload/staging_program";
+  options.args = {scenario};
+  options.preload = preload;
+  options.env = std::move(env);
+  return preload::run(options);
+}
+
+struct Runs {
+  RunResult bare;  // without the shim
+  RunResult off;   // EGM_STAGING=0
+  RunResult on;    // EGM_STAGING=1
+};
+
+// The three runs; their stdout must be the same.
+Runs run_three(const std::string& scenario, const std::map<std::string, std::string>& extra = {}) {
+  Runs runs;
+  runs.bare = run_program(scenario, false, base_env(extra));
+  std::map<std::string, std::string> off = base_env(extra), on = base_env(extra);
+  off["EGM_STAGING"] = "0";
+  on["EGM_STAGING"] = "1";
+  runs.off = run_program(scenario, true, off);
+  runs.on = run_program(scenario, true, on);
+  expect_clean_exit(runs.bare);
+  expect_clean_exit(runs.off);
+  expect_clean_exit(runs.on);
+  EXPECT_EQ(runs.off.out, runs.bare.out) << "staging off:\n"
+                                         << runs.off.describe() << "\nwithout the shim:\n"
+                                         << runs.bare.describe();
+  EXPECT_EQ(runs.on.out, runs.bare.out) << "staging on:\n"
+                                        << runs.on.describe() << "\nwithout the shim:\n"
+                                        << runs.bare.describe();
+  // Staging off stages nothing and takes no window.
+  EXPECT_TRUE(events(runs.off.log, "stage-window").empty()) << runs.off.describe();
+  EXPECT_TRUE(events(runs.off.log, "stage").empty()) << runs.off.describe();
+  return runs;
+}
+
+uint64_t number(const std::string& text) {
+  char* end = nullptr;
+  uint64_t value = std::strtoull(text.c_str(), &end, 0);
+  return end != text.c_str() && *end == '\0' ? value : ~uint64_t{0};
+}
+
+struct Window {
+  uint64_t start = 0;
+  uint64_t bytes = 0;
+};
+
+Window window_of(const RunResult& run) {
+  std::vector<LogLine> lines = events(run.log, "stage-window");
+  if (lines.size() != 1) return {};
+  return {number(field(lines[0], "address")), number(field(lines[0], "bytes"))};
+}
+
+// The report's address `key` lies in the staging window.
+bool in_window(const RunResult& run, const std::string& key) {
+  Window window = window_of(run);
+  uint64_t address = number(run.at(key));
+  return window.bytes != 0 && address >= window.start && address < window.start + window.bytes;
+}
+
+void expect_staged(const RunResult& run, const std::string& key) {
+  EXPECT_TRUE(in_window(run, key)) << key << "=" << run.at(key) << " is not a window address\n"
+                                   << run.describe();
+}
+
+// The kernel got the program's own address `own` (a report key).
+void expect_not_staged(const RunResult& run, const std::string& key, const std::string& own) {
+  EXPECT_EQ(run.at(key), run.at(own)) << key << "\n" << run.describe();
+  EXPECT_FALSE(in_window(run, key)) << key << "\n" << run.describe();
+}
+
+// Without the shim and with staging off the kernel gets what the program passed.
+void expect_own_addresses(const Runs& runs, const std::string& key, const std::string& own) {
+  EXPECT_EQ(runs.bare.at(key), runs.bare.at(own)) << runs.bare.describe();
+  EXPECT_EQ(runs.off.at(key), runs.off.at(own)) << runs.off.describe();
+}
+
+std::vector<LogLine> lines_with(const RunResult& run, const std::string& event,
+                                const std::string& key, const std::string& value) {
+  return preload::lines_where(run.log, {{"event", event}, {key, value}});
+}
+
+// The decision lines refusing `reason`; when `address_key` is given, about that allocation.
+std::vector<LogLine> refusals(const RunResult& run, const std::string& reason,
+                              const std::string& address_key = "") {
+  std::vector<LogLine> found;
+  for (const LogLine& line : lines_with(run, "decision", "reason", reason)) {
+    if (address_key.empty() || field(line, "address") == run.at(address_key)) found.push_back(line);
+  }
+  return found;
+}
+
+// The first staging of the allocation at report key `address_key` was logged once.
+void expect_stage_line(const RunResult& run, const std::string& address_key) {
+  std::vector<LogLine> lines = lines_with(run, "stage", "address", run.at(address_key));
+  ASSERT_FALSE(lines.empty()) << address_key << "\n" << run.describe();
+  EXPECT_EQ(field(lines[0], "launches"), "1") << run.describe();
+  EXPECT_EQ(field(lines[0], "device"), "0") << run.describe();
+}
+
+// A value of the exit summary (the line that has it).
+std::string summary_value(const RunResult& run, const std::string& key) {
+  for (const LogLine& line : run.log) {
+    if (line.count(key) != 0) return line.at(key);
+  }
+  return "<missing " + key + ">";
+}
+
+TEST(StagingTest, ReadSumReadsTheWindowCopyOfFreshData) {
+  Runs runs = run_three("read_sum");
+  const RunResult& on = runs.on;
+  EXPECT_EQ(on.at("read_sum.in.host_placed"), "1") << on.describe();
+  expect_staged(on, "read_sum.kernel.0");
+  expect_staged(on, "read_sum.kernel.2");  // the output too: written back
+  expect_own_addresses(runs, "read_sum.kernel.0", "read_sum.in.addr");
+  Window window = window_of(on);
+  EXPECT_EQ(window.bytes, 16u << 20) << on.describe();
+  std::vector<LogLine> window_lines = events(on.log, "stage-window");
+  ASSERT_EQ(window_lines.size(), 1u) << on.describe();
+  EXPECT_EQ(field(window_lines[0], "device"), "0");
+  expect_stage_line(on, "read_sum.in.addr");
+  expect_stage_line(on, "read_sum.out.addr");
+  // Freed after two stagings of 2 MiB + 24 bytes (rounded up to 8).
+  std::vector<LogLine> unstage = lines_with(on, "unstage", "address", on.at("read_sum.in.addr"));
+  ASSERT_EQ(unstage.size(), 1u) << on.describe();
+  EXPECT_EQ(field(unstage[0], "stagings"), "2") << on.describe();
+  EXPECT_EQ(field(unstage[0], "staged_bytes"), std::to_string(2 * ((2u << 20) + 24)))
+      << on.describe();
+  EXPECT_EQ(summary_value(on, "staged_launches"), "2") << on.describe();
+  EXPECT_EQ(summary_value(on, "refused_launches"), "0") << on.describe();
+  EXPECT_NE(summary_value(on, "staged_bytes"), "0") << on.describe();
+}
+
+TEST(StagingTest, PointersInsideParametersPassedByValueAreStaged) {
+  Runs runs = run_three("struct_read");
+  expect_staged(runs.on, "struct_read.kernel.0");
+  EXPECT_NE(number(runs.on.at("struct_read.kernel.0")), number(runs.on.at("struct_read.in.addr")) + 800);
+  EXPECT_EQ(number(runs.off.at("struct_read.kernel.0")), number(runs.off.at("struct_read.in.addr")) + 800);
+}
+
+TEST(StagingTest, KernelWritesReachTheHostPlacedMemory) {
+  Runs runs = run_three("fill");
+  expect_staged(runs.on, "fill.kernel.0");
+  expect_own_addresses(runs, "fill.kernel.0", "fill.buffer.addr");
+  EXPECT_TRUE(contains(runs.on.out, "fill_part around=")) << runs.on.describe();
+}
+
+// A write through a pointer stored in memory (unseen by the shim) survives the write-back.
+TEST(StagingTest, WritesThroughAnUnseenAliasSurvive) {
+  Runs runs = run_three("alias_write");
+  EXPECT_TRUE(contains(runs.bare.out, "alias words=22,11,")) << runs.bare.describe();
+  expect_staged(runs.on, "alias.kernel.0");
+  expect_staged(runs.on, "alias.kernel.1");
+}
+
+TEST(StagingTest, AOnePastEndPointerIsNotStaged) {
+  Runs runs = run_three("range_sum");
+  const RunResult& on = runs.on;
+  expect_not_staged(on, "range_whole.kernel.0", "range.buffer.addr");
+  EXPECT_EQ(refusals(on, "end-pointer", "range.buffer.addr").size(), 1u) << on.describe();
+  expect_staged(on, "range_half.kernel.0");
+  expect_staged(on, "range_half.kernel.1");
+}
+
+TEST(StagingTest, DeviceMemoryArgumentsAreLeftAlone) {
+  Runs runs = run_three("device_args");
+  const RunResult& on = runs.on;
+  EXPECT_EQ(on.at("device.small.host_placed"), "0") << on.describe();
+  expect_not_staged(on, "device_mixed.kernel.0", "device.small.addr");
+  expect_staged(on, "device_mixed.kernel.2");
+  expect_not_staged(on, "device_only.kernel.0", "device.small.addr");
+  expect_not_staged(on, "device_only.kernel.2", "device.small_out.addr");
+  // Nothing host-placed referenced is no refusal.
+  EXPECT_TRUE(events(on.log, "decision").empty() ||
+              lines_with(on, "decision", "address", on.at("device.small.addr")).empty())
+      << on.describe();
+  EXPECT_EQ(summary_value(on, "staged_launches"), "1") << on.describe();
+}
+
+TEST(StagingTest, LibraryKernelHandlesAreStaged) {
+  Runs runs = run_three("library_kernel");
+  expect_staged(runs.on, "library.kernel.0");
+}
+
+TEST(StagingTest, PerThreadDefaultStreamKeepsStreamOrder) {
+  Runs runs = run_three("ptsz");
+  EXPECT_TRUE(contains(runs.bare.out, "ptsz held=1\n")) << runs.bare.describe();
+  expect_staged(runs.on, "ptsz.kernel.0");
+  expect_own_addresses(runs, "ptsz.kernel.0", "ptsz.in.addr");
+}
+
+TEST(StagingTest, LaunchKernelExIsStagedUnlessCooperative) {
+  Runs runs = run_three("launch_ex");
+  const RunResult& on = runs.on;
+  expect_staged(on, "ex_plain.kernel.0");
+  expect_staged(on, "ex_priority.kernel.0");
+  expect_not_staged(on, "ex_cooperative.kernel.0", "launch_ex.in.addr");
+  EXPECT_EQ(refusals(on, "cooperative", "launch_ex.in.addr").size(), 1u) << on.describe();
+  EXPECT_NE(summary_value(on, "refused_launches"), "0") << on.describe();
+}
+
+TEST(StagingTest, CapturedLaunchesAreNotStaged) {
+  Runs runs = run_three("capture");
+  const RunResult& on = runs.on;
+  EXPECT_TRUE(contains(on.out, "capture nodes=1\n")) << on.describe();
+  expect_not_staged(on, "captured.kernel.0", "capture.in.addr");
+  EXPECT_EQ(refusals(on, "capturing", "capture.in.addr").size(), 1u) << on.describe();
+}
+
+TEST(StagingTest, ParameterBuffersAreNotStaged) {
+  Runs runs = run_three("extra");
+  expect_not_staged(runs.on, "extra.kernel.0", "extra.in.addr");
+  EXPECT_EQ(refusals(runs.on, "extra-params", "extra.in.addr").size(), 1u) << runs.on.describe();
+}
+
+TEST(StagingTest, AllocationsTooLargeForTheWindowAreNotStaged) {
+  Runs runs = run_three("too_large");
+  const RunResult& on = runs.on;
+  expect_not_staged(on, "too_large.kernel.0", "too_large.in.addr");
+  expect_staged(on, "too_large.kernel.2");
+  EXPECT_EQ(refusals(on, "too-large", "too_large.in.addr").size(), 1u) << on.describe();
+}
+
+// Eight allocations through a window that holds about two launches, on two
+// streams, one held back: every region is reused many times.
+TEST(StagingTest, TheRingIsReusedWithoutMixingUpLaunches) {
+  Runs runs = run_three("ring");
+  const RunResult& on = runs.on;
+  EXPECT_TRUE(contains(on.out, "ring launches=CUDA_SUCCESS\n")) << on.describe();
+  uint64_t staged = number(summary_value(on, "staged_launches"));
+  EXPECT_GE(staged, 80u + 8u) << on.describe();
+  EXPECT_LT(staged, 1000u) << on.describe();
+  for (int i = 0; i < 8; ++i) {
+    std::string key = "ring.buffer" + std::to_string(i) + ".addr";
+    std::vector<LogLine> unstage = lines_with(on, "unstage", "address", on.at(key));
+    ASSERT_EQ(unstage.size(), 1u) << key << "\n" << on.describe();
+    EXPECT_GE(number(field(unstage[0], "stagings")), 5u) << on.describe();
+  }
+}
+
+TEST(StagingTest, StagingOffHandsOutTheDriversOwnLaunchFunctions) {
+  Runs runs = run_three("proc_address");
+  for (const RunResult* run : {&runs.bare, &runs.off}) {
+    EXPECT_EQ(run->at("proc.is_own"), "1") << run->describe();
+    EXPECT_EQ(run->at("proc.ex_is_own"), "1") << run->describe();
+    EXPECT_EQ(run->at("proc.ptsz_is_own"), "1") << run->describe();
+    EXPECT_EQ(run->at("proc.dlsym_is_own"), "1") << run->describe();
+  }
+  const RunResult& on = runs.on;
+  EXPECT_EQ(on.at("proc.is_own"), "0") << on.describe();  // the shim's launch override
+  EXPECT_EQ(on.at("proc.in.host_placed"), "1") << on.describe();
+  expect_staged(on, "proc.kernel.0");
+}
+
+TEST(StagingTest, FailedLaunchesReturnTheDriversErrorAndChangeNothing) {
+  Runs runs = run_three("launch_errors");
+  EXPECT_TRUE(contains(runs.bare.out, "zero_grid launch=CUDA_ERROR_INVALID_VALUE\n"))
+      << runs.bare.describe();
+  EXPECT_TRUE(contains(runs.bare.out, "bad_handle launch=CUDA_ERROR_INVALID_HANDLE\n"))
+      << runs.bare.describe();
+}
+
+// Without its write-back kernel the shim stages nothing on that device: one
+// warning, same results.
+TEST(StagingTest, AWindowWithoutItsModuleStagesNothing) {
+  Runs runs = run_three("read_sum", {{"FAKE_CUDA_FAIL", "cuModuleLoadData"}});
+  const RunResult& on = runs.on;
+  expect_not_staged(on, "read_sum.kernel.0", "read_sum.in.addr");
+  EXPECT_TRUE(events(on.log, "stage").empty()) << on.describe();
+  size_t warnings = 0;
+  for (const std::string& line : preload::lines_of(on.log_text)) {
+    if (contains(line, "level=warning") && contains(line, "stag")) ++warnings;
+  }
+  EXPECT_GE(warnings, 1u) << on.describe();
+}
+
+// A window the device cannot give: staging is off, the program runs as without it.
+TEST(StagingTest, AWindowTheDeviceCannotGiveStagesNothing) {
+  Runs runs = run_three("read_sum", {{"EGM_STAGING_WINDOW", "1T"}});
+  expect_not_staged(runs.on, "read_sum.kernel.0", "read_sum.in.addr");
+  EXPECT_TRUE(events(runs.on.log, "stage").empty()) << runs.on.describe();
+}
+
+}  // namespace
