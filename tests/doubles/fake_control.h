@@ -65,6 +65,13 @@ long fake_cuda_kernel_runs(const char* name);
 // call) lets it run in order. 0 on success.
 int fake_cuda_stream_block(struct CUstream_st* stream);
 int fake_cuda_stream_release(struct CUstream_st* stream);
+// Test control: runs the held work of a blocked `stream` in order up to (not
+// including) the first item named `what` (a kernel's name, "memcpy",
+// "event-record", "event-wait"), or to its end or a wait not over; the
+// stream stays blocked. Lets a test stop a stream between the shim's staging
+// copies and the kernel, or between the kernel and its write-back. Returns
+// how many items ran.
+long fake_cuda_stream_run_until(struct CUstream_st* stream, const char* what);
 // Work held on `stream`, not yet run.
 long fake_cuda_stream_pending(struct CUstream_st* stream);
 // Work recorded into a graph by stream capture (cuStreamEndCapture's graph).

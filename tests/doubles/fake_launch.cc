@@ -43,6 +43,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -194,10 +195,20 @@ struct Graph {
   std::vector<std::string> nodes;
 };
 
+struct EventState {
+  uint64_t recorded = 0;   // records so far
+  uint64_t completed = 0;  // the last record whose earlier work is done
+  CUstream stream = nullptr;  // the queue of the last record
+};
+
+// Shared by the event's handle and the work that records or waits for it: a
+// wait outlives cuEventDestroy, as in CUDA.
+using EventPointer = std::shared_ptr<EventState>;
+
 struct Work {
   std::string what;           // the graph node's name when captured
   std::function<void()> run;  // empty for a wait
-  CUevent wait_event = nullptr;
+  EventPointer wait_event;
   uint64_t wait_generation = 0;
 };
 
@@ -207,19 +218,13 @@ struct Queue {
   std::deque<Work> pending;
 };
 
-struct EventState {
-  uint64_t recorded = 0;   // records so far
-  uint64_t completed = 0;  // the last record whose earlier work is done
-  CUstream stream = nullptr;  // the queue of the last record
-};
-
 constexpr int kRecordedParameters = 8;
 
 struct LaunchState {
   std::mutex mutex;
   std::map<CUstream, Queue> queues;
   std::set<CUstream> created;
-  std::map<CUevent, EventState> events;
+  std::map<CUevent, EventPointer> events;
   std::set<CUmodule> modules;
   std::map<std::string, long, std::less<>> kernel_runs;
   std::array<uintptr_t, kRecordedParameters> last_pointers{};
@@ -241,9 +246,8 @@ CUstream queue_key(CUstream stream, bool per_thread_entry) {
   return stream;
 }
 
-bool wait_is_over(const LaunchState& launch, const Work& work) {
-  auto it = launch.events.find(work.wait_event);
-  return it == launch.events.end() || it->second.completed >= work.wait_generation;
+bool wait_is_over(const Work& work) {
+  return work.wait_event->completed >= work.wait_generation;
 }
 
 // Runs whatever may run now, in each stream's order. Lock held.
@@ -253,7 +257,7 @@ void run_ready_work(LaunchState& launch) {
     for (auto& [key, queue] : launch.queues) {
       while (!queue.blocked && !queue.pending.empty()) {
         if (queue.pending.front().wait_event != nullptr &&
-            !wait_is_over(launch, queue.pending.front())) {
+            !wait_is_over(queue.pending.front())) {
           break;
         }
         Work work = std::move(queue.pending.front());
@@ -298,14 +302,11 @@ CUresult record_event(CUevent event, CUstream stream, bool per_thread_entry, con
     launch.queues[key].capture->nodes.push_back("event-record");
     return CUDA_SUCCESS;
   }
-  uint64_t generation = ++it->second.recorded;
-  it->second.stream = key;
-  enqueue(launch, key, Work{"event-record", [&launch, event, generation] {
-                              auto found = launch.events.find(event);
-                              if (found != launch.events.end()) {
-                                found->second.completed =
-                                    std::max(found->second.completed, generation);
-                              }
+  EventPointer recorded = it->second;
+  uint64_t generation = ++recorded->recorded;
+  recorded->stream = key;
+  enqueue(launch, key, Work{"event-record", [recorded, generation] {
+                              recorded->completed = std::max(recorded->completed, generation);
                             }});
   return CUDA_SUCCESS;
 }
@@ -318,7 +319,7 @@ CUresult wait_event(CUstream stream, CUevent event, unsigned flags, bool per_thr
   std::lock_guard<std::mutex> lock(launch.mutex);
   auto it = launch.events.find(event);
   if (it == launch.events.end()) return CUDA_ERROR_INVALID_HANDLE;
-  Work wait{"event-wait", nullptr, event, it->second.recorded};
+  Work wait{"event-wait", nullptr, it->second, it->second->recorded};
   enqueue(launch, queue_key(stream, per_thread_entry), std::move(wait));
   return CUDA_SUCCESS;
 }
@@ -670,7 +671,7 @@ CUresult cuEventCreate(CUevent* event, unsigned int) {
   LaunchState& launch = state();
   std::lock_guard<std::mutex> lock(launch.mutex);
   *event = reinterpret_cast<CUevent>(new char);
-  launch.events[*event] = EventState{};
+  launch.events[*event] = std::make_shared<EventState>();
   return CUDA_SUCCESS;
 }
 
@@ -688,7 +689,7 @@ CUresult cuEventQuery(CUevent event) {
   std::lock_guard<std::mutex> lock(launch.mutex);
   auto it = launch.events.find(event);
   if (it == launch.events.end()) return CUDA_ERROR_INVALID_HANDLE;
-  return it->second.completed >= it->second.recorded ? CUDA_SUCCESS : CUDA_ERROR_NOT_READY;
+  return it->second->completed >= it->second->recorded ? CUDA_SUCCESS : CUDA_ERROR_NOT_READY;
 }
 
 CUresult cuEventSynchronize(CUevent event) {
@@ -697,7 +698,7 @@ CUresult cuEventSynchronize(CUevent event) {
   std::lock_guard<std::mutex> lock(launch.mutex);
   auto it = launch.events.find(event);
   if (it == launch.events.end()) return CUDA_ERROR_INVALID_HANDLE;
-  if (it->second.completed < it->second.recorded) complete(launch, it->second.stream);
+  if (it->second->completed < it->second->recorded) complete(launch, it->second->stream);
   return CUDA_SUCCESS;
 }
 
@@ -742,6 +743,23 @@ int fake_cuda_stream_release(CUstream stream) {
   launch.queues[queue_key(stream, false)].blocked = false;
   run_ready_work(launch);
   return 0;
+}
+
+long fake_cuda_stream_run_until(CUstream stream, const char* what) {
+  if (what == nullptr) return -1;
+  LaunchState& launch = state();
+  std::lock_guard<std::mutex> lock(launch.mutex);
+  Queue& queue = launch.queues[queue_key(stream, false)];
+  long ran = 0;
+  while (!queue.pending.empty() && queue.pending.front().what != what) {
+    if (queue.pending.front().wait_event != nullptr && !wait_is_over(queue.pending.front())) break;
+    Work work = std::move(queue.pending.front());
+    queue.pending.pop_front();
+    if (work.run) work.run();
+    ++ran;
+    run_ready_work(launch);  // what waited for this work
+  }
+  return ran;
 }
 
 long fake_cuda_stream_pending(CUstream stream) {

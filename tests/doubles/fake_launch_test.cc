@@ -204,7 +204,16 @@ TEST(FakeLaunchTest, EventsOrderWorkAcrossStreams) {
   EXPECT_EQ(fake_cuda_stream_pending(second), 0);
   EXPECT_EQ(cuStreamWaitEvent(second, reinterpret_cast<CUevent>(&in), 0),
             CUDA_ERROR_INVALID_HANDLE);
+  // A wait outlives the event's handle, as in CUDA.
+  fake_cuda_stream_block(first);
+  ASSERT_EQ(fill(in, 8, first), CUDA_SUCCESS);
+  ASSERT_EQ(cuEventRecord(event, first), CUDA_SUCCESS);
+  ASSERT_EQ(cuStreamWaitEvent(second, event, 0), CUDA_SUCCESS);
   EXPECT_EQ(cuEventDestroy(event), CUDA_SUCCESS);
+  ASSERT_EQ(read_sum(in, out, second), CUDA_SUCCESS);
+  EXPECT_EQ(out.data()[0], 3 * kWords);
+  fake_cuda_stream_release(first);
+  EXPECT_EQ(out.data()[0], 8 * kWords);
   EXPECT_EQ(cuStreamDestroy(first), CUDA_SUCCESS);
   EXPECT_EQ(cuStreamDestroy(second), CUDA_SUCCESS);
 }

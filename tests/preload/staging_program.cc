@@ -452,23 +452,33 @@ int scenario_ring() {
   fake_cuda_stream_release(streams[0]);
   cuCtxSynchronize();
   std::vector<uint64_t> sums = read_words(out, kRounds);
-  std::printf("ring sums hash=%016" PRIx64 " first=%" PRIu64 " last=%" PRIu64 "\n", fnv(sums),
-              sums[0], sums[kRounds - 1]);
+  for (int round = 0; round < kRounds; ++round) {
+    std::printf("ring round%d sum=%" PRIu64 "\n", round, sums[round]);
+  }
   for (int i = 0; i < kBuffers; ++i) {
     print_contents("ring.buffer" + std::to_string(i), buffers[i], kBigWords);
   }
-  // Two independent streams: the first held, its staged launch waits; the
-  // second's launches wrap around the ring onto the first's region.
-  fake_cuda_stream_block(streams[0]);
-  print_launch("ring_held", read_sum(buffers[0], kBigWords, out, streams[0]));
-  for (int i = 1; i < kBuffers; ++i) {
-    print_launch("ring_other" + std::to_string(i),
-                 read_sum(buffers[i], kBigWords, out + 8 * i, streams[1]));
+  // Two independent streams: the first's staged launch stopped after its
+  // staging copies (before the kernel), then after the kernel (before the
+  // write-back); meanwhile the second's launches wrap around the ring onto
+  // the first's region, which they must not overwrite before it is done.
+  for (const char* stop : {"read_sum", "egm_write_back"}) {
+    std::string phase = std::string("ring_cross_") + stop;
+    write_words(out, std::vector<uint64_t>(kBuffers, 0));
+    fake_cuda_stream_block(streams[0]);
+    print_launch(phase + "_held", read_sum(buffers[0], kBigWords, out, streams[0]));
+    fake_cuda_stream_run_until(streams[0], stop);
+    for (int i = 1; i < kBuffers; ++i) {
+      print_launch(phase + std::to_string(i),
+                   read_sum(buffers[i], kBigWords, out + 8 * i, streams[1]));
+    }
+    fake_cuda_stream_release(streams[0]);
+    cuCtxSynchronize();
+    sums = read_words(out, kBuffers);
+    for (int i = 0; i < kBuffers; ++i) {
+      std::printf("%s sum%d=%" PRIu64 "\n", phase.c_str(), i, sums[i]);
+    }
   }
-  fake_cuda_stream_release(streams[0]);
-  cuCtxSynchronize();
-  sums = read_words(out, kBuffers);
-  for (int i = 0; i < kBuffers; ++i) std::printf("ring_cross sum%d=%" PRIu64 "\n", i, sums[i]);
   for (CUstream stream : streams) cuStreamDestroy(stream);
   for (int i = 0; i < kBuffers; ++i) release("ring.buffer" + std::to_string(i), buffers[i]);
   release("ring.out", out);
