@@ -161,6 +161,12 @@ size_t window_warnings(const RunResult& run) {
   return count;
 }
 
+void expect_summary(const RunResult& run, const std::map<std::string, std::string>& wanted) {
+  for (const auto& [key, value] : wanted) {
+    EXPECT_EQ(summary_value(run, key), value) << key << "\n" << run.describe();
+  }
+}
+
 TEST(StagingTest, ReadSumReadsTheWindowCopyOfFreshData) {
   Runs runs = run_three("read_sum");
   const RunResult& on = runs.on;
@@ -213,6 +219,8 @@ TEST(StagingTest, AOnePastEndPointerIsNotStaged) {
   const RunResult& on = runs.on;
   expect_not_staged(on, "range_whole.kernel.0", "range.buffer.addr");
   EXPECT_EQ(refusals(on, "end-pointer", "range.buffer.addr").size(), 1u) << on.describe();
+  expect_summary(on, {{"staged_launches", "1"}, {"refused_launches", "1"},
+                      {"refused_end_pointer", "1"}});
   expect_staged(on, "range_half.kernel.0");
   expect_staged(on, "range_half.kernel.1");
 }
@@ -251,7 +259,8 @@ TEST(StagingTest, LaunchKernelExIsStagedUnlessCooperative) {
   expect_staged(on, "ex_priority.kernel.0");
   expect_not_staged(on, "ex_cooperative.kernel.0", "launch_ex.in.addr");
   EXPECT_EQ(refusals(on, "cooperative", "launch_ex.in.addr").size(), 1u) << on.describe();
-  EXPECT_NE(summary_value(on, "refused_launches"), "0") << on.describe();
+  expect_summary(on, {{"staged_launches", "2"}, {"refused_launches", "1"},
+                      {"refused_cooperative", "1"}});
 }
 
 TEST(StagingTest, CapturedLaunchesAreNotStaged) {
@@ -260,12 +269,16 @@ TEST(StagingTest, CapturedLaunchesAreNotStaged) {
   EXPECT_TRUE(contains(on.out, "capture nodes=1\n")) << on.describe();
   expect_not_staged(on, "captured.kernel.0", "capture.in.addr");
   EXPECT_EQ(refusals(on, "capturing", "capture.in.addr").size(), 1u) << on.describe();
+  expect_summary(on, {{"staged_launches", "1"}, {"refused_launches", "1"},
+                      {"refused_capturing", "1"}});  // the launch after the capture is staged
 }
 
 TEST(StagingTest, ParameterBuffersAreNotStaged) {
   Runs runs = run_three("extra");
   expect_not_staged(runs.on, "extra.kernel.0", "extra.in.addr");
   EXPECT_EQ(refusals(runs.on, "extra-params", "extra.in.addr").size(), 1u) << runs.on.describe();
+  expect_summary(runs.on, {{"staged_launches", "0"}, {"refused_launches", "1"},
+                           {"refused_extra_params", "1"}});
 }
 
 TEST(StagingTest, AllocationsTooLargeForTheWindowAreNotStaged) {
@@ -274,6 +287,7 @@ TEST(StagingTest, AllocationsTooLargeForTheWindowAreNotStaged) {
   expect_not_staged(on, "too_large.kernel.0", "too_large.in.addr");
   expect_staged(on, "too_large.kernel.2");
   EXPECT_EQ(refusals(on, "too-large", "too_large.in.addr").size(), 1u) << on.describe();
+  EXPECT_EQ(summary_value(on, "refused_too_large"), "1") << on.describe();
 }
 
 // Eight allocations through a window that holds about two launches, on two
@@ -313,6 +327,10 @@ TEST(StagingTest, FailedLaunchesReturnTheDriversErrorAndChangeNothing) {
       << runs.bare.describe();
   EXPECT_TRUE(contains(runs.bare.out, "bad_handle launch=CUDA_ERROR_INVALID_HANDLE\n"))
       << runs.bare.describe();
+  // Only the launch after the errors is staged; the unknown handle's layout is refused once.
+  expect_summary(runs.on, {{"staged_launches", "1"}, {"refused_layout_unknown", "1"}});
+  EXPECT_EQ(lines_with(runs.on, "decision", "reason", "layout-unknown").size(), 1u)
+      << runs.on.describe();
 }
 
 // Without its write-back kernel the shim stages nothing on that device: one
