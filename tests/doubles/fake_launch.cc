@@ -31,6 +31,7 @@
 //   struct_read(struct {const uint64_t* in; uint64_t words;} args, uint64_t* out)  by value
 //   alias_write(uint64_t* p, uint64_t* const* table)  p[1] = 11, then (*table)[0] = 22
 //   range_sum(const uint64_t* begin, const uint64_t* end, uint64_t* out)
+//   read_sum4(const uint64_t* a, b, c, d, uint64_t words, uint64_t* out)  out[0] = sum of all four
 // cuModuleLoadData takes any image; its cuModuleGetFunction knows
 // "egm_write_back" (copy, snapshot, original, words): every word where
 // copy != snapshot is stored to original, the shim's staging write-back.
@@ -106,6 +107,15 @@ void range_sum(const Arguments& a) {
   a.at<uint64_t*>(2)[0] = sum(a.at<const uint64_t*>(0), a.at<const uint64_t*>(1));
 }
 
+void read_sum4(const Arguments& a) {
+  uint64_t words = a.at<uint64_t>(4), total = 0;
+  for (size_t i = 0; i < 4; ++i) {
+    const auto* in = a.at<const uint64_t*>(i);
+    total += sum(in, in + words);
+  }
+  a.at<uint64_t*>(5)[0] = total;
+}
+
 // The host version of shim/core/staging_kernels.cu.
 void egm_write_back(const Arguments& a) {
   const auto* copy = a.at<const uint64_t*>(0);
@@ -141,6 +151,7 @@ const std::vector<Kernel>& kernels() {
         {"struct_read", {sizeof(WordSpan), 8}, struct_read},
         {"alias_write", {8, 8}, alias_write},
         {"range_sum", {8, 8, 8}, range_sum},
+        {"read_sum4", {8, 8, 8, 8, 8, 8}, read_sum4},
         {kWriteBack, {8, 8, 8, 8}, egm_write_back},
     };
     for (Kernel& kernel : *list) {

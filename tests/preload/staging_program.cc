@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/doubles/fake_control.h"
@@ -556,6 +557,141 @@ int scenario_launch_errors() {
   return 0;
 }
 
+// Threads launching at once, each on its own stream (two of them on their
+// per-thread default stream): the ring is shared.
+int scenario_threads() {
+  constexpr int kThreads = 4;
+  constexpr int kLaunches = 12;
+  CUcontext context = nullptr;
+  cuCtxGetCurrent(&context);
+  std::vector<CUdeviceptr> ins, outs;
+  for (int t = 0; t < kThreads; ++t) {
+    ins.push_back(allocate("threads.in" + std::to_string(t), kBigBytes));
+    outs.push_back(allocate("threads.out" + std::to_string(t), kOutBytes));
+    if (!ins.back() || !outs.back()) return 1;
+  }
+  std::vector<CUresult> worst(kThreads, CUDA_SUCCESS);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      cuCtxSetCurrent(context);
+      CUstream stream = nullptr;
+      bool own_stream = t % 2 == 0;
+      if (own_stream) cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING);
+      CUdeviceptr in = ins[t];
+      uint64_t words = kBigWords;
+      for (int l = 0; l < kLaunches; ++l) {
+        uint64_t value = 1000 * t + l;
+        CUdeviceptr out = outs[t] + 8 * l;
+        void* fill_params[] = {&in, &words, &value};
+        void* sum_params[] = {&in, &words, &out};
+        CUresult results[2];
+        if (own_stream) {
+          results[0] = launch(kernel("fill"), fill_params, stream);
+          results[1] = launch(kernel("read_sum"), sum_params, stream);
+        } else {
+          results[0] = cuLaunchKernel_ptsz(kernel("fill"), 2, 1, 1, 64, 1, 1, 0, nullptr,
+                                           fill_params, nullptr);
+          results[1] = cuLaunchKernel_ptsz(kernel("read_sum"), 2, 1, 1, 64, 1, 1, 0, nullptr,
+                                           sum_params, nullptr);
+        }
+        for (CUresult result : results) {
+          if (result != CUDA_SUCCESS) worst[t] = result;
+        }
+      }
+      cuStreamSynchronize(own_stream ? stream : CU_STREAM_PER_THREAD);
+      if (own_stream) cuStreamDestroy(stream);
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  for (int t = 0; t < kThreads; ++t) {
+    std::vector<uint64_t> sums = read_words(outs[t], kLaunches);
+    std::printf("threads t%d launches=%s sums hash=%016" PRIx64 " first=%" PRIu64 " last=%" PRIu64
+                "\n",
+                t, name_of(worst[t]), fnv(sums), sums[0], sums.back());
+    release("threads.in", ins[t]);
+    release("threads.out", outs[t]);
+  }
+  return 0;
+}
+
+// Two GPUs (FAKE_CUDA_DEVICE_COUNT=2): a window each, taken in each device's
+// context; a launch in device 1's context on device 0's memory.
+int scenario_two_devices() {
+  CUcontext first = nullptr, second = nullptr;
+  cuCtxGetCurrent(&first);
+  std::printf("two_devices retain=%s\n", name_of(cuDevicePrimaryCtxRetain(&second, 1)));
+  {
+    Pair zero("dev0", 41);
+    std::printf("two_devices set=%s\n", name_of(cuCtxSetCurrent(second)));
+    Pair one("dev1", 43);
+    if (!zero.ok() || !one.ok()) return 1;
+    print_launch("dev1", read_sum(one.in, kBigWords, one.out));
+    report_kernel_saw("dev1", 3);
+    print_word("dev1.sum", one.out);
+    print_launch("cross", read_sum(zero.in, kBigWords, one.out));
+    report_kernel_saw("cross", 3);
+    print_word("cross.sum", one.out);
+    cuCtxSetCurrent(first);
+    print_launch("dev0", read_sum(zero.in, kBigWords, zero.out));
+    report_kernel_saw("dev0", 3);
+    print_word("dev0.sum", zero.out);
+  }
+  cuDevicePrimaryCtxRelease(1);
+  return 0;
+}
+
+// Memory that is not stageable: managed (the CPU may touch it) and
+// IPC-exported (another process may write it).
+int scenario_not_stageable() {
+  CUdeviceptr managed = 0;
+  std::printf("managed alloc=%s\n",
+              name_of(cuMemAllocManaged(&managed, kBigBytes, CU_MEM_ATTACH_GLOBAL)));
+  report("managed.addr", hex(managed));
+  CUdeviceptr exported = allocate("exported", kBigBytes);
+  CUdeviceptr out = allocate("not_stageable.out", kOutBytes);
+  if (!managed || !exported || !out) return 1;
+  write_words(managed, pattern(kBigWords, 47));
+  write_words(exported, pattern(kBigWords, 53));
+  CUipcMemHandle handle{};
+  report("exported.ipc", name_of(cuIpcGetMemHandle(&handle, exported)));
+  print_launch("managed", read_sum(managed, kBigWords, out));
+  report_kernel_saw("managed", 3);
+  print_word("managed.sum", out);
+  print_launch("exported", read_sum(exported, kBigWords, out));
+  report_kernel_saw("exported", 3);
+  print_word("exported.sum", out);
+  release("managed", managed);
+  release("exported", exported);
+  release("not_stageable.out", out);
+  return 0;
+}
+
+// One launch referencing more than the window holds (not staged), and one
+// naming the same allocation twice (staged once, both words rewritten alike).
+int scenario_many_args() {
+  std::vector<CUdeviceptr> ins;
+  for (int i = 0; i < 4; ++i) {
+    ins.push_back(allocate("many.in" + std::to_string(i), kBigBytes));
+    if (!ins.back()) return 1;
+    write_words(ins.back(), pattern(kBigWords, 59 + i));
+  }
+  CUdeviceptr out = allocate("many.out", kOutBytes);
+  if (!out) return 1;
+  uint64_t words = kBigWords;
+  void* params[] = {&ins[0], &ins[1], &ins[2], &ins[3], &words, &out};
+  print_launch("many_four", launch(kernel("read_sum4"), params));
+  report_kernel_saw("many_four", 6);
+  print_word("many_four.sum", out);
+  void* repeated[] = {&ins[0], &ins[1], &ins[2], &ins[0], &words, &out};
+  print_launch("many_repeated", launch(kernel("read_sum4"), repeated));
+  report_kernel_saw("many_repeated", 6);
+  print_word("many_repeated.sum", out);
+  for (int i = 0; i < 4; ++i) release("many.in" + std::to_string(i), ins[i]);
+  release("many.out", out);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -581,7 +717,11 @@ int main(int argc, char** argv) {
                                            {"too_large", scenario_too_large},
                                            {"ring", scenario_ring},
                                            {"proc_address", scenario_proc_address},
-                                           {"launch_errors", scenario_launch_errors}},
+                                           {"launch_errors", scenario_launch_errors},
+                                           {"threads", scenario_threads},
+                                           {"two_devices", scenario_two_devices},
+                                           {"not_stageable", scenario_not_stageable},
+                                           {"many_args", scenario_many_args}},
                                           argc, argv);
   cuDevicePrimaryCtxRelease(0);
   return status;

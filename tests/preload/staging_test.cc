@@ -22,6 +22,7 @@ using preload::contains;
 using preload::events;
 using preload::expect_clean_exit;
 using preload::field;
+using preload::lines_where;
 using preload::LogLine;
 using preload::RunOptions;
 using preload::RunResult;
@@ -88,21 +89,23 @@ struct Window {
   uint64_t bytes = 0;
 };
 
-Window window_of(const RunResult& run) {
-  std::vector<LogLine> lines = events(run.log, "stage-window");
+// Device `device`'s window; none unless exactly one line gives it.
+Window window_of(const RunResult& run, int device = 0) {
+  std::vector<LogLine> lines =
+      lines_where(run.log, {{"event", "stage-window"}, {"device", std::to_string(device)}});
   if (lines.size() != 1) return {};
   return {number(field(lines[0], "address")), number(field(lines[0], "bytes"))};
 }
 
-// The report's address `key` lies in the staging window.
-bool in_window(const RunResult& run, const std::string& key) {
-  Window window = window_of(run);
+// The report's address `key` lies in device `device`'s staging window.
+bool in_window(const RunResult& run, const std::string& key, int device = 0) {
+  Window window = window_of(run, device);
   uint64_t address = number(run.at(key));
   return window.bytes != 0 && address >= window.start && address < window.start + window.bytes;
 }
 
-void expect_staged(const RunResult& run, const std::string& key) {
-  EXPECT_TRUE(in_window(run, key)) << key << "=" << run.at(key) << " is not a window address\n"
+void expect_staged(const RunResult& run, const std::string& key, int device = 0) {
+  EXPECT_TRUE(in_window(run, key, device)) << key << "=" << run.at(key) << " is not a window address\n"
                                    << run.describe();
 }
 
@@ -120,7 +123,7 @@ void expect_own_addresses(const Runs& runs, const std::string& key, const std::s
 
 std::vector<LogLine> lines_with(const RunResult& run, const std::string& event,
                                 const std::string& key, const std::string& value) {
-  return preload::lines_where(run.log, {{"event", event}, {key, value}});
+  return lines_where(run.log, {{"event", event}, {key, value}});
 }
 
 // The decision lines refusing `reason`; when `address_key` is given, about that allocation.
@@ -350,6 +353,53 @@ TEST(StagingTest, AWindowTheDeviceCannotGiveStagesNothing) {
   EXPECT_TRUE(events(runs.on.log, "stage").empty()) << runs.on.describe();
   EXPECT_EQ(window_warnings(runs.on), 1u) << runs.on.describe();
   EXPECT_EQ(window_warnings(runs.off), 0u) << runs.off.describe();
+}
+
+// Threads on their own streams and per-thread default streams share the ring.
+TEST(StagingTest, ThreadsLaunchingAtOnceShareTheRing) {
+  Runs runs = run_three("threads");
+  for (int t = 0; t < 4; ++t) {
+    EXPECT_TRUE(contains(runs.on.out, "threads t" + std::to_string(t) + " launches=CUDA_SUCCESS"))
+        << runs.on.describe();
+  }
+  expect_summary(runs.on, {{"staged_launches", "96"}, {"refused_launches", "0"}});
+}
+
+// A window per GPU in its own context; a launch in one GPU's context on the
+// other GPU's memory leaves that memory alone.
+TEST(StagingTest, EachDeviceStagesIntoItsOwnWindow) {
+  Runs runs = run_three("two_devices", {{"FAKE_CUDA_DEVICE_COUNT", "2"}});
+  const RunResult& on = runs.on;
+  ASSERT_EQ(events(on.log, "stage-window").size(), 2u) << on.describe();
+  expect_staged(on, "dev0.kernel.0", 0);
+  expect_staged(on, "dev1.kernel.0", 1);
+  expect_staged(on, "cross.kernel.2", 1);  // device 1's own output
+  expect_not_staged(on, "cross.kernel.0", "dev0.in.addr");
+  EXPECT_EQ(lines_with(on, "decision", "address", on.at("dev0.in.addr")).size(), 1u)
+      << on.describe();
+}
+
+TEST(StagingTest, ManagedAndExportedMemoryIsNotStaged) {
+  Runs runs = run_three("not_stageable");
+  const RunResult& on = runs.on;
+  expect_not_staged(on, "managed.kernel.0", "managed.addr");
+  expect_staged(on, "managed.kernel.2");
+  ASSERT_EQ(on.at("exported.ipc"), "CUDA_SUCCESS") << on.describe();
+  expect_not_staged(on, "exported.kernel.0", "exported.addr");
+  expect_staged(on, "exported.kernel.2");
+}
+
+// More referenced than the window holds: what does not fit stays where it
+// is; an allocation named twice is copied once and both words agree.
+TEST(StagingTest, ALaunchReferencingMoreThanTheWindowHolds) {
+  Runs runs = run_three("many_args");
+  const RunResult& on = runs.on;
+  expect_not_staged(on, "many_four.kernel.3", "many.in3.addr");
+  EXPECT_EQ(lines_with(on, "decision", "address", on.at("many.in3.addr")).size(), 1u)
+      << on.describe();
+  expect_staged(on, "many_repeated.kernel.0");
+  EXPECT_EQ(on.at("many_repeated.kernel.3"), on.at("many_repeated.kernel.0")) << on.describe();
+  expect_staged(on, "many_repeated.kernel.5");
 }
 
 }  // namespace
