@@ -6,7 +6,8 @@
 // when the stream holds nothing earlier, else after the earlier work, in
 // order. A test holds a stream back with fake_cuda_stream_block (its work
 // waits, as behind a long kernel) and lets it go with
-// fake_cuda_stream_release; cuStreamSynchronize, cuEventSynchronize and
+// fake_cuda_stream_release (fake_cuda_stream_run_until runs part of it, to
+// stop between two items); cuStreamSynchronize, cuEventSynchronize and
 // cuCtxSynchronize complete the held work (the wait the real calls do).
 // cuStreamWaitEvent makes the stream's later work wait for the event's last
 // record; an event is complete when the work before its record is done
@@ -14,7 +15,10 @@
 // accepted (the runtime's streams are the driver's too); NULL and
 // CU_STREAM_LEGACY are the legacy default stream, CU_STREAM_PER_THREAD (and
 // NULL through a _ptsz entry point) the calling thread's own default stream.
-// Unlike CUDA the legacy stream does not synchronize with the other streams.
+// Unlike CUDA the legacy stream does not synchronize with the other streams,
+// and the runtime's fake_cudart_stream_block holds only the runtime's own
+// events, not this queue. cuMemcpyDtoDAsync checks that both ranges lie in
+// the driver's memory (CUDA_ERROR_INVALID_VALUE otherwise).
 //
 // Capture: between cuStreamBeginCapture_v2 and cuStreamEndCapture, work on
 // the stream is recorded as nodes of the graph (fake_cuda_graph_node_count)
@@ -217,7 +221,9 @@ struct EventState {
 using EventPointer = std::shared_ptr<EventState>;
 
 struct Work {
-  std::string what;           // the graph node's name when captured
+  // A kernel's name, "memcpy", "event-record" or "event-wait": the graph
+  // node's name when captured, where fake_cuda_stream_run_until stops.
+  std::string what;
   std::function<void()> run;  // empty for a wait
   EventPointer wait_event;
   uint64_t wait_generation = 0;
