@@ -218,8 +218,17 @@ TEST(StagingTest, WritesThroughAnUnseenAliasSurvive) {
 }
 
 TEST(StagingTest, AOnePastEndPointerIsNotStaged) {
-  Runs runs = run_three("range_sum");
+  std::string metrics = preload::make_temp_dir() + "/metrics-%p.prom";
+  Runs runs = run_three("range_sum", {{"EGM_METRICS_FILE", metrics}});
   const RunResult& on = runs.on;
+  // The metrics file counts the same as the summary.
+  std::string pid = std::to_string(on.pid);
+  std::string text = preload::read_file(metrics.substr(0, metrics.size() - 7) + pid + ".prom");
+  EXPECT_TRUE(contains(text, "\negm_staged_launches_total{pid=\"" + pid + "\"} 1\n")) << text;
+  EXPECT_TRUE(contains(text, "\negm_staged_bytes_total{pid=\"" + pid + "\"} 3145728\n")) << text;
+  EXPECT_TRUE(contains(text, "\negm_staging_refused_launches_total{pid=\"" + pid +
+                                 "\",reason=\"end-pointer\"} 1\n"))
+      << text;
   expect_not_staged(on, "range_whole.kernel.0", "range.buffer.addr");
   EXPECT_EQ(refusals(on, "end-pointer", "range.buffer.addr").size(), 1u) << on.describe();
   expect_summary(on, {{"staged_launches", "1"}, {"refused_launches", "1"},
