@@ -139,7 +139,8 @@ Shim::Shim()
   if (redirecting_ && config_.staging) {
     stager_ = new Stager(
         config_.staging_window,
-        StagingHooks{[this](uintptr_t address) { return table_.may_contain(address); },
+        StagingHooks{[this] { return table_.live_count() > 0; },
+                     [this](uintptr_t address) { return table_.may_contain(address); },
                      [this](uintptr_t address) { return allocation_at(address); },
                      [this](const Event& event) { emit(event); }});
   }

@@ -262,7 +262,8 @@ std::optional<StagingRefusal> Stager::launch_refusal(const KernelLaunch& launch,
 
 CUresult Stager::launch(const KernelLaunch& launch, const LaunchWith& launch_with) {
   const DriverApi* driver = driver_api(nullptr);
-  if (driver == nullptr || launch.function == nullptr || windows_[0].load() == nullptr) {
+  if (driver == nullptr || launch.function == nullptr || windows_[0].load() == nullptr ||
+      !hooks_.any_live()) {
     return launch_with(launch.kernel_params);
   }
   std::shared_ptr<const ParamLayout> layout = layouts_->layout_of(launch.function);

@@ -33,6 +33,9 @@ namespace egm {
 
 // What the stager needs from the Shim.
 struct StagingHooks {
+  // Lock-free: whether any host-placed allocation is live (none: nothing to
+  // stage, not even a layout to ask for).
+  std::function<bool()> any_live;
   // Lock-free "certainly not host-placed" prefilter.
   std::function<bool(uintptr_t)> may_contain;
   // The host-placed allocation holding an address.
