@@ -692,6 +692,22 @@ int scenario_many_args() {
   return 0;
 }
 
+// A kernel that stores a pointer it was given by value (as kernels that
+// build pointer arrays do): the stored value is what later kernels follow,
+// long after the launch. Staging rewrites the word to a window address that
+// the next staging reuses.
+int scenario_pointer_escape() {
+  Pair pair("escape", 61);
+  CUdeviceptr table = allocate("escape.table", kSmallBytes);  // device memory
+  if (!pair.ok() || !table) return 1;
+  // fill(table, 1, value = the input's address): table[0] = in.
+  print_launch("escape_store", fill(table, 1, pair.in));
+  std::vector<uint64_t> stored = read_words(table, 1);
+  std::printf("escape stored_is_input=%d\n", stored[0] == pair.in ? 1 : 0);
+  release("escape.table", table);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -721,7 +737,8 @@ int main(int argc, char** argv) {
                                            {"threads", scenario_threads},
                                            {"two_devices", scenario_two_devices},
                                            {"not_stageable", scenario_not_stageable},
-                                           {"many_args", scenario_many_args}},
+                                           {"many_args", scenario_many_args},
+                                           {"pointer_escape", scenario_pointer_escape}},
                                           argc, argv);
   cuDevicePrimaryCtxRelease(0);
   return status;

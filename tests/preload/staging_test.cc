@@ -411,4 +411,15 @@ TEST(StagingTest, ALaunchReferencingMoreThanTheWindowHolds) {
   expect_staged(on, "many_repeated.kernel.5");
 }
 
+// KNOWN FAILURE of the design (spec of issue 13), disabled so that the suite
+// stays green until it is decided: a kernel that STORES a pointer it got by
+// value (kernels building pointer arrays on the GPU, e.g. grouped GEMMs of
+// MoE layers) stores the window address, which later kernels follow after
+// the window region has been reused. staging_program pointer_escape prints
+// stored_is_input=1 without the shim and 0 with staging on.
+TEST(StagingTest, DISABLED_APointerAKernelStoresIsTheProgramsOwn) {
+  Runs runs = run_three("pointer_escape");
+  EXPECT_TRUE(contains(runs.bare.out, "escape stored_is_input=1\n")) << runs.bare.describe();
+}
+
 }  // namespace
