@@ -411,6 +411,33 @@ TEST(StagingTest, ALaunchReferencingMoreThanTheWindowHolds) {
   expect_staged(on, "many_repeated.kernel.5");
 }
 
+// A driver call of the staging sequence that fails: the launch is not staged
+// (or, for the write-back kernel, the copy goes back whole), the program
+// sees what it sees without the shim.
+TEST(StagingTest, FailingDriverCallsOfTheSequenceFallBack) {
+  struct Case {
+    std::string scenario, failure, reason;  // reason: the refusal, or "" for none
+  };
+  for (const Case& c : {Case{"read_sum", "cuFuncGetParamInfo", "layout-unknown"},
+                        Case{"read_sum", "cuMemcpyDtoDAsync_v2@2", "driver-error"},
+                        Case{"read_sum", "cuStreamIsCapturing", "capturing"},
+                        Case{"fill", "cuLaunchKernel@2,cuLaunchKernel@3", ""}}) {
+    SCOPED_TRACE(c.scenario + " with FAKE_CUDA_FAIL=" + c.failure);
+    RunResult bare = run_program(c.scenario, false, base_env({}));
+    RunResult on =
+        run_program(c.scenario, true, base_env({{"EGM_STAGING", "1"}, {"FAKE_CUDA_FAIL", c.failure}}));
+    expect_clean_exit(bare);
+    expect_clean_exit(on);
+    EXPECT_EQ(on.out, bare.out) << on.describe();
+    if (!c.reason.empty()) {
+      EXPECT_FALSE(lines_with(on, "decision", "reason", c.reason).empty()) << on.describe();
+    } else {
+      EXPECT_TRUE(contains(on.log_text, "write-back kernel did not launch")) << on.describe();
+      expect_staged(on, "fill.kernel.0");
+    }
+  }
+}
+
 // KNOWN FAILURE of the design (spec of issue 13), disabled so that the suite
 // stays green until it is decided: a kernel that STORES a pointer it got by
 // value (kernels building pointer arrays on the GPU, e.g. grouped GEMMs of
