@@ -328,7 +328,10 @@ TEST(StagingTest, StagingOffHandsOutTheDriversOwnLaunchFunctions) {
     EXPECT_EQ(run->at("proc.dlsym_is_own"), "1") << run->describe();
   }
   const RunResult& on = runs.on;
-  EXPECT_EQ(on.at("proc.is_own"), "0") << on.describe();  // the shim's launch override
+  // The shim's launch overrides, by cuGetProcAddress (both flags) and dlsym.
+  for (const char* key : {"proc.is_own", "proc.ex_is_own", "proc.ptsz_is_own", "proc.dlsym_is_own"}) {
+    EXPECT_EQ(on.at(key), "0") << key << "\n" << on.describe();
+  }
   EXPECT_EQ(on.at("proc.in.host_placed"), "1") << on.describe();
   expect_staged(on, "proc.kernel.0");
 }
