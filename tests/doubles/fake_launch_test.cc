@@ -92,6 +92,12 @@ TEST(FakeLaunchTest, KernelsRunOnTheHostWithTheirParameters) {
 
   ASSERT_EQ(fill(out, 7), CUDA_SUCCESS);
   EXPECT_EQ(out.data()[kWords - 1], 7u);
+
+  CUdeviceptr a = in.address, b = table.address;
+  uint64_t words = 2;
+  void* four_params[] = {&a, &a, &b, &a, &words, &out_address};
+  ASSERT_EQ(launch(fake_cuda_function("read_sum4"), four_params), CUDA_SUCCESS);
+  EXPECT_EQ(out.data()[0], 3 * (22 + 2) + table.data()[0] + table.data()[1]);
   EXPECT_EQ(fake_cuda_function("no_such_kernel"), nullptr);
 }
 
@@ -216,6 +222,25 @@ TEST(FakeLaunchTest, EventsOrderWorkAcrossStreams) {
   EXPECT_EQ(out.data()[0], 8 * kWords);
   EXPECT_EQ(cuStreamDestroy(first), CUDA_SUCCESS);
   EXPECT_EQ(cuStreamDestroy(second), CUDA_SUCCESS);
+}
+
+// A held stream run up to a named item: the copy before it ran, the kernel did not.
+TEST(FakeLaunchTest, RunUntilStopsAHeldStreamBeforeANamedItem) {
+  Buffer in, copy, out;
+  CUstream stream = nullptr;
+  ASSERT_EQ(cuStreamCreate(&stream, 0), CUDA_SUCCESS);
+  fake_cuda_stream_block(stream);
+  ASSERT_EQ(fill(in, 2, stream), CUDA_SUCCESS);
+  ASSERT_EQ(cuMemcpyDtoDAsync(copy.address, in.address, kWords * 8, stream), CUDA_SUCCESS);
+  ASSERT_EQ(read_sum(copy, out, stream), CUDA_SUCCESS);
+  EXPECT_EQ(fake_cuda_stream_run_until(stream, "read_sum"), 2);
+  EXPECT_EQ(copy.data()[0], 2u);
+  EXPECT_EQ(out.data()[0], 1u);
+  EXPECT_EQ(fake_cuda_stream_pending(stream), 1);
+  EXPECT_EQ(fake_cuda_stream_run_until(stream, "read_sum"), 0);  // still blocked at it
+  ASSERT_EQ(fake_cuda_stream_release(stream), 0);
+  EXPECT_EQ(out.data()[0], 2 * kWords);
+  EXPECT_EQ(cuStreamDestroy(stream), CUDA_SUCCESS);
 }
 
 TEST(FakeLaunchTest, SynchronizingCallsCompleteTheHeldWork) {
