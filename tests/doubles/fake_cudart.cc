@@ -13,7 +13,9 @@
 // Managed-memory calls and cudaPointerGetAttributes go to the fake driver
 // (through cuGetProcAddress, as the real runtime's do), so they know the
 // runtime's allocations only with FAKE_CUDART_VIA_DRIVER=1 (which also
-// routes cudaMallocManaged). cudaStreamBeginCapture/EndCapture only switch
+// routes cudaMallocManaged). cudaLaunchKernel(_ptsz) launches the fake
+// driver's kernels through its cuLaunchKernel(_ptsz), found by
+// cuGetProcAddress. cudaStreamBeginCapture/EndCapture only switch
 // what cudaStreamIsCapturing reports.
 //
 // Streams and events: work queued on a stream is done at once, unless a test
@@ -217,13 +219,18 @@ struct DriverFunctions {
   // IPC handles are opened and closed by the driver, as in the real runtime.
   decltype(&cuIpcOpenMemHandle_v2) ipc_open = nullptr;
   decltype(&cuIpcCloseMemHandle) ipc_close = nullptr;
+  // Kernel launches go to the driver's cuLaunchKernel, the per-thread
+  // default stream's version for cudaLaunchKernel_ptsz, as in the real runtime.
+  decltype(&cuLaunchKernel) launch_kernel = nullptr;
+  decltype(&cuLaunchKernel) launch_kernel_ptsz = nullptr;
 };
 
 template <typename Fn>
-void look_up(decltype(&cuGetProcAddress_v2) get_proc_address, const char* name, Fn& function) {
+void look_up(decltype(&cuGetProcAddress_v2) get_proc_address, const char* name, Fn& function,
+             cuuint64_t flags = CU_GET_PROC_ADDRESS_DEFAULT) {
   void* found = nullptr;
   CUdriverProcAddressQueryResult status = CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
-  if (get_proc_address(name, &found, kRuntimeCudaVersion, CU_GET_PROC_ADDRESS_DEFAULT, &status) ==
+  if (get_proc_address(name, &found, kRuntimeCudaVersion, flags, &status) ==
           CUDA_SUCCESS &&
       status == CU_GET_PROC_ADDRESS_SUCCESS) {
     function = reinterpret_cast<Fn>(found);
@@ -251,6 +258,9 @@ DriverFunctions load_driver_functions() {
   look_up(get_proc_address, "cuPointerGetAttributes", functions.pointer_attributes);
   look_up(get_proc_address, "cuIpcOpenMemHandle", functions.ipc_open);
   look_up(get_proc_address, "cuIpcCloseMemHandle", functions.ipc_close);
+  look_up(get_proc_address, "cuLaunchKernel", functions.launch_kernel);
+  look_up(get_proc_address, "cuLaunchKernel", functions.launch_kernel_ptsz,
+          CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM);
   return functions;
 }
 
@@ -531,6 +541,27 @@ cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* attributes, const vo
   attributes->devicePointer = device_pointer;
   attributes->hostPointer = host_pointer;
   return cudaSuccess;
+}
+
+// Kernel launches: `func` is the fake driver's kernel handle
+// (fake_cuda_library_kernel, as the real runtime launches CUkernel handles),
+// launched by the driver's cuLaunchKernel found through cuGetProcAddress.
+cudaError_t cudaLaunchKernel(const void* func, dim3 grid, dim3 block, void** args, size_t shared,
+                             cudaStream_t stream) {
+  if (cudaError_t failure = injected_failure("cudaLaunchKernel")) return record(failure);
+  return through_driver(driver().launch_kernel, reinterpret_cast<CUfunction>(const_cast<void*>(func)),
+                        grid.x, grid.y, grid.z, block.x, block.y, block.z,
+                        static_cast<unsigned>(shared), reinterpret_cast<CUstream>(stream), args,
+                        static_cast<void**>(nullptr));
+}
+
+cudaError_t cudaLaunchKernel_ptsz(const void* func, dim3 grid, dim3 block, void** args,
+                                  size_t shared, cudaStream_t stream) {
+  if (cudaError_t failure = injected_failure("cudaLaunchKernel_ptsz")) return record(failure);
+  return through_driver(driver().launch_kernel_ptsz,
+                        reinterpret_cast<CUfunction>(const_cast<void*>(func)), grid.x, grid.y,
+                        grid.z, block.x, block.y, block.z, static_cast<unsigned>(shared),
+                        reinterpret_cast<CUstream>(stream), args, static_cast<void**>(nullptr));
 }
 
 // Stream capture: the fake records nothing, it only reports the state.

@@ -30,6 +30,7 @@ extern "C" {
 CUresult cuLaunchKernel_ptsz(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned,
                              unsigned, unsigned, CUstream, void**, void**);
 CUresult cuLaunchKernelEx_ptsz(const CUlaunchConfig*, CUfunction, void**, void**);
+cudaError_t cudaLaunchKernel_ptsz(const void*, dim3, dim3, void**, size_t, cudaStream_t);
 }
 
 namespace {
@@ -708,6 +709,51 @@ int scenario_pointer_escape() {
   return 0;
 }
 
+// Launches by the runtime (cudaLaunchKernel, cudaLaunchKernel_ptsz), which
+// reaches the driver's cuLaunchKernel through cuGetProcAddress, on runtime
+// allocations, read back with cudaMemcpy.
+int scenario_runtime_launch() {
+  void* in = nullptr;
+  void* out = nullptr;
+  std::printf("runtime in=%s\n", cudaGetErrorName(cudaMalloc(&in, kBigBytes)));
+  std::printf("runtime out=%s\n", cudaGetErrorName(cudaMalloc(&out, kOutBytes)));
+  if (!in || !out) return 1;
+  report("runtime.in.addr", test_program::address_of(in));
+  std::vector<uint64_t> values = pattern(kBigWords, 67);
+  cudaMemcpy(in, values.data(), kBigWords * 8, cudaMemcpyHostToDevice);
+  CUdeviceptr in_address = reinterpret_cast<CUdeviceptr>(in);
+  CUdeviceptr out_address = reinterpret_cast<CUdeviceptr>(out);
+  uint64_t words = kBigWords, value = 5;
+  void* sum_params[] = {&in_address, &words, &out_address};
+  const void* read_sum_kernel = fake_cuda_library_kernel("read_sum");
+  std::printf("runtime launch=%s\n",
+              cudaGetErrorName(cudaLaunchKernel(read_sum_kernel, dim3(2), dim3(64), sum_params, 0,
+                                                nullptr)));
+  report_kernel_saw("runtime", 3);
+  uint64_t sums[2] = {};
+  cuCtxSynchronize();
+  cudaMemcpy(sums, out, 8, cudaMemcpyDeviceToHost);
+  std::printf("runtime.sum=%" PRIu64 "\n", sums[0]);
+  // The per-thread default stream, held: the fill must come first.
+  fake_cuda_stream_block(CU_STREAM_PER_THREAD);
+  void* fill_params[] = {&in_address, &words, &value};
+  std::printf("runtime_ptsz fill=%s\n",
+              cudaGetErrorName(cudaLaunchKernel_ptsz(fake_cuda_library_kernel("fill"), dim3(1),
+                                                     dim3(32), fill_params, 0, nullptr)));
+  CUdeviceptr second = out_address + 8;
+  void* second_params[] = {&in_address, &words, &second};
+  std::printf("runtime_ptsz launch=%s\n",
+              cudaGetErrorName(cudaLaunchKernel_ptsz(read_sum_kernel, dim3(1), dim3(32),
+                                                     second_params, 0, nullptr)));
+  report_kernel_saw("runtime_ptsz", 3);
+  fake_cuda_stream_release(CU_STREAM_PER_THREAD);
+  cuCtxSynchronize();
+  cudaMemcpy(sums, out, 16, cudaMemcpyDeviceToHost);
+  std::printf("runtime_ptsz sums=%" PRIu64 ",%" PRIu64 "\n", sums[0], sums[1]);
+  std::printf("runtime free=%s,%s\n", cudaGetErrorName(cudaFree(in)), cudaGetErrorName(cudaFree(out)));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -738,7 +784,8 @@ int main(int argc, char** argv) {
                                            {"two_devices", scenario_two_devices},
                                            {"not_stageable", scenario_not_stageable},
                                            {"many_args", scenario_many_args},
-                                           {"pointer_escape", scenario_pointer_escape}},
+                                           {"pointer_escape", scenario_pointer_escape},
+                                           {"runtime_launch", scenario_runtime_launch}},
                                           argc, argv);
   cuDevicePrimaryCtxRelease(0);
   return status;

@@ -414,6 +414,17 @@ TEST(StagingTest, ALaunchReferencingMoreThanTheWindowHolds) {
   expect_staged(on, "many_repeated.kernel.5");
 }
 
+// The runtime's launches reach the driver through cuGetProcAddress (the
+// per-thread version for cudaLaunchKernel_ptsz): staged too, in stream order.
+TEST(StagingTest, RuntimeLaunchesAreStaged) {
+  Runs runs = run_three("runtime_launch");
+  EXPECT_TRUE(contains(runs.bare.out, "runtime launch=cudaSuccess\n")) << runs.bare.describe();
+  expect_staged(runs.on, "runtime.kernel.0");
+  expect_staged(runs.on, "runtime_ptsz.kernel.0");
+  expect_own_addresses(runs, "runtime.kernel.0", "runtime.in.addr");
+  expect_summary(runs.on, {{"staged_launches", "3"}});
+}
+
 // A driver call of the staging sequence that fails: the launch is not staged
 // (or, for the write-back kernel, the copy goes back whole), the program
 // sees what it sees without the shim.
