@@ -322,6 +322,7 @@ CUresult Stager::launch(const KernelLaunch& launch, const LaunchWith& launch_wit
 
   // Which of them are staged; the others are read in place.
   std::vector<Allocation> staged, in_place;
+  std::map<StagingRefusal, std::vector<Allocation>> refused;  // one count per launch and reason
   size_t total = 0;
   for (const Allocation& allocation : referenced) {
     size_t size8 = round_up_to(allocation.requested, 8);
@@ -340,13 +341,16 @@ CUresult Stager::launch(const KernelLaunch& launch, const LaunchWith& launch_wit
       refusal = StagingRefusal::kWindowFull;
     }
     if (is_managed_allocation(allocation) || exported || size8 > allocation.mapped || refusal) {
-      if (refusal && !is_managed_allocation(allocation) && !exported) refuse(*refusal, {allocation});
+      if (refusal && !is_managed_allocation(allocation) && !exported) {
+        refused[*refusal].push_back(allocation);
+      }
       in_place.push_back(allocation);
       continue;
     }
     total += needed;
     staged.push_back(allocation);
   }
+  for (const auto& [reason, allocations] : refused) refuse(reason, allocations);
   // Read in place, each after its last staging's write-back.
   wait_for_stagings(stream, in_place, *driver);
   if (staged.empty()) return launch_with(launch.kernel_params);
