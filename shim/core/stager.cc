@@ -297,6 +297,8 @@ CUresult Stager::launch(const KernelLaunch& launch, const LaunchWith& launch_wit
                                                                           : launch.stream;
   if (std::optional<StagingRefusal> refusal = launch_refusal(launch, stream, *driver)) {
     refuse(*refusal, referenced);
+    // A capturing stream cannot wait for work outside its graph.
+    if (*refusal != StagingRefusal::kCapturing) wait_for_stagings(stream, referenced, *driver);
     return launch_with(launch.kernel_params);
   }
   CUcontext context = nullptr;
@@ -314,11 +316,13 @@ CUresult Stager::launch(const KernelLaunch& launch, const LaunchWith& launch_wit
       }
     }
     refuse(has_window ? StagingRefusal::kOtherContext : StagingRefusal::kNoWindow, referenced);
+    wait_for_stagings(stream, referenced, *driver);
     return launch_with(launch.kernel_params);
   }
 
-  // Which of them are staged.
-  std::vector<Allocation> staged;
+  // Which of them are staged; the others are read in place.
+  std::vector<Allocation> staged, in_place;
+  std::map<StagingRefusal, std::vector<Allocation>> refused;  // one count per launch and reason
   size_t total = 0;
   for (const Allocation& allocation : referenced) {
     size_t size8 = round_up_to(allocation.requested, 8);
@@ -327,28 +331,34 @@ CUresult Stager::launch(const KernelLaunch& launch, const LaunchWith& launch_wit
       std::lock_guard<std::mutex> lock(stats_mutex_);
       exported = exported_chunks_.count(allocation.chunk_id) > 0;
     }
-    if (is_managed_allocation(allocation) || exported || size8 > allocation.mapped) continue;
-    if (allocation.device != window->device) {
-      refuse(StagingRefusal::kOtherDevice, {allocation});
-      continue;
-    }
-    if (2 * size8 > window->bytes / 2) {
-      refuse(StagingRefusal::kTooLarge, {allocation});
-      continue;
-    }
+    std::optional<StagingRefusal> refusal;
     size_t needed = 2 * round_up_to(size8, kStagingAlignment);
-    if (total + needed > window->bytes - window->bytes % kStagingAlignment) {
-      refuse(StagingRefusal::kWindowFull, {allocation});
+    if (allocation.device != window->device) {
+      refusal = StagingRefusal::kOtherDevice;
+    } else if (2 * size8 > window->bytes / 2) {
+      refusal = StagingRefusal::kTooLarge;
+    } else if (total + needed > window->bytes - window->bytes % kStagingAlignment) {
+      refusal = StagingRefusal::kWindowFull;
+    }
+    if (is_managed_allocation(allocation) || exported || size8 > allocation.mapped || refusal) {
+      if (refusal && !is_managed_allocation(allocation) && !exported) {
+        refused[*refusal].push_back(allocation);
+      }
+      in_place.push_back(allocation);
       continue;
     }
     total += needed;
     staged.push_back(allocation);
   }
+  for (const auto& [reason, allocations] : refused) refuse(reason, allocations);
+  // Read in place, each after its last staging's write-back.
+  wait_for_stagings(stream, in_place, *driver);
   if (staged.empty()) return launch_with(launch.kernel_params);
   for (const ParamWord& word : words) {
     for (const Allocation& allocation : staged) {
       if (word.value == allocation.address + allocation.requested) {
         refuse(StagingRefusal::kEndPointer, staged);
+        wait_for_stagings(stream, staged, *driver);
         return launch_with(launch.kernel_params);
       }
     }
@@ -390,6 +400,7 @@ CUresult Stager::stage(const KernelLaunch& launch, CUstream stream, Window& wind
   for (void* event : reservation->waits) {
     ready = ready && driver.stream_wait_event(stream, static_cast<CUevent>(event), 0) == CUDA_SUCCESS;
   }
+  ready = ready && wait_for_stagings(stream, staged, driver);
   std::vector<Staged> copies;
   CUdeviceptr next = window.base + reservation->offset;
   for (const Allocation& allocation : staged) {
@@ -428,8 +439,37 @@ CUresult Stager::stage(const KernelLaunch& launch, CUstream stream, Window& wind
   }
   for (const Staged& copy : copies) write_back(window, stream, copy, driver);
   finish();
+  {
+    std::lock_guard<std::mutex> last(last_staging_mutex_);
+    for (const Allocation& allocation : staged) {
+      last_staging_[allocation.address] = {allocation.id,
+                                           static_cast<CUevent>(reservation->event)};
+    }
+  }
   *staged_it = true;
   return result;
+}
+
+// The event may have been recorded again since (the ring reuses retired
+// regions' events): the wait is then for later work, never for less.
+bool Stager::wait_for_stagings(CUstream stream, const std::vector<Allocation>& allocations,
+                               const DriverApi& driver) {
+  std::vector<CUevent> events;
+  {
+    std::lock_guard<std::mutex> last(last_staging_mutex_);
+    if (last_staging_.empty()) return true;
+    for (const Allocation& allocation : allocations) {
+      auto found = last_staging_.find(allocation.address);
+      if (found != last_staging_.end() && found->second.allocation_id == allocation.id) {
+        events.push_back(found->second.event);
+      }
+    }
+  }
+  bool waited = true;
+  for (CUevent event : events) {
+    waited = driver.stream_wait_event(stream, event, 0) == CUDA_SUCCESS && waited;
+  }
+  return waited;
 }
 
 bool Stager::write_back(Window& window, CUstream stream, const Staged& copy,
@@ -478,6 +518,13 @@ void Stager::note_staged(const std::vector<Allocation>& staged) {
 }
 
 void Stager::forget(const Allocation& allocation) {
+  {
+    std::lock_guard<std::mutex> last(last_staging_mutex_);
+    auto found = last_staging_.find(allocation.address);
+    if (found != last_staging_.end() && found->second.allocation_id == allocation.id) {
+      last_staging_.erase(found);
+    }
+  }
   std::optional<StagingStats> stats;
   {
     std::lock_guard<std::mutex> lock(stats_mutex_);

@@ -131,6 +131,10 @@ class Stager {
                  const DriverApi& driver, bool* staged_it);
   bool write_back(Window& window, CUstream stream, const Staged& copy, const DriverApi& driver);
   void note_staged(const std::vector<Allocation>& staged);
+  // Makes `stream` wait for the last staging of each of `allocations` that
+  // has one (its write-back included). False if a wait could not be enqueued.
+  bool wait_for_stagings(CUstream stream, const std::vector<Allocation>& allocations,
+                         const DriverApi& driver);
 
   size_t window_bytes_;
   StagingHooks hooks_;
@@ -147,6 +151,18 @@ class Stager {
   std::set<std::pair<uint64_t, int>> refusals_logged_;  // (allocation id, reason)
   std::unordered_set<void*> functions_logged_;          // layout-unknown handles
   std::unordered_set<uint64_t> exported_chunks_;
+
+  // The last staging of each allocation: its region's event, recorded after
+  // its write-back. Another launch that references the allocation, staged
+  // or not, waits for it on its own stream first: kernels the program lets
+  // run concurrently (on two streams, communicating through atomics) would
+  // otherwise each work on their own copy and the write-backs lose updates.
+  struct LastStaging {
+    uint64_t allocation_id = 0;
+    CUevent event = nullptr;
+  };
+  std::mutex last_staging_mutex_;
+  std::unordered_map<uintptr_t, LastStaging> last_staging_;
 };
 
 }  // namespace egm
