@@ -46,7 +46,7 @@ size_t fake_cuda_allocated_device_bytes(void);
 
 // ---- fake libcuda.so.1: kernels, stream order, modules (fake_launch.cc) ----
 // The host-run test kernels (read_sum, fill, struct_read, alias_write,
-// range_sum, read_sum4; fake_launch.cc says what each does) as a CUfunction, or as a
+// range_sum, read_sum4, add; fake_launch.cc says what each does) as a CUfunction, or as a
 // "CUkernel" cast to CUfunction (cuKernelGetParamInfo knows its layout,
 // cuFuncGetParamInfo does not), as the runtime launches them. NULL for an
 // unknown name.

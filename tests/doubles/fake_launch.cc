@@ -36,6 +36,7 @@
 //   alias_write(uint64_t* p, uint64_t* const* table)  p[1] = 11, then (*table)[0] = 22
 //   range_sum(const uint64_t* begin, const uint64_t* end, uint64_t* out)
 //   read_sum4(const uint64_t* a, b, c, d, uint64_t words, uint64_t* out)  out[0] = sum of all four
+//   add(uint64_t* p, uint64_t value)  p[0] += value (a device-scope atomic on a GPU)
 // cuModuleLoadData takes any image; its cuModuleGetFunction knows
 // "egm_write_back" (copy, snapshot, original, words): every word where
 // copy != snapshot is stored to original, the shim's staging write-back.
@@ -120,6 +121,8 @@ void read_sum4(const Arguments& a) {
   a.at<uint64_t*>(5)[0] = total;
 }
 
+void add(const Arguments& a) { a.at<uint64_t*>(0)[0] += a.at<uint64_t>(1); }
+
 // The host version of shim/core/staging_kernels.cu.
 void egm_write_back(const Arguments& a) {
   const auto* copy = a.at<const uint64_t*>(0);
@@ -156,6 +159,7 @@ const std::vector<Kernel>& kernels() {
         {"alias_write", {8, 8}, alias_write},
         {"range_sum", {8, 8, 8}, range_sum},
         {"read_sum4", {8, 8, 8, 8, 8, 8}, read_sum4},
+        {"add", {8, 8}, add},
         {kWriteBack, {8, 8, 8, 8}, egm_write_back},
     };
     for (Kernel& kernel : *list) {

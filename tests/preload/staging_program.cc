@@ -709,6 +709,32 @@ int scenario_pointer_escape() {
   return 0;
 }
 
+// Two streams updating one host-placed word without ordering between them
+// (device-scope atomics on a GPU): the first stream stopped after its
+// staging copy, before its kernel, while the second's kernel runs. Each
+// kernel updating its own copy would lose one update at write-back.
+int scenario_shared_buffer() {
+  CUdeviceptr counter = allocate("shared.counter", kOutBytes);
+  if (!counter) return 1;
+  write_words(counter, {100});
+  CUstream streams[2] = {};
+  cuStreamCreate(&streams[0], CU_STREAM_NON_BLOCKING);
+  cuStreamCreate(&streams[1], CU_STREAM_NON_BLOCKING);
+  fake_cuda_stream_block(streams[0]);
+  uint64_t one = 1, two = 2;
+  void* first[] = {&counter, &one};
+  void* second[] = {&counter, &two};
+  print_launch("shared_first", launch(kernel("add"), first, streams[0]));
+  fake_cuda_stream_run_until(streams[0], "add");
+  print_launch("shared_second", launch(kernel("add"), second, streams[1]));
+  fake_cuda_stream_release(streams[0]);
+  cuCtxSynchronize();
+  print_word("shared.counter", counter);
+  for (CUstream stream : streams) cuStreamDestroy(stream);
+  release("shared.counter", counter);
+  return 0;
+}
+
 // Launches by the runtime (cudaLaunchKernel, cudaLaunchKernel_ptsz), which
 // reaches the driver's cuLaunchKernel through cuGetProcAddress, on runtime
 // allocations, read back with cudaMemcpy.
@@ -785,7 +811,8 @@ int main(int argc, char** argv) {
                                            {"not_stageable", scenario_not_stageable},
                                            {"many_args", scenario_many_args},
                                            {"pointer_escape", scenario_pointer_escape},
-                                           {"runtime_launch", scenario_runtime_launch}},
+                                           {"runtime_launch", scenario_runtime_launch},
+                                           {"shared_buffer", scenario_shared_buffer}},
                                           argc, argv);
   cuDevicePrimaryCtxRelease(0);
   return status;

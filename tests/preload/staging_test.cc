@@ -425,6 +425,13 @@ TEST(StagingTest, RuntimeLaunchesAreStaged) {
   expect_summary(runs.on, {{"staged_launches", "3"}});
 }
 
+// Two unordered streams updating one host-placed allocation: no update lost.
+TEST(StagingTest, UnorderedStreamsUpdatingOneAllocationLoseNothing) {
+  Runs runs = run_three("shared_buffer");
+  EXPECT_TRUE(contains(runs.bare.out, "shared.counter=103\n")) << runs.bare.describe();
+  expect_summary(runs.on, {{"staged_launches", "2"}});
+}
+
 // A driver call of the staging sequence that fails: the launch is not staged
 // (or, for the write-back kernel, the copy goes back whole), the program
 // sees what it sees without the shim.
