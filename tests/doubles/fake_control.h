@@ -72,6 +72,10 @@ int fake_cuda_stream_release(struct CUstream_st* stream);
 // copies and the kernel, or between the kernel and its write-back. Returns
 // how many items ran.
 long fake_cuda_stream_run_until(struct CUstream_st* stream, const char* what);
+// Completes every stream's held work (what cuCtxSynchronize waits for),
+// without counting as a driver call; the fake runtime's cudaDeviceSynchronize
+// and cudaFree use it.
+void fake_cuda_synchronize_all(void);
 // Work held on `stream`, not yet run.
 long fake_cuda_stream_pending(struct CUstream_st* stream);
 // Work recorded into a graph by stream capture (cuStreamEndCapture's graph).

@@ -879,9 +879,11 @@ CUresult cuMemAllocPitch_v2(CUdeviceptr* pointer, size_t* pitch, size_t width, s
   return result;
 }
 
+// Waits for the device first, as the real cuMemFree does: queued work may use the memory.
 CUresult cuMemFree_v2(CUdeviceptr pointer) {
   if (CUresult failure = injected_failure("cuMemFree_v2")) return failure;
   if (pointer == 0) return CUDA_SUCCESS;
+  fake::synchronize_all_streams();
   return free_plain(pointer);
 }
 

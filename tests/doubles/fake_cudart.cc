@@ -21,8 +21,10 @@
 // Streams and events: work queued on a stream is done at once, unless a test
 // blocks the stream (fake_cudart_stream_block); an event recorded on a
 // blocked stream is not ready (cudaEventQuery: cudaErrorNotReady) until the
-// stream is released. cudaDeviceSynchronize never waits (a blocked stream
-// would hang the test).
+// stream is released. cudaDeviceSynchronize never waits for those (a blocked
+// stream would hang the test); it and cudaFree complete the fake driver's
+// held kernels and copies (fake_cuda_synchronize_all), as a real device
+// synchronization does.
 //
 // Several devices (FAKE_CUDA_DEVICE_COUNT): the current device is per thread
 // (cudaSetDevice), every pair of distinct devices can access each other
@@ -283,6 +285,18 @@ cudaError_t allocate_through_driver(void** pointer, size_t size) {
   return runtime_error_of(driver().mem_alloc(reinterpret_cast<CUdeviceptr*>(pointer), size));
 }
 
+// The fake driver's held stream work completed, when the driver is loaded:
+// what the real cudaDeviceSynchronize and cudaFree wait for.
+void complete_driver_work() {
+  using Synchronize = void (*)();
+  static Synchronize synchronize = [] {
+    void* library = dlopen("libcuda.so.1", RTLD_NOLOAD | RTLD_LAZY);
+    return library ? reinterpret_cast<Synchronize>(dlsym(library, "fake_cuda_synchronize_all"))
+                   : nullptr;
+  }();
+  if (synchronize != nullptr) synchronize();
+}
+
 cudaError_t free_through_driver(void* pointer) {
   if (driver().mem_free == nullptr) return cudaErrorInitializationError;
   return runtime_error_of(driver().mem_free(reinterpret_cast<CUdeviceptr>(pointer)));
@@ -423,7 +437,9 @@ cudaError_t cudaMallocAsync_ptsz(void** pointer, size_t size, cudaStream_t strea
 
 cudaError_t cudaFree(void* pointer) {
   if (cudaError_t failure = injected_failure("cudaFree")) return record(failure);
-  if (pointer == nullptr || free_own(pointer)) return cudaSuccess;
+  if (pointer == nullptr) return cudaSuccess;
+  complete_driver_work();
+  if (free_own(pointer)) return cudaSuccess;
   return record(via_driver() ? free_through_driver(pointer) : cudaErrorInvalidValue);
 }
 
@@ -765,10 +781,13 @@ cudaError_t cudaMemcpyPeer(void* destination, int destination_device, const void
 
 cudaError_t cudaDeviceSynchronize(void) {
   if (cudaError_t failure = injected_failure("cudaDeviceSynchronize")) return record(failure);
-  RuntimeState& runtime = state();
-  std::lock_guard<std::mutex> lock(runtime.mutex);
-  ++runtime.synchronizations[current_device];
-  return cudaSuccess;  // the fake device runs nothing asynchronously
+  {
+    RuntimeState& runtime = state();
+    std::lock_guard<std::mutex> lock(runtime.mutex);
+    ++runtime.synchronizations[current_device];
+  }
+  complete_driver_work();  // kernels and copies the driver holds (its blocked streams)
+  return cudaSuccess;
 }
 
 cudaError_t cudaMemcpy(void* destination, const void* source, size_t count, cudaMemcpyKind kind) {

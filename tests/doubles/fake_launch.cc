@@ -751,6 +751,8 @@ long fake_cuda_kernel_runs(const char* name) {
   return it == launch.kernel_runs.end() ? 0 : it->second;
 }
 
+void fake_cuda_synchronize_all(void) { fake::synchronize_all_streams(); }
+
 int fake_cuda_stream_block(CUstream stream) {
   LaunchState& launch = state();
   std::lock_guard<std::mutex> lock(launch.mutex);

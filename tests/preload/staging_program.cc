@@ -735,6 +735,35 @@ int scenario_shared_buffer() {
   return 0;
 }
 
+// Memory freed while a launch that uses it is held on a stream: cuMemFree
+// and cudaFree wait for the device first, so the launch completes with the
+// data it was given (staged copies and write-backs included).
+int scenario_free_pending() {
+  Pair pair("free_pending", 71);
+  void* runtime_in = nullptr;
+  std::printf("free_pending runtime_in=%s\n", cudaGetErrorName(cudaMalloc(&runtime_in, kBigBytes)));
+  if (!pair.ok() || !runtime_in) return 1;
+  CUdeviceptr runtime_address = reinterpret_cast<CUdeviceptr>(runtime_in);
+  write_words(runtime_address, pattern(kBigWords, 73));
+  CUstream stream = nullptr;
+  cuStreamCreate(&stream, 0);
+  fake_cuda_stream_block(stream);
+  CUdeviceptr scratch = allocate("free_pending.scratch", kBigBytes);
+  if (!scratch) return 1;
+  write_words(scratch, pattern(kBigWords, 79));
+  print_launch("free_pending_driver", read_sum(scratch, kBigWords, pair.out, stream));
+  release("free_pending.scratch", scratch);  // cuMemFree: waits for the launch
+  fake_cuda_stream_block(stream);  // the free completed the held work: hold again
+  print_launch("free_pending_runtime", read_sum(runtime_address, kBigWords, pair.out + 8, stream));
+  std::printf("free_pending held=%ld\n", fake_cuda_stream_pending(stream) > 0 ? 1L : 0L);
+  std::printf("free_pending runtime_free=%s\n", cudaGetErrorName(cudaFree(runtime_in)));
+  fake_cuda_stream_release(stream);
+  std::vector<uint64_t> sums = read_words(pair.out, 2);
+  std::printf("free_pending sums=%" PRIu64 ",%" PRIu64 "\n", sums[0], sums[1]);
+  cuStreamDestroy(stream);
+  return 0;
+}
+
 // Launches by the runtime (cudaLaunchKernel, cudaLaunchKernel_ptsz), which
 // reaches the driver's cuLaunchKernel through cuGetProcAddress, on runtime
 // allocations, read back with cudaMemcpy.
@@ -812,7 +841,8 @@ int main(int argc, char** argv) {
                                            {"many_args", scenario_many_args},
                                            {"pointer_escape", scenario_pointer_escape},
                                            {"runtime_launch", scenario_runtime_launch},
-                                           {"shared_buffer", scenario_shared_buffer}},
+                                           {"shared_buffer", scenario_shared_buffer},
+                                           {"free_pending", scenario_free_pending}},
                                           argc, argv);
   cuDevicePrimaryCtxRelease(0);
   return status;

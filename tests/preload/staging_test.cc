@@ -432,6 +432,13 @@ TEST(StagingTest, UnorderedStreamsUpdatingOneAllocationLoseNothing) {
   expect_summary(runs.on, {{"staged_launches", "2"}});
 }
 
+// cuMemFree and cudaFree of memory a held launch uses wait for it, with the shim too.
+TEST(StagingTest, FreesWaitForTheLaunchesThatUseTheMemory) {
+  Runs runs = run_three("free_pending");
+  EXPECT_TRUE(contains(runs.bare.out, "free_pending held=1\n")) << runs.bare.describe();
+  expect_summary(runs.on, {{"staged_launches", "2"}});
+}
+
 // A driver call of the staging sequence that fails: the launch is not staged
 // (or, for the write-back kernel, the copy goes back whole), the program
 // sees what it sees without the shim.
