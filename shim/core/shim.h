@@ -152,6 +152,9 @@ class Shim final : public ProcessHookTarget {
   // The stager, or nullptr when staging is off (also in a forked child):
   // the launch overrides pass straight through then.
   Stager* stager() const { return forked_child_ ? nullptr : stager_; }
+  // cuMemRetainAllocationHandle on `address`: the program holds the physical
+  // memory and may map or export it elsewhere, so it is never staged.
+  void allocation_handle_retained(uintptr_t address);
   // Writes an IPC event line.
   void log_event(const Event& event) { emit(event); }
 

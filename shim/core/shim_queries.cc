@@ -114,6 +114,13 @@ std::optional<Chunk> Shim::export_chunk(const Allocation& mapping) {
   return pool_->mark_exported(mapping.chunk_id);
 }
 
+void Shim::allocation_handle_retained(uintptr_t address) {
+  if (stager_ == nullptr || forked_child_) return;
+  if (std::optional<Allocation> mapping = table_.find_containing(address)) {
+    stager_->chunk_exported(mapping->chunk_id);
+  }
+}
+
 CUresult Shim::chunk_fd(uint64_t chunk_id, int* fd) {
   const DriverApi* driver = driver_api(nullptr);
   if (forked_child_ || pool_ == nullptr || driver == nullptr) return CUDA_ERROR_INVALID_HANDLE;

@@ -12,7 +12,7 @@ namespace {
 constexpr const char* kRefusalNames[] = {
     "capturing",  "extra-params", "cooperative",  "launch-attribute", "end-pointer",   "too-large",
     "window-full", "other-context", "other-device", "no-window",       "layout-unknown",
-    "driver-error"};
+    "driver-error", "many-streams"};
 static_assert(std::size(kRefusalNames) == static_cast<size_t>(StagingRefusal::kCount));
 
 constexpr unsigned kWriteBackThreads = 256;
@@ -295,16 +295,17 @@ CUresult Stager::launch(const KernelLaunch& launch, const LaunchWith& launch_wit
 
   CUstream stream = launch.per_thread_stream && launch.stream == nullptr ? CU_STREAM_PER_THREAD
                                                                           : launch.stream;
-  if (std::optional<StagingRefusal> refusal = launch_refusal(launch, stream, *driver)) {
-    refuse(*refusal, referenced);
-    // A capturing stream cannot wait for work outside its graph.
-    if (*refusal != StagingRefusal::kCapturing) wait_for_stagings(stream, referenced, *driver);
-    return launch_with(launch.kernel_params);
-  }
   CUcontext context = nullptr;
   Window* window = nullptr;
   if (driver->ctx_get_current(&context) == CUDA_SUCCESS) window = window_for_context(context);
-  if (window == nullptr) {
+  std::optional<StagingRefusal> refusal = launch_refusal(launch, stream, *driver);
+  if (refusal == StagingRefusal::kCapturing) {
+    // A capturing stream can neither wait for work outside its graph nor
+    // record for it: the graph's launches are not ordered with stagings.
+    refuse(*refusal, referenced);
+    return launch_with(launch.kernel_params);
+  }
+  if (!refusal && window == nullptr) {
     CUdevice device = -1;
     bool has_window = false;
     if (driver->ctx_get_device != nullptr && driver->ctx_get_device(&device) == CUDA_SUCCESS) {
@@ -315,9 +316,11 @@ CUresult Stager::launch(const KernelLaunch& launch, const LaunchWith& launch_wit
                                     !other->gone.load(std::memory_order_acquire));
       }
     }
-    refuse(has_window ? StagingRefusal::kOtherContext : StagingRefusal::kNoWindow, referenced);
-    wait_for_stagings(stream, referenced, *driver);
-    return launch_with(launch.kernel_params);
+    refusal = has_window ? StagingRefusal::kOtherContext : StagingRefusal::kNoWindow;
+  }
+  if (refusal) {
+    refuse(*refusal, referenced);
+    return launch_in_place(stream, window, referenced, launch.kernel_params, launch_with, *driver);
   }
 
   // Which of them are staged; the others are read in place.
@@ -331,18 +334,27 @@ CUresult Stager::launch(const KernelLaunch& launch, const LaunchWith& launch_wit
       std::lock_guard<std::mutex> lock(stats_mutex_);
       exported = exported_chunks_.count(allocation.chunk_id) > 0;
     }
-    std::optional<StagingRefusal> refusal;
+    bool untracked = false;
+    {
+      std::lock_guard<std::mutex> lock(uses_mutex_);
+      auto found = uses_.find(allocation.address);
+      untracked = found != uses_.end() && found->second.allocation_id == allocation.id &&
+                  found->second.untracked;
+    }
+    std::optional<StagingRefusal> reason;
     size_t needed = 2 * round_up_to(size8, kStagingAlignment);
     if (allocation.device != window->device) {
-      refusal = StagingRefusal::kOtherDevice;
+      reason = StagingRefusal::kOtherDevice;
     } else if (2 * size8 > window->bytes / 2) {
-      refusal = StagingRefusal::kTooLarge;
+      reason = StagingRefusal::kTooLarge;
+    } else if (untracked) {
+      reason = StagingRefusal::kManyStreams;
     } else if (total + needed > window->bytes - window->bytes % kStagingAlignment) {
-      refusal = StagingRefusal::kWindowFull;
+      reason = StagingRefusal::kWindowFull;
     }
-    if (is_managed_allocation(allocation) || exported || size8 > allocation.mapped || refusal) {
-      if (refusal && !is_managed_allocation(allocation) && !exported) {
-        refused[*refusal].push_back(allocation);
+    if (is_managed_allocation(allocation) || exported || size8 > allocation.mapped || reason) {
+      if (reason && !is_managed_allocation(allocation) && !exported) {
+        refused[*reason].push_back(allocation);
       }
       in_place.push_back(allocation);
       continue;
@@ -351,33 +363,47 @@ CUresult Stager::launch(const KernelLaunch& launch, const LaunchWith& launch_wit
     staged.push_back(allocation);
   }
   for (const auto& [reason, allocations] : refused) refuse(reason, allocations);
-  // Read in place, each after its last staging's write-back.
-  wait_for_stagings(stream, in_place, *driver);
-  if (staged.empty()) return launch_with(launch.kernel_params);
+  if (staged.empty()) {
+    return launch_in_place(stream, window, in_place, launch.kernel_params, launch_with, *driver);
+  }
   for (const ParamWord& word : words) {
     for (const Allocation& allocation : staged) {
       if (word.value == allocation.address + allocation.requested) {
         refuse(StagingRefusal::kEndPointer, staged);
-        wait_for_stagings(stream, staged, *driver);
-        return launch_with(launch.kernel_params);
+        return launch_in_place(stream, window, referenced, launch.kernel_params, launch_with,
+                               *driver);
       }
     }
   }
   bool staged_it = false;
-  CUresult result =
-      stage(launch, stream, *window, *layout, words, staged, launch_with, *driver, &staged_it);
+  CUresult result = stage(launch, stream, *window, *layout, words, staged, in_place, launch_with,
+                          *driver, &staged_it);
   if (staged_it) note_staged(staged);
+  return result;
+}
+
+CUresult Stager::launch_in_place(CUstream stream, Window* window,
+                                 const std::vector<Allocation>& allocations, void** kernel_params,
+                                 const LaunchWith& launch_with, const DriverApi& driver) {
+  wait_for_uses(stream, allocations, false, driver);
+  CUresult result = launch_with(kernel_params);
+  if (result == CUDA_SUCCESS && window != nullptr) {
+    note_in_place(stream, *window, allocations, driver);
+  }
   return result;
 }
 
 CUresult Stager::stage(const KernelLaunch& launch, CUstream stream, Window& window,
                        const ParamLayout& layout, const std::vector<ParamWord>& words,
-                       const std::vector<Allocation>& staged, const LaunchWith& launch_with,
+                       const std::vector<Allocation>& staged,
+                       const std::vector<Allocation>& in_place, const LaunchWith& launch_with,
                        const DriverApi& driver, bool* staged_it) {
   std::lock_guard<std::mutex> lock(window.mutex);
+  std::vector<Allocation> referenced = staged;
+  referenced.insert(referenced.end(), in_place.begin(), in_place.end());
   if (window.gone.load(std::memory_order_acquire)) {  // reset since it was looked up
     refuse(StagingRefusal::kNoWindow, staged);
-    return launch_with(launch.kernel_params);
+    return launch_in_place(stream, nullptr, referenced, launch.kernel_params, launch_with, driver);
   }
   size_t total = 0;
   for (const Allocation& allocation : staged) {
@@ -386,7 +412,7 @@ CUresult Stager::stage(const KernelLaunch& launch, CUstream stream, Window& wind
   std::optional<StagingWindow::Reservation> reservation = window.ring->reserve(total);
   if (!reservation) {
     refuse(StagingRefusal::kDriverError, staged);  // no event could be made
-    return launch_with(launch.kernel_params);
+    return launch_in_place(stream, &window, referenced, launch.kernel_params, launch_with, driver);
   }
   // From here on the region is ours until its event is recorded; whatever
   // happens, it is recorded after the last of our work that uses it.
@@ -400,7 +426,8 @@ CUresult Stager::stage(const KernelLaunch& launch, CUstream stream, Window& wind
   for (void* event : reservation->waits) {
     ready = ready && driver.stream_wait_event(stream, static_cast<CUevent>(event), 0) == CUDA_SUCCESS;
   }
-  ready = ready && wait_for_stagings(stream, staged, driver);
+  ready = ready && wait_for_uses(stream, staged, true, driver) &&
+          wait_for_uses(stream, in_place, false, driver);
   std::vector<Staged> copies;
   CUdeviceptr next = window.base + reservation->offset;
   for (const Allocation& allocation : staged) {
@@ -416,7 +443,7 @@ CUresult Stager::stage(const KernelLaunch& launch, CUstream stream, Window& wind
   if (!ready) {
     finish();
     refuse(StagingRefusal::kDriverError, staged);
-    return launch_with(launch.kernel_params);
+    return launch_in_place(stream, &window, referenced, launch.kernel_params, launch_with, driver);
   }
   auto copy_of = [&](uint64_t value) -> uint64_t {
     for (const Staged& copy : copies) {
@@ -439,37 +466,79 @@ CUresult Stager::stage(const KernelLaunch& launch, CUstream stream, Window& wind
   }
   for (const Staged& copy : copies) write_back(window, stream, copy, driver);
   finish();
+  note_in_place(stream, window, in_place, driver);
   {
-    std::lock_guard<std::mutex> last(last_staging_mutex_);
+    // Later launches order themselves after this staging. The in-place
+    // events stay (another thread may have recorded one again since the
+    // waits above); waiting for an old record costs the GPU nothing.
+    std::lock_guard<std::mutex> lock(uses_mutex_);
     for (const Allocation& allocation : staged) {
-      last_staging_[allocation.address] = {allocation.id,
-                                           static_cast<CUevent>(reservation->event)};
+      Uses& uses = uses_[allocation.address];
+      if (uses.allocation_id != allocation.id) uses = Uses{allocation.id};
+      uses.staging = static_cast<CUevent>(reservation->event);
     }
   }
   *staged_it = true;
   return result;
 }
 
-// The event may have been recorded again since (the ring reuses retired
-// regions' events): the wait is then for later work, never for less.
-bool Stager::wait_for_stagings(CUstream stream, const std::vector<Allocation>& allocations,
-                               const DriverApi& driver) {
+// The staging event may have been recorded again since (the ring reuses
+// retired regions' events): the wait is then for later work, never less.
+bool Stager::wait_for_uses(CUstream stream, const std::vector<Allocation>& allocations,
+                           bool in_place_too, const DriverApi& driver) {
   std::vector<CUevent> events;
+  bool followed = true;
   {
-    std::lock_guard<std::mutex> last(last_staging_mutex_);
-    if (last_staging_.empty()) return true;
+    std::lock_guard<std::mutex> lock(uses_mutex_);
+    if (uses_.empty()) return true;
     for (const Allocation& allocation : allocations) {
-      auto found = last_staging_.find(allocation.address);
-      if (found != last_staging_.end() && found->second.allocation_id == allocation.id) {
-        events.push_back(found->second.event);
-      }
+      auto found = uses_.find(allocation.address);
+      if (found == uses_.end() || found->second.allocation_id != allocation.id) continue;
+      const Uses& uses = found->second;
+      if (uses.staging != nullptr) events.push_back(uses.staging);
+      if (!in_place_too) continue;
+      followed = followed && !uses.untracked;
+      for (const auto& [used_on, event] : uses.in_place) events.push_back(event);
     }
   }
-  bool waited = true;
+  bool waited = followed;
   for (CUevent event : events) {
     waited = driver.stream_wait_event(stream, event, 0) == CUDA_SUCCESS && waited;
   }
   return waited;
+}
+
+void Stager::note_in_place(CUstream stream, const Window& window,
+                           const std::vector<Allocation>& allocations, const DriverApi& driver) {
+  std::lock_guard<std::mutex> lock(uses_mutex_);
+  for (const Allocation& allocation : allocations) {
+    // Only allocations that may be staged some day need following: the
+    // window's device's (in its context), small enough, neither managed
+    // nor exported.
+    size_t size8 = round_up_to(allocation.requested, 8);
+    if (allocation.device != window.device || 2 * size8 > window.bytes / 2 ||
+        is_managed_allocation(allocation)) {
+      continue;
+    }
+    Uses& uses = uses_[allocation.address];
+    if (uses.allocation_id != allocation.id) uses = Uses{allocation.id};
+    if (uses.untracked) continue;
+    CUevent event = nullptr;
+    for (const auto& [used_on, known] : uses.in_place) {
+      if (used_on == stream) event = known;
+    }
+    if (event == nullptr) {
+      event = static_cast<CUevent>(uses.in_place.size() < kMaxInPlaceStreams
+                                       ? create_event(nullptr)
+                                       : nullptr);
+      if (event == nullptr) {
+        uses.untracked = true;  // cannot be followed: never staged again
+        continue;
+      }
+      uses.in_place.emplace_back(stream, event);
+    }
+    if (driver.event_record(event, stream) != CUDA_SUCCESS) uses.untracked = true;
+  }
 }
 
 bool Stager::write_back(Window& window, CUstream stream, const Staged& copy,
@@ -519,10 +588,12 @@ void Stager::note_staged(const std::vector<Allocation>& staged) {
 
 void Stager::forget(const Allocation& allocation) {
   {
-    std::lock_guard<std::mutex> last(last_staging_mutex_);
-    auto found = last_staging_.find(allocation.address);
-    if (found != last_staging_.end() && found->second.allocation_id == allocation.id) {
-      last_staging_.erase(found);
+    std::lock_guard<std::mutex> lock(uses_mutex_);
+    auto found = uses_.find(allocation.address);
+    if (found != uses_.end() && found->second.allocation_id == allocation.id) {
+      // Pending waits on an event outlive its destruction.
+      for (auto& [used_on, event] : found->second.in_place) destroy_event(nullptr, event);
+      uses_.erase(found);
     }
   }
   std::optional<StagingStats> stats;

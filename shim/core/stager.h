@@ -71,6 +71,7 @@ enum class StagingRefusal : int {
   kNoWindow,         // no window (or no write-back kernel) on this GPU
   kLayoutUnknown,    // the driver does not give the function's parameter layout
   kDriverError,      // a wait, copy or event call failed before the launch
+  kManyStreams,      // read in place on more streams than the stager follows
   kCount
 };
 const char* refusal_name(StagingRefusal reason);
@@ -127,14 +128,25 @@ class Stager {
                                                const DriverApi& driver) const;
   CUresult stage(const KernelLaunch& launch, CUstream stream, Window& window,
                  const ParamLayout& layout, const std::vector<ParamWord>& words,
-                 const std::vector<Allocation>& staged, const LaunchWith& launch_with,
-                 const DriverApi& driver, bool* staged_it);
+                 const std::vector<Allocation>& staged, const std::vector<Allocation>& in_place,
+                 const LaunchWith& launch_with, const DriverApi& driver, bool* staged_it);
   bool write_back(Window& window, CUstream stream, const Staged& copy, const DriverApi& driver);
   void note_staged(const std::vector<Allocation>& staged);
-  // Makes `stream` wait for the last staging of each of `allocations` that
-  // has one (its write-back included). False if a wait could not be enqueued.
-  bool wait_for_stagings(CUstream stream, const std::vector<Allocation>& allocations,
-                         const DriverApi& driver);
+  // The program's launch with the allocations read in place: after the
+  // stagings of them that may still run, and noted for later stagings.
+  CUresult launch_in_place(CUstream stream, Window* window,
+                           const std::vector<Allocation>& allocations, void** kernel_params,
+                           const LaunchWith& launch_with, const DriverApi& driver);
+  // Makes `stream` wait for the last staging of each allocation that has one
+  // (its write-back included) and, with `in_place_too`, for the launches
+  // that read it in place since on any stream. False if a wait failed or an
+  // allocation is read in place on too many streams to follow.
+  bool wait_for_uses(CUstream stream, const std::vector<Allocation>& allocations,
+                     bool in_place_too, const DriverApi& driver);
+  // After a launch on `stream` that read `allocations` in place (window's
+  // context current).
+  void note_in_place(CUstream stream, const Window& window,
+                     const std::vector<Allocation>& allocations, const DriverApi& driver);
 
   size_t window_bytes_;
   StagingHooks hooks_;
@@ -152,17 +164,23 @@ class Stager {
   std::unordered_set<void*> functions_logged_;          // layout-unknown handles
   std::unordered_set<uint64_t> exported_chunks_;
 
-  // The last staging of each allocation: its region's event, recorded after
-  // its write-back. Another launch that references the allocation, staged
-  // or not, waits for it on its own stream first: kernels the program lets
-  // run concurrently (on two streams, communicating through atomics) would
-  // otherwise each work on their own copy and the write-backs lose updates.
-  struct LastStaging {
+  // The uses of each allocation that order the others: its last staging
+  // (the region's event, recorded after the write-back) and the launches
+  // that read it in place since, one event per stream. A launch that reads
+  // it in place waits for the last staging; a staging waits for both.
+  // Without this, kernels the program lets run concurrently on two streams
+  // (communicating through device-scope atomics on one allocation) would
+  // work on different copies, and a write-back would lose the other's
+  // updates. Launches that read in place never wait for each other.
+  struct Uses {
     uint64_t allocation_id = 0;
-    CUevent event = nullptr;
+    CUevent staging = nullptr;
+    std::vector<std::pair<CUstream, CUevent>> in_place;
+    bool untracked = false;  // read in place on more streams than followed: never staged again
   };
-  std::mutex last_staging_mutex_;
-  std::unordered_map<uintptr_t, LastStaging> last_staging_;
+  static constexpr size_t kMaxInPlaceStreams = 16;
+  std::mutex uses_mutex_;
+  std::unordered_map<uintptr_t, Uses> uses_;
 };
 
 }  // namespace egm
