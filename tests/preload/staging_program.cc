@@ -662,6 +662,19 @@ int scenario_not_stageable() {
   print_launch("exported", read_sum(exported, kBigWords, out));
   report_kernel_saw("exported", 3);
   print_word("exported.sum", out);
+  // A physical handle the program retains (it may map or export it elsewhere).
+  CUdeviceptr retained = allocate("retained", kBigBytes);
+  if (!retained) return 1;
+  write_words(retained, pattern(kBigWords, 57));
+  CUmemGenericAllocationHandle handle_of_retained = 0;
+  CUresult retain = cuMemRetainAllocationHandle(&handle_of_retained,
+                                                reinterpret_cast<void*>(retained));
+  report("retained.retain", name_of(retain));
+  print_launch("retained", read_sum(retained, kBigWords, out));
+  report_kernel_saw("retained", 3);
+  print_word("retained.sum", out);
+  if (retain == CUDA_SUCCESS) report("retained.release", name_of(cuMemRelease(handle_of_retained)));
+  release("retained", retained);
   release("managed", managed);
   release("exported", exported);
   release("not_stageable.out", out);

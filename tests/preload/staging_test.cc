@@ -391,7 +391,7 @@ TEST(StagingTest, EachDeviceStagesIntoItsOwnWindow) {
       << on.describe();
 }
 
-TEST(StagingTest, ManagedAndExportedMemoryIsNotStaged) {
+TEST(StagingTest, ManagedExportedAndRetainedMemoryIsNotStaged) {
   Runs runs = run_three("not_stageable");
   const RunResult& on = runs.on;
   expect_not_staged(on, "managed.kernel.0", "managed.addr");
@@ -399,6 +399,8 @@ TEST(StagingTest, ManagedAndExportedMemoryIsNotStaged) {
   ASSERT_EQ(on.at("exported.ipc"), "CUDA_SUCCESS") << on.describe();
   expect_not_staged(on, "exported.kernel.0", "exported.addr");
   expect_staged(on, "exported.kernel.2");
+  EXPECT_EQ(on.at("retained.retain"), "CUDA_SUCCESS") << on.describe();
+  expect_not_staged(on, "retained.kernel.0", "retained.addr");
 }
 
 // More referenced than the window holds: what does not fit stays where it
