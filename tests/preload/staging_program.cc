@@ -777,6 +777,36 @@ int scenario_free_pending() {
   return 0;
 }
 
+// An allocation read in place (parameter buffers are never staged) on many
+// streams, then launched normally: every sum right whichever way it goes.
+int scenario_many_streams() {
+  constexpr int kStreams = 20;
+  Pair pair("many_streams", 83);
+  if (!pair.ok()) return 1;
+  std::vector<CUstream> streams(kStreams);
+  for (CUstream& stream : streams) cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING);
+  for (int i = 0; i < kStreams; ++i) {
+    struct {
+      CUdeviceptr in;
+      uint64_t words;
+      CUdeviceptr out;
+    } buffer{pair.in, kBigWords - static_cast<uint64_t>(i), pair.out + 8 * i};
+    size_t size = sizeof buffer;
+    void* extra[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, &buffer, CU_LAUNCH_PARAM_BUFFER_SIZE, &size,
+                     CU_LAUNCH_PARAM_END};
+    CUresult result = cuLaunchKernel(kernel("read_sum"), 1, 1, 1, 32, 1, 1, 0, streams[i], nullptr,
+                                     extra);
+    if (result != CUDA_SUCCESS) print_launch("many_streams_in_place", result);
+  }
+  print_launch("many_streams_after", read_sum(pair.in, kBigWords, pair.out + 8 * kStreams, streams[0]));
+  report_kernel_saw("many_streams_after", 3);
+  std::vector<uint64_t> sums = read_words(pair.out, kStreams + 1);
+  std::printf("many_streams sums hash=%016" PRIx64 " first=%" PRIu64 " last=%" PRIu64 "\n",
+              fnv(sums), sums[0], sums.back());
+  for (CUstream stream : streams) cuStreamDestroy(stream);
+  return 0;
+}
+
 // Launches by the runtime (cudaLaunchKernel, cudaLaunchKernel_ptsz), which
 // reaches the driver's cuLaunchKernel through cuGetProcAddress, on runtime
 // allocations, read back with cudaMemcpy.
@@ -855,7 +885,8 @@ int main(int argc, char** argv) {
                                            {"pointer_escape", scenario_pointer_escape},
                                            {"runtime_launch", scenario_runtime_launch},
                                            {"shared_buffer", scenario_shared_buffer},
-                                           {"free_pending", scenario_free_pending}},
+                                           {"free_pending", scenario_free_pending},
+                                           {"many_streams", scenario_many_streams}},
                                           argc, argv);
   cuDevicePrimaryCtxRelease(0);
   return status;

@@ -441,6 +441,15 @@ TEST(StagingTest, FreesWaitForTheLaunchesThatUseTheMemory) {
   expect_summary(runs.on, {{"staged_launches", "2"}});
 }
 
+// An allocation read in place on more streams than the shim follows is not staged again.
+TEST(StagingTest, AnAllocationReadInPlaceOnManyStreamsIsNotStagedAgain) {
+  Runs runs = run_three("many_streams");
+  const RunResult& on = runs.on;
+  expect_not_staged(on, "many_streams_after.kernel.0", "many_streams.in.addr");
+  EXPECT_EQ(refusals(on, "many-streams", "many_streams.in.addr").size(), 1u) << on.describe();
+  expect_summary(on, {{"refused_extra_params", "20"}, {"refused_many_streams", "1"}});
+}
+
 // A driver call of the staging sequence that fails: the launch is not staged
 // (or, for the write-back kernel, the copy goes back whole), the program
 // sees what it sees without the shim.
