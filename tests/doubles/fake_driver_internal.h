@@ -17,8 +17,8 @@ namespace fake {
 // code (FAKE_CUDA_FAIL), or CUDA_SUCCESS to go on.
 CUresult driver_injected_failure(std::string_view function);
 
-// fake_cuda.cc: every byte of [start, start + size) lies in the requested bytes of a cuMemAlloc-family
-// allocation or a mapping (VMM). size 0: true.
+// fake_cuda.cc: every byte of [start, start + size) lies in the requested bytes of a
+// cuMemAlloc-family allocation or a mapping (VMM). size 0: true.
 bool is_driver_memory(uintptr_t start, size_t size);
 
 // fake_launch.cc: an entry point with a per-thread-default-stream version,

@@ -215,8 +215,8 @@ struct Graph {
 };
 
 struct EventState {
-  uint64_t recorded = 0;   // records so far
-  uint64_t completed = 0;  // the last record whose earlier work is done
+  uint64_t recorded = 0;      // records so far
+  uint64_t completed = 0;     // the last record whose earlier work is done
   CUstream stream = nullptr;  // the queue of the last record
 };
 
@@ -267,9 +267,7 @@ CUstream queue_key(CUstream stream, bool per_thread_entry) {
   return stream;
 }
 
-bool wait_is_over(const Work& work) {
-  return work.wait_event->completed >= work.wait_generation;
-}
+bool wait_is_over(const Work& work) { return work.wait_event->completed >= work.wait_generation; }
 
 // Runs whatever may run now, in each stream's order. Lock held.
 void run_ready_work(LaunchState& launch) {
@@ -277,8 +275,7 @@ void run_ready_work(LaunchState& launch) {
     progress = false;
     for (auto& [key, queue] : launch.queues) {
       while (!queue.blocked && !queue.pending.empty()) {
-        if (queue.pending.front().wait_event != nullptr &&
-            !wait_is_over(queue.pending.front())) {
+        if (queue.pending.front().wait_event != nullptr && !wait_is_over(queue.pending.front())) {
           break;
         }
         Work work = std::move(queue.pending.front());
@@ -436,9 +433,9 @@ CUresult launch_ex(const char* api, const CUlaunchConfig* config, CUfunction fun
     if (CUresult failure = fake::driver_injected_failure(api)) return failure;
     return CUDA_ERROR_INVALID_VALUE;
   }
-  LaunchShape shape = shape_of(config->gridDimX, config->gridDimY, config->gridDimZ,
-                               config->blockDimX, config->blockDimY, config->blockDimZ,
-                               config->hStream);
+  LaunchShape shape =
+      shape_of(config->gridDimX, config->gridDimY, config->gridDimZ, config->blockDimX,
+               config->blockDimY, config->blockDimZ, config->hStream);
   return launch(api, function, shape, per_thread_entry, params, extra);
 }
 
@@ -537,8 +534,7 @@ CUresult cuLaunchKernel_ptsz(CUfunction f, unsigned gx, unsigned gy, unsigned gz
                 extra);
 }
 
-CUresult cuLaunchKernelEx(const CUlaunchConfig* config, CUfunction f, void** params,
-                          void** extra) {
+CUresult cuLaunchKernelEx(const CUlaunchConfig* config, CUfunction f, void** params, void** extra) {
   return launch_ex("cuLaunchKernelEx", config, f, false, params, extra);
 }
 
@@ -801,10 +797,10 @@ long fake_cuda_graph_node_count(CUgraph graph) {
 
 void* fake_cuda_entry_point(const char* name, int per_thread) {
   void* function = nullptr;
-  cuuint64_t flags = per_thread ? CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM
-                                : CU_GET_PROC_ADDRESS_DEFAULT;
+  cuuint64_t flags =
+      per_thread ? CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM : CU_GET_PROC_ADDRESS_DEFAULT;
   return cuGetProcAddress_v2(name, &function, 13000, flags, nullptr) == CUDA_SUCCESS ? function
-                                                                                      : nullptr;
+                                                                                     : nullptr;
 }
 
 int fake_cuda_live_modules(void) {

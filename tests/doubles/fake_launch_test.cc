@@ -13,8 +13,8 @@
 // The per-thread-default-stream versions; cuda.h declares them only for
 // CUDA_API_PER_THREAD_DEFAULT_STREAM builds.
 extern "C" {
-CUresult cuLaunchKernel_ptsz(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned,
-                             unsigned, unsigned, CUstream, void**, void**);
+CUresult cuLaunchKernel_ptsz(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
+                             unsigned, CUstream, void**, void**);
 CUresult cuLaunchKernelEx_ptsz(const CUlaunchConfig*, CUfunction, void**, void**);
 CUresult cuMemcpyDtoDAsync_v2_ptsz(CUdeviceptr, CUdeviceptr, size_t, CUstream);
 }
@@ -353,8 +353,8 @@ TEST(FakeLaunchTest, TheModulesWriteBackStoresOnlyTheWordsTheKernelChanged) {
   EXPECT_EQ(cuModuleGetFunction(&write_back, module, "read_sum"), CUDA_ERROR_NOT_FOUND);
   ASSERT_EQ(cuModuleGetFunction(&write_back, module, "egm_write_back"), CUDA_SUCCESS);
   Buffer copy, snapshot, original;
-  copy.data()[3] = 100;       // the kernel wrote word 3 through the copy
-  original.data()[5] = 500;   // and word 5 through an alias
+  copy.data()[3] = 100;      // the kernel wrote word 3 through the copy
+  original.data()[5] = 500;  // and word 5 through an alias
   CUdeviceptr c = copy.address, s = snapshot.address, o = original.address;
   uint64_t words = kWords;
   void* params[] = {&c, &s, &o, &words};

@@ -27,8 +27,8 @@
 // The per-thread-default-stream versions; cuda.h declares them only for
 // CUDA_API_PER_THREAD_DEFAULT_STREAM builds.
 extern "C" {
-CUresult cuLaunchKernel_ptsz(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned,
-                             unsigned, unsigned, CUstream, void**, void**);
+CUresult cuLaunchKernel_ptsz(CUfunction, unsigned, unsigned, unsigned, unsigned, unsigned, unsigned,
+                             unsigned, CUstream, void**, void**);
 CUresult cuLaunchKernelEx_ptsz(const CUlaunchConfig*, CUfunction, void**, void**);
 cudaError_t cudaLaunchKernel_ptsz(const void*, dim3, dim3, void**, size_t, cudaStream_t);
 }
@@ -42,7 +42,7 @@ constexpr size_t kMiB = size_t{1} << 20;
 // Not a multiple of 8: the shim copies the size rounded up to 8 bytes.
 constexpr size_t kBigBytes = 2 * kMiB + 20;
 constexpr uint64_t kBigWords = kBigBytes / 8;
-constexpr size_t kOutBytes = 1 * kMiB;    // host-placed too
+constexpr size_t kOutBytes = 1 * kMiB;     // host-placed too
 constexpr size_t kSmallBytes = 64 * 1024;  // under EGM_MIN_SIZE: device memory
 
 const char* name_of(CUresult result) {
@@ -264,8 +264,8 @@ int scenario_device_args() {
 int scenario_library_kernel() {
   Pair pair("library", 11);
   if (!pair.ok()) return 1;
-  print_launch("library_read_sum",
-               read_sum(pair.in, kBigWords, pair.out, nullptr, fake_cuda_library_kernel("read_sum")));
+  print_launch("library_read_sum", read_sum(pair.in, kBigWords, pair.out, nullptr,
+                                            fake_cuda_library_kernel("read_sum")));
   report_kernel_saw("library", 3);
   print_word("library.sum", pair.out);
   CUdeviceptr in = pair.in;
@@ -306,7 +306,8 @@ int scenario_ptsz() {
   void* second_params[] = {&in, &words, &second_out};
   auto launch_ex = reinterpret_cast<decltype(&cuLaunchKernelEx_ptsz)>(function);
   if (found == CUDA_SUCCESS) {
-    print_launch("ptsz_proc_read_sum", launch_ex(&config, kernel("read_sum"), second_params, nullptr));
+    print_launch("ptsz_proc_read_sum",
+                 launch_ex(&config, kernel("read_sum"), second_params, nullptr));
   }
   std::printf("ptsz held=%ld\n", fake_cuda_stream_pending(CU_STREAM_PER_THREAD) > 0 ? 1L : 0L);
   fake_cuda_stream_release(CU_STREAM_PER_THREAD);
@@ -344,7 +345,8 @@ int scenario_launch_ex() {
   priority.value.priority = 0;
   CUlaunchConfig with_priority = config_on(nullptr, &priority, 1);
   words = kBigWords - 1;
-  print_launch("ex_priority", cuLaunchKernelEx(&with_priority, kernel("read_sum"), params, nullptr));
+  print_launch("ex_priority",
+               cuLaunchKernelEx(&with_priority, kernel("read_sum"), params, nullptr));
   report_kernel_saw("ex_priority", 3);
   print_word("ex_priority.sum", pair.out);
   CUlaunchAttribute cooperative = {};
@@ -392,8 +394,8 @@ int scenario_extra() {
   size_t size = sizeof buffer;
   void* extra[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, &buffer, CU_LAUNCH_PARAM_BUFFER_SIZE, &size,
                    CU_LAUNCH_PARAM_END};
-  print_launch("extra", cuLaunchKernel(kernel("read_sum"), 1, 1, 1, 32, 1, 1, 0, nullptr, nullptr,
-                                       extra));
+  print_launch("extra",
+               cuLaunchKernel(kernel("read_sum"), 1, 1, 1, 32, 1, 1, 0, nullptr, nullptr, extra));
   report_kernel_saw("extra", 3);
   print_word("extra.sum", pair.out);
   return 0;
@@ -544,10 +546,10 @@ int scenario_launch_errors() {
   CUdeviceptr in = pair.in, out = pair.out;
   uint64_t words = kBigWords, value = 1;
   void* params[] = {&in, &words, &value};
-  print_launch("zero_grid", cuLaunchKernel(kernel("fill"), 0, 1, 1, 32, 1, 1, 0, nullptr, params,
-                                           nullptr));
-  print_launch("huge_block", cuLaunchKernel(kernel("fill"), 1, 1, 1, 4096, 1, 1, 0, nullptr,
-                                            params, nullptr));
+  print_launch("zero_grid",
+               cuLaunchKernel(kernel("fill"), 0, 1, 1, 32, 1, 1, 0, nullptr, params, nullptr));
+  print_launch("huge_block",
+               cuLaunchKernel(kernel("fill"), 1, 1, 1, 4096, 1, 1, 0, nullptr, params, nullptr));
   uint64_t not_a_function = 0;
   void* sum_params[] = {&in, &words, &out};
   print_launch("bad_handle", launch(reinterpret_cast<CUfunction>(&not_a_function), sum_params));
@@ -667,8 +669,8 @@ int scenario_not_stageable() {
   if (!retained) return 1;
   write_words(retained, pattern(kBigWords, 57));
   CUmemGenericAllocationHandle handle_of_retained = 0;
-  CUresult retain = cuMemRetainAllocationHandle(&handle_of_retained,
-                                                reinterpret_cast<void*>(retained));
+  CUresult retain =
+      cuMemRetainAllocationHandle(&handle_of_retained, reinterpret_cast<void*>(retained));
   report("retained.retain", name_of(retain));
   print_launch("retained", read_sum(retained, kBigWords, out));
   report_kernel_saw("retained", 3);
@@ -766,7 +768,7 @@ int scenario_free_pending() {
   write_words(scratch, pattern(kBigWords, 79));
   print_launch("free_pending_driver", read_sum(scratch, kBigWords, pair.out, stream));
   release("free_pending.scratch", scratch);  // cuMemFree: waits for the launch
-  fake_cuda_stream_block(stream);  // the free completed the held work: hold again
+  fake_cuda_stream_block(stream);            // the free completed the held work: hold again
   print_launch("free_pending_runtime", read_sum(runtime_address, kBigWords, pair.out + 8, stream));
   std::printf("free_pending held=%ld\n", fake_cuda_stream_pending(stream) > 0 ? 1L : 0L);
   std::printf("free_pending runtime_free=%s\n", cudaGetErrorName(cudaFree(runtime_in)));
@@ -794,11 +796,12 @@ int scenario_many_streams() {
     size_t size = sizeof buffer;
     void* extra[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, &buffer, CU_LAUNCH_PARAM_BUFFER_SIZE, &size,
                      CU_LAUNCH_PARAM_END};
-    CUresult result = cuLaunchKernel(kernel("read_sum"), 1, 1, 1, 32, 1, 1, 0, streams[i], nullptr,
-                                     extra);
+    CUresult result =
+        cuLaunchKernel(kernel("read_sum"), 1, 1, 1, 32, 1, 1, 0, streams[i], nullptr, extra);
     if (result != CUDA_SUCCESS) print_launch("many_streams_in_place", result);
   }
-  print_launch("many_streams_after", read_sum(pair.in, kBigWords, pair.out + 8 * kStreams, streams[0]));
+  print_launch("many_streams_after",
+               read_sum(pair.in, kBigWords, pair.out + 8 * kStreams, streams[0]));
   report_kernel_saw("many_streams_after", 3);
   std::vector<uint64_t> sums = read_words(pair.out, kStreams + 1);
   std::printf("many_streams sums hash=%016" PRIx64 " first=%" PRIu64 " last=%" PRIu64 "\n",
@@ -825,8 +828,8 @@ int scenario_runtime_launch() {
   void* sum_params[] = {&in_address, &words, &out_address};
   const void* read_sum_kernel = fake_cuda_library_kernel("read_sum");
   std::printf("runtime launch=%s\n",
-              cudaGetErrorName(cudaLaunchKernel(read_sum_kernel, dim3(2), dim3(64), sum_params, 0,
-                                                nullptr)));
+              cudaGetErrorName(
+                  cudaLaunchKernel(read_sum_kernel, dim3(2), dim3(64), sum_params, 0, nullptr)));
   report_kernel_saw("runtime", 3);
   uint64_t sums[2] = {};
   cuCtxSynchronize();
@@ -848,7 +851,8 @@ int scenario_runtime_launch() {
   cuCtxSynchronize();
   cudaMemcpy(sums, out, 16, cudaMemcpyDeviceToHost);
   std::printf("runtime_ptsz sums=%" PRIu64 ",%" PRIu64 "\n", sums[0], sums[1]);
-  std::printf("runtime free=%s,%s\n", cudaGetErrorName(cudaFree(in)), cudaGetErrorName(cudaFree(out)));
+  std::printf("runtime free=%s,%s\n", cudaGetErrorName(cudaFree(in)),
+              cudaGetErrorName(cudaFree(out)));
   return 0;
 }
 

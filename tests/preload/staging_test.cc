@@ -105,8 +105,9 @@ bool in_window(const RunResult& run, const std::string& key, int device = 0) {
 }
 
 void expect_staged(const RunResult& run, const std::string& key, int device = 0) {
-  EXPECT_TRUE(in_window(run, key, device)) << key << "=" << run.at(key) << " is not a window address\n"
-                                   << run.describe();
+  EXPECT_TRUE(in_window(run, key, device))
+      << key << "=" << run.at(key) << " is not a window address\n"
+      << run.describe();
 }
 
 // The kernel got the program's own address `own` (a report key).
@@ -198,8 +199,10 @@ TEST(StagingTest, ReadSumReadsTheWindowCopyOfFreshData) {
 TEST(StagingTest, PointersInsideParametersPassedByValueAreStaged) {
   Runs runs = run_three("struct_read");
   expect_staged(runs.on, "struct_read.kernel.0");
-  EXPECT_NE(number(runs.on.at("struct_read.kernel.0")), number(runs.on.at("struct_read.in.addr")) + 800);
-  EXPECT_EQ(number(runs.off.at("struct_read.kernel.0")), number(runs.off.at("struct_read.in.addr")) + 800);
+  EXPECT_NE(number(runs.on.at("struct_read.kernel.0")),
+            number(runs.on.at("struct_read.in.addr")) + 800);
+  EXPECT_EQ(number(runs.off.at("struct_read.kernel.0")),
+            number(runs.off.at("struct_read.in.addr")) + 800);
 }
 
 TEST(StagingTest, KernelWritesReachTheHostPlacedMemory) {
@@ -226,13 +229,13 @@ TEST(StagingTest, AOnePastEndPointerIsNotStaged) {
   std::string text = preload::read_file(metrics.substr(0, metrics.size() - 7) + pid + ".prom");
   EXPECT_TRUE(contains(text, "\negm_staged_launches_total{pid=\"" + pid + "\"} 1\n")) << text;
   EXPECT_TRUE(contains(text, "\negm_staged_bytes_total{pid=\"" + pid + "\"} 3145728\n")) << text;
-  EXPECT_TRUE(contains(text, "\negm_staging_refused_launches_total{pid=\"" + pid +
-                                 "\",reason=\"end-pointer\"} 1\n"))
+  EXPECT_TRUE(contains(
+      text, "\negm_staging_refused_launches_total{pid=\"" + pid + "\",reason=\"end-pointer\"} 1\n"))
       << text;
   expect_not_staged(on, "range_whole.kernel.0", "range.buffer.addr");
   EXPECT_EQ(refusals(on, "end-pointer", "range.buffer.addr").size(), 1u) << on.describe();
-  expect_summary(on, {{"staged_launches", "1"}, {"refused_launches", "1"},
-                      {"refused_end_pointer", "1"}});
+  expect_summary(
+      on, {{"staged_launches", "1"}, {"refused_launches", "1"}, {"refused_end_pointer", "1"}});
   expect_staged(on, "range_half.kernel.0");
   expect_staged(on, "range_half.kernel.1");
 }
@@ -271,8 +274,8 @@ TEST(StagingTest, LaunchKernelExIsStagedUnlessCooperative) {
   expect_staged(on, "ex_priority.kernel.0");
   expect_not_staged(on, "ex_cooperative.kernel.0", "launch_ex.in.addr");
   EXPECT_EQ(refusals(on, "cooperative", "launch_ex.in.addr").size(), 1u) << on.describe();
-  expect_summary(on, {{"staged_launches", "2"}, {"refused_launches", "1"},
-                      {"refused_cooperative", "1"}});
+  expect_summary(
+      on, {{"staged_launches", "2"}, {"refused_launches", "1"}, {"refused_cooperative", "1"}});
 }
 
 TEST(StagingTest, CapturedLaunchesAreNotStaged) {
@@ -281,7 +284,8 @@ TEST(StagingTest, CapturedLaunchesAreNotStaged) {
   EXPECT_TRUE(contains(on.out, "capture nodes=1\n")) << on.describe();
   expect_not_staged(on, "captured.kernel.0", "capture.in.addr");
   EXPECT_EQ(refusals(on, "capturing", "capture.in.addr").size(), 1u) << on.describe();
-  expect_summary(on, {{"staged_launches", "1"}, {"refused_launches", "1"},
+  expect_summary(on, {{"staged_launches", "1"},
+                      {"refused_launches", "1"},
                       {"refused_capturing", "1"}});  // the launch after the capture is staged
 }
 
@@ -289,8 +293,9 @@ TEST(StagingTest, ParameterBuffersAreNotStaged) {
   Runs runs = run_three("extra");
   expect_not_staged(runs.on, "extra.kernel.0", "extra.in.addr");
   EXPECT_EQ(refusals(runs.on, "extra-params", "extra.in.addr").size(), 1u) << runs.on.describe();
-  expect_summary(runs.on, {{"staged_launches", "0"}, {"refused_launches", "1"},
-                           {"refused_extra_params", "1"}});
+  expect_summary(
+      runs.on,
+      {{"staged_launches", "0"}, {"refused_launches", "1"}, {"refused_extra_params", "1"}});
 }
 
 TEST(StagingTest, AllocationsTooLargeForTheWindowAreNotStaged) {
@@ -329,7 +334,8 @@ TEST(StagingTest, StagingOffHandsOutTheDriversOwnLaunchFunctions) {
   }
   const RunResult& on = runs.on;
   // The shim's launch overrides, by cuGetProcAddress (both flags) and dlsym.
-  for (const char* key : {"proc.is_own", "proc.ex_is_own", "proc.ptsz_is_own", "proc.dlsym_is_own"}) {
+  for (const char* key :
+       {"proc.is_own", "proc.ex_is_own", "proc.ptsz_is_own", "proc.dlsym_is_own"}) {
     EXPECT_EQ(on.at(key), "0") << key << "\n" << on.describe();
   }
   EXPECT_EQ(on.at("proc.in.host_placed"), "1") << on.describe();
@@ -463,8 +469,8 @@ TEST(StagingTest, FailingDriverCallsOfTheSequenceFallBack) {
                         Case{"fill", "cuLaunchKernel@2,cuLaunchKernel@3", ""}}) {
     SCOPED_TRACE(c.scenario + " with FAKE_CUDA_FAIL=" + c.failure);
     RunResult bare = run_program(c.scenario, false, base_env({}));
-    RunResult on =
-        run_program(c.scenario, true, base_env({{"EGM_STAGING", "1"}, {"FAKE_CUDA_FAIL", c.failure}}));
+    RunResult on = run_program(c.scenario, true,
+                               base_env({{"EGM_STAGING", "1"}, {"FAKE_CUDA_FAIL", c.failure}}));
     expect_clean_exit(bare);
     expect_clean_exit(on);
     EXPECT_EQ(on.out, bare.out) << on.describe();
