@@ -81,6 +81,8 @@ struct Config {
   LogLevel log_level;
   bool log_level_set = false;  // EGM_LOG_LEVEL was given (not an option of its own)
   bool strict;
+  bool staging;            // EGM_STAGING
+  size_t staging_window;   // EGM_STAGING_WINDOW, bytes per GPU
 
   bool device_selected(int device) const;
   bool api_selected(Api api) const { return (apis & api_bit(api)) != 0; }

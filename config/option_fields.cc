@@ -192,6 +192,19 @@ std::string print_apis(const OptionSpec&, const Config& config) {
   return apis.empty() ? "none" : apis;
 }
 
+bool parse_staging_window(const OptionSpec&, std::string_view value, const HostTopology&,
+                          Config& config, std::string& why) {
+  constexpr size_t kMinimum = size_t{1} << 20;  // room for one allocation of 256 KiB
+  if (!parse_size_into(value, config.staging_window)) return false;
+  if (config.staging_window >= kMinimum) return true;
+  why = "below the smallest window, 1M";
+  return false;
+}
+
+std::string print_staging_window(const OptionSpec&, const Config& config) {
+  return std::to_string(config.staging_window);
+}
+
 bool parse_max_size(const OptionSpec&, std::string_view value, const HostTopology&,
                     Config& config, std::string&) {
   if (value.empty()) {

@@ -107,6 +107,8 @@ OptionParser parse_node_limits;
 OptionPrinter print_node_limits;
 OptionParser parse_metrics_interval;  // seconds, kept in milliseconds; not on the start line
 OptionParser parse_ledger;  // auto, off or an absolute path
+OptionParser parse_staging_window;  // a size of at least 1 MiB
+OptionPrinter print_staging_window;
 OptionParser parse_log_level_field;
 OptionPrinter print_log_level;
 

@@ -22,7 +22,7 @@ struct OptionSpec {
   OptionField field;               // where the value lands in Config (option_fields.h)
 };
 
-inline constexpr std::array<OptionSpec, 28> kOptions = {{
+inline constexpr std::array<OptionSpec, 30> kOptions = {{
     {"EGM_CONFIG", "path", "", "a readable regular file (at most 1 MiB) of VARIABLE=value lines",
      "Read options from this file first; the environment overrides it. '#' at the start of a "
      "line or after a blank starts a comment; blanks around '=', CRLF and a UTF-8 BOM are "
@@ -151,6 +151,17 @@ inline constexpr std::array<OptionSpec, 28> kOptions = {{
      "is warn). debug adds one line per request a filter leaves on the device, with its reason "
      "(spill mode's decisions are info).",
      {parse_log_level_field, print_log_level}},
+    {"EGM_STAGING", "bool", "0", "0 or 1",
+     "1: before each kernel launch that reads host-placed allocations, copy them into an HBM "
+     "window on the launch's stream, give the kernel the copies and write its changes back "
+     "after it (cuLaunchKernel, cuLaunchKernelEx and the runtime's launches). 0 = kernels read "
+     "host memory over the link.",
+     bool_field<&Config::staging>()},
+    {"EGM_STAGING_WINDOW", "size", "2G",
+     "bytes from 1M, with an optional K, M, G, T or KiB, MiB, GiB, TiB suffix",
+     "EGM_STAGING: device memory per GPU for the copies, taken at the first redirected "
+     "allocation on the GPU; an allocation is staged when twice its size fits in half of it.",
+     {parse_staging_window, print_staging_window}},
     {"EGM_STRICT", "bool", "0", "0 or 1",
      "1: bad configuration stops the process at load (exit status 1) instead of switching "
      "redirection off.",

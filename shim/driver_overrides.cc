@@ -91,16 +91,31 @@ void* const kOverrideFunctions[] = {
 };
 static_assert(std::size(kOverrideFunctions) == kDriverOverrideCount);
 
+bool is_launch(size_t which) {
+  switch (static_cast<DriverOverride>(which)) {
+    case DriverOverride::k_cuLaunchKernel:
+    case DriverOverride::k_cuLaunchKernel_ptsz:
+    case DriverOverride::k_cuLaunchKernelEx:
+    case DriverOverride::k_cuLaunchKernelEx_ptsz:
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
 // The shim's override for a real driver function, or `real` itself. By
-// address, so that only the exact versions the shim wraps are replaced.
+// address, so that only the exact versions the shim wraps are replaced. The
+// launches are the shim's only with EGM_STAGING=1: off, they cost nothing.
 void* driver_override_for(void* real) {
-  if (real == nullptr || !Shim::instance().hooks_driver()) return real;
+  Shim& shim = Shim::instance();
+  if (real == nullptr || !shim.hooks_driver()) return real;
   const DriverApi* api = driver_api(nullptr);
   if (api == nullptr) return real;
   for (size_t i = 0; i < kDriverOverrideCount; ++i) {
-    if (api->overridden[i] == real) return kOverrideFunctions[i];
+    if (api->overridden[i] != real) continue;
+    return is_launch(i) && shim.stager() == nullptr ? real : kOverrideFunctions[i];
   }
   return real;
 }

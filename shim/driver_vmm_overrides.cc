@@ -51,6 +51,10 @@ EGM_EXPORT CUresult cuMemRetainAllocationHandle(CUmemGenericAllocationHandle* ha
   if (result == CUDA_SUCCESS && handle != nullptr && handles_to_answer()) {
     egm::Shim::instance().created_handle_retained(*handle);
   }
+  if (result == CUDA_SUCCESS && egm::Shim::instance().stager() != nullptr &&
+      egm::driver_layer_is_ours()) {
+    egm::Shim::instance().allocation_handle_retained(reinterpret_cast<uintptr_t>(addr));
+  }
   return result;
 }
 

@@ -33,6 +33,7 @@ void resolve_optional(void* library, DriverApi& api) {
 #define EGM_RESOLVE_OPTIONAL(member, symbol) resolve(library, #symbol, api.member, nullptr);
   EGM_SHIM_DRIVER_CALLS(EGM_RESOLVE_OPTIONAL)
   EGM_SHIM_IPC_DRIVER_CALLS(EGM_RESOLVE_OPTIONAL)
+  EGM_SHIM_STAGING_DRIVER_CALLS(EGM_RESOLVE_OPTIONAL)
 #undef EGM_RESOLVE_OPTIONAL
   for (size_t i = 0; i < kDriverOverrideCount; ++i) {
     api.overridden[i] = real_dlsym()(library, std::string(kDriverOverrideNames[i]).c_str());

@@ -19,6 +19,7 @@ struct DriverApi {
   EGM_DRIVER_EGM_SEQUENCE(EGM_DRIVER_MEMBER)
   EGM_SHIM_DRIVER_CALLS(EGM_DRIVER_MEMBER)
   EGM_SHIM_IPC_DRIVER_CALLS(EGM_DRIVER_MEMBER)
+  EGM_SHIM_STAGING_DRIVER_CALLS(EGM_DRIVER_MEMBER)
   EGM_SHIM_REAL_OVERRIDES(EGM_DRIVER_MEMBER)
   GetProcAddressV1 get_proc_address_v1 = nullptr;  // cuda.h names only the v2 type
   // Every function of EGM_DRIVER_OVERRIDES, by DriverOverride (nullptr if

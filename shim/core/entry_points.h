@@ -37,7 +37,11 @@
   X(cuCtxEnablePeerAccess) X(cuGetProcAddress) X(cuGetProcAddress_v2)         \
   /* inter-process memory handles (shim/core/ipc.h) */                       \
   X(cuIpcGetMemHandle) X(cuIpcOpenMemHandle) X(cuIpcOpenMemHandle_v2)        \
-  X(cuIpcCloseMemHandle)
+  X(cuIpcCloseMemHandle)                                                     \
+  /* kernel launches (EGM_STAGING, shim/core/stager.h); the real ones are  \
+     handed out while staging is off */                                      \
+  X(cuLaunchKernel) X(cuLaunchKernel_ptsz) X(cuLaunchKernelEx)               \
+  X(cuLaunchKernelEx_ptsz)
 
 // libcudart functions the shim replaces.
 #define EGM_RUNTIME_OVERRIDES(X)                                                 \
@@ -88,13 +92,25 @@
   X(mem_export_to_shareable_handle, cuMemExportToShareableHandle)               \
   X(mem_import_from_shareable_handle, cuMemImportFromShareableHandle)
 
+// Staging (shim/core/stager.h): a kernel's parameter layout, the launch
+// stream's capture state, the copies into the window and back, the ring's
+// waits, the write-back kernel's module.
+#define EGM_SHIM_STAGING_DRIVER_CALLS(X)                                        \
+  X(func_get_param_info, cuFuncGetParamInfo)                                    \
+  X(kernel_get_param_info, cuKernelGetParamInfo)                                \
+  X(stream_is_capturing, cuStreamIsCapturing)                                   \
+  X(memcpy_dtod_async, cuMemcpyDtoDAsync_v2)                                    \
+  X(stream_wait_event, cuStreamWaitEvent) X(module_load_data, cuModuleLoadData) \
+  X(module_get_function, cuModuleGetFunction) X(module_unload, cuModuleUnload)
+
 // The real versions of overridden functions the shim's core calls by name;
 // each must be in EGM_DRIVER_OVERRIDES (the resolver takes it from there).
 #define EGM_SHIM_REAL_OVERRIDES(X)                                              \
   X(mem_alloc, cuMemAlloc_v2) X(mem_alloc_managed, cuMemAllocManaged)           \
   X(mem_alloc_pitch, cuMemAllocPitch_v2) X(mem_free, cuMemFree_v2)              \
   X(mem_get_info, cuMemGetInfo_v2) X(ctx_enable_peer_access, cuCtxEnablePeerAccess) \
-  X(get_proc_address, cuGetProcAddress_v2)
+  X(get_proc_address, cuGetProcAddress_v2) X(launch_kernel, cuLaunchKernel)      \
+  X(launch_kernel_ex, cuLaunchKernelEx)
 
 // egm-probe's other calls: driver and device identity, a primary context,
 // copies that check the mapping.
@@ -175,6 +191,7 @@ inline constexpr DriverCall kDriverCalls[] = {
     EGM_DRIVER_EGM_SEQUENCE(EGM_DRIVER_CALL_ALL)
     EGM_SHIM_DRIVER_CALLS(EGM_DRIVER_CALL_SHIM)
     EGM_SHIM_IPC_DRIVER_CALLS(EGM_DRIVER_CALL_SHIM)
+    EGM_SHIM_STAGING_DRIVER_CALLS(EGM_DRIVER_CALL_SHIM)
     EGM_SHIM_REAL_OVERRIDES(EGM_DRIVER_CALL_SHIM)
     // The v1 cuGetProcAddress, by hand: cuda.h names only v2's type.
     {"get_proc_address_v1", "cuGetProcAddress", kCalledByShim,

@@ -150,6 +150,42 @@ Event managed_call(const char* call, const Allocation& mapping, std::string_view
                       details, result)};
 }
 
+Event stage_window(int device, size_t bytes, uintptr_t address) {
+  return {LogLevel::kInfo, "stage-window",
+          fmt::format("device={} bytes={} address={:#x}", device, bytes, address)};
+}
+
+Event stage(const Allocation& mapping) {
+  return {LogLevel::kInfo, "stage",
+          fmt::format("id={} address={:#x} bytes={} device={} launches=1", mapping.id,
+                      mapping.address, mapping.requested, mapping.device)};
+}
+
+Event unstage(const Allocation& mapping, uint64_t stagings, uint64_t staged_bytes) {
+  return {LogLevel::kInfo, "unstage",
+          fmt::format("id={} address={:#x} bytes={} device={} stagings={} staged_bytes={}",
+                      mapping.id, mapping.address, mapping.requested, mapping.device, stagings,
+                      staged_bytes)};
+}
+
+Event staging_decision(const Allocation& mapping, const char* reason) {
+  return {LogLevel::kInfo, "decision",
+          fmt::format("staging=no id={} address={:#x} bytes={} device={} reason={}", mapping.id,
+                      mapping.address, mapping.requested, mapping.device, reason)};
+}
+
+Event staging_function_decision(uintptr_t function, const char* reason) {
+  return {LogLevel::kInfo, "decision",
+          fmt::format("staging=no function={:#x} reason={}", function, reason)};
+}
+
+Event staging_summary(uint64_t staged_launches, uint64_t staged_bytes, uint64_t refused_launches,
+                      std::string_view refused_by_reason) {
+  return {LogLevel::kInfo, "staging-summary",
+          fmt::format("staged_launches={} staged_bytes={} refused_launches={}{}", staged_launches,
+                      staged_bytes, refused_launches, refused_by_reason)};
+}
+
 Event summary(const Totals& totals) {
   return {LogLevel::kInfo, "summary",
           fmt::format("maps={} unmaps={} fallbacks={} live={} live_bytes={} pending_frees={} "

@@ -68,6 +68,20 @@ Event device_reset(int device, size_t released);
 Event ipc(const char* name, std::string_view fields, const char* error);
 Event managed_call(const char* call, const Allocation& mapping, std::string_view details, int result);
 
+// EGM_STAGING (stager.h). The window of a GPU, made once.
+Event stage_window(int device, size_t bytes, uintptr_t address);
+// The first staging of an allocation (later ones are counted, not logged).
+Event stage(const Allocation& mapping);
+// A staged allocation freed: how often it was staged and the bytes copied in.
+Event unstage(const Allocation& mapping, uint64_t stagings, uint64_t staged_bytes);
+// A launch referencing `mapping` was not staged (once per allocation and reason).
+Event staging_decision(const Allocation& mapping, const char* reason);
+// A function whose parameter layout the driver does not give (once per handle).
+Event staging_function_decision(uintptr_t function, const char* reason);
+// The exit summary's staging counts; `refused_by_reason`: " refused_REASON=N..." pairs.
+Event staging_summary(uint64_t staged_launches, uint64_t staged_bytes, uint64_t refused_launches,
+                      std::string_view refused_by_reason);
+
 // The exit summary and the live view.
 struct Totals {
   uint64_t maps = 0;

@@ -124,6 +124,25 @@ std::string prometheus_text(const std::vector<ProcessMetrics>& processes) {
                      count);
                }
              });
+  out.family({"egm_staged_launches_total", "counter",
+              "EGM_STAGING: kernel launches whose host-placed allocations were copied into HBM."},
+             processes, [](P p, A add) {
+               if (p.staging) add("", p.staged_launches);
+             });
+  out.family({"egm_staged_bytes_total", "counter",
+              "EGM_STAGING: bytes copied into the staging window (each staged allocation, each "
+              "launch)."},
+             processes, [](P p, A add) {
+               if (p.staging) add("", p.staged_bytes);
+             });
+  out.family({"egm_staging_refused_launches_total", "counter",
+              "EGM_STAGING: launches referencing host-placed memory that were not staged, by "
+              "reason."},
+             processes, [](P p, A add) {
+               for (const auto& [reason, count] : p.staging_refusals) {
+                 add(fmt::format(",reason=\"{}\"", escaped(reason)), count);
+               }
+             });
   return out.take();
 }
 

@@ -46,6 +46,11 @@ struct ProcessMetrics {
   uint64_t unmaps = 0;
   uint64_t fallbacks = 0;
   std::map<SpillKey, uint64_t> spill_decisions;
+  // EGM_STAGING=1: launches staged, bytes copied in, launches not staged by reason.
+  bool staging = false;
+  uint64_t staged_launches = 0;
+  uint64_t staged_bytes = 0;
+  std::map<std::string, uint64_t> staging_refusals;
 };
 
 // The exposition text: each family's HELP and TYPE once, then its samples

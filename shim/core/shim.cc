@@ -136,6 +136,14 @@ Shim::Shim()
             emit(events::chunk(event, chunk, reason, micros));
           })) {
   report_configuration();
+  if (redirecting_ && config_.staging) {
+    stager_ = new Stager(
+        config_.staging_window,
+        StagingHooks{[this] { return table_.live_count() > 0; },
+                     [this](uintptr_t address) { return table_.may_contain(address); },
+                     [this](uintptr_t address) { return allocation_at(address); },
+                     [this](const Event& event) { emit(event); }});
+  }
   // Loaded by path, the shim exists because egm_malloc was called: its
   // memory needs the fork hook (and the fatal-signal line) all the same.
   if (redirecting_ || loaded_by_path.load(std::memory_order_relaxed)) {
@@ -210,6 +218,7 @@ int Shim::place(const Request& request, int device) {
   log_start_once();
   start_metrics_once();
   drain_pending_frees();
+  if (stager_ != nullptr) prepare_staging(request, device);
   std::string trigger = "always";
   bool device_failed = false;  // the real call ran out of memory
   if (config_.mode == Mode::kSpill) {
@@ -228,6 +237,15 @@ int Shim::place(const Request& request, int device) {
     return kSuccess;
   }
   return fall_back(request, device_failed);
+}
+
+// Before the program fills the device (in spill mode it is full by its
+// first launch), in the context its allocations are made in.
+void Shim::prepare_staging(const Request& request, int device) {
+  const DriverApi* driver = driver_api(nullptr);
+  if (driver == nullptr) return;
+  make_runtime_context_current(request);
+  stager_->prepare_device(device, *driver);
 }
 
 // spill mode (spill_rule.h): device memory while it lasts, the reserve kept

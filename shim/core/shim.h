@@ -29,6 +29,7 @@
 #include "shim/core/process_hooks.h"
 #include "shim/core/request.h"
 #include "shim/core/spill_rule.h"
+#include "shim/core/stager.h"
 
 namespace egm {
 
@@ -147,6 +148,13 @@ class Shim final : public ProcessHookTarget {
   // A new POSIX fd for exported chunk `chunk_id`, for a peer process.
   CUresult chunk_fd(uint64_t chunk_id, int* fd);
   bool forked_child() const { return forked_child_; }
+  // ---- EGM_STAGING (stager.h) ----
+  // The stager, or nullptr when staging is off (also in a forked child):
+  // the launch overrides pass straight through then.
+  Stager* stager() const { return forked_child_ ? nullptr : stager_; }
+  // cuMemRetainAllocationHandle on `address`: the program holds the physical
+  // memory and may map or export it elsewhere, so it is never staged.
+  void allocation_handle_retained(uintptr_t address);
   // Writes an IPC event line.
   void log_event(const Event& event) { emit(event); }
 
@@ -156,6 +164,8 @@ class Shim final : public ProcessHookTarget {
   // Cheap checks that need no CUDA call: the hot path of requests that stay.
   bool wants(const Request& request) const;
   int place(const Request& request, int device);
+  // EGM_STAGING: the device's staging window, at its first intercepted allocation.
+  void prepare_staging(const Request& request, int device);
   // A stream-ordered request on a capturing stream belongs to the graph.
   bool captured(const Request& request) const;
   std::optional<int> try_device_first(const Request& request, int device, std::string& trigger,
@@ -215,6 +225,7 @@ class Shim final : public ProcessHookTarget {
   std::atomic<bool> capture_noted_{false};
   SpillDecisionCounts spill_decisions_;
   MetricsWriter metrics_;
+  Stager* stager_ = nullptr;  // EGM_STAGING=1 only; never destroyed (launches during exit)
 };
 
 }  // namespace egm

@@ -104,7 +104,9 @@ bool stream_is_capturing(cudaStream_t stream) {
 
 std::optional<Allocation> Shim::take_mapping(uintptr_t address) {
   if (address == 0 || forked_child_ || !table_.may_contain(address)) return std::nullopt;
-  return table_.remove(address);
+  std::optional<Allocation> mapping = table_.remove(address);
+  if (mapping && stager_ != nullptr) stager_->forget(*mapping);
+  return mapping;
 }
 
 // cudaFree waits for the device before freeing; so must we: for the device
@@ -206,6 +208,10 @@ void Shim::device_reset(int device) {
   std::vector<Allocation> released = deferred_.take_device(device);
   drain_pending_frees();
   std::vector<Allocation> live = table_.remove_device(device);
+  if (stager_ != nullptr) {
+    stager_->device_reset(device);  // the reset freed the window too
+    for (const Allocation& mapping : live) stager_->forget(mapping);
+  }
   released.insert(released.end(), live.begin(), live.end());
   for (const Allocation& mapping : released) unmap_now(mapping);
   pool_->trim(*driver, "device-reset");

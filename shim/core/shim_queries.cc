@@ -109,7 +109,16 @@ CUresult Shim::free_async_driver(CUdeviceptr pointer, CUstream stream, bool per_
 
 std::optional<Chunk> Shim::export_chunk(const Allocation& mapping) {
   if (forked_child_ || pool_ == nullptr) return std::nullopt;
+  // Another process may write it from now on: never staged again.
+  if (stager_ != nullptr) stager_->chunk_exported(mapping.chunk_id);
   return pool_->mark_exported(mapping.chunk_id);
+}
+
+void Shim::allocation_handle_retained(uintptr_t address) {
+  if (stager_ == nullptr || forked_child_) return;
+  if (std::optional<Allocation> mapping = table_.find_containing(address)) {
+    stager_->chunk_exported(mapping->chunk_id);
+  }
 }
 
 CUresult Shim::chunk_fd(uint64_t chunk_id, int* fd) {

@@ -34,7 +34,7 @@ std::vector<Allocation> Shim::live_allocations() const {
 
 void Shim::log_start_once() {
   if (start_logged_.exchange(true, std::memory_order_relaxed)) return;
-  // Every option with a printer in the options table, log_level last.
+  // Every option with a printer in the options table, in its order.
   emit(events::start(kVersion, rank_of_this_process(), host_of_this_process(), parsed_.summary()));
 }
 
@@ -58,6 +58,7 @@ void Shim::write_exit_summary() {
   totals.fallbacks = fallbacks;
   totals.pending_frees = deferred_.count();
   emit(events::summary(totals));
+  if (stager_ != nullptr) emit(stager_->summary_event());
   for (const auto& [node, usage] : budget_.usage_by_node()) emit(events::node_summary(node, usage));
   for (const auto& [device, usage] : budget_.usage_by_device()) {
     emit(events::device_summary(device, usage));
@@ -93,6 +94,17 @@ std::string Shim::metrics_text() const {
   metrics.unmaps = table_.total_removed();
   metrics.fallbacks = fallbacks_.load(std::memory_order_relaxed);
   metrics.spill_decisions = spill_decisions_.counts();
+  if (stager_ != nullptr) {
+    StagingCounts counts = stager_->counts();
+    metrics.staging = true;
+    metrics.staged_launches = counts.staged_launches;
+    metrics.staged_bytes = counts.staged_bytes;
+    for (size_t i = 0; i < counts.refused.size(); ++i) {
+      if (counts.refused[i] > 0) {
+        metrics.staging_refusals[refusal_name(static_cast<StagingRefusal>(i))] = counts.refused[i];
+      }
+    }
+  }
   return prometheus_text({metrics});
 }
 

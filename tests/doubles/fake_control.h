@@ -44,6 +44,49 @@ int fake_cuda_live_allocations(void);
 // Bytes of those charged against FAKE_CUDA_DEVICE_MEMORY (managed memory is not).
 size_t fake_cuda_allocated_device_bytes(void);
 
+// ---- fake libcuda.so.1: kernels, stream order, modules (fake_launch.cc) ----
+// The host-run test kernels (read_sum, fill, struct_read, alias_write,
+// range_sum, read_sum4, add; fake_launch.cc says what each does) as a CUfunction, or as a
+// "CUkernel" cast to CUfunction (cuKernelGetParamInfo knows its layout,
+// cuFuncGetParamInfo does not), as the runtime launches them. NULL for an
+// unknown name.
+struct CUfunc_st* fake_cuda_function(const char* name);
+struct CUfunc_st* fake_cuda_library_kernel(const char* name);
+// The first word (8 bytes, fewer for a smaller parameter) of parameter
+// `param` of the last launch of a kernel other than the shim's
+// egm_write_back, as the kernel got it; 0 when there is no such parameter.
+uintptr_t fake_cuda_last_kernel_pointer(int param);
+// How many times kernel `name` ran (egm_write_back included); a captured
+// launch never runs.
+long fake_cuda_kernel_runs(const char* name);
+// Test control: work on `stream` (a CUstream; NULL is the legacy default
+// stream, CU_STREAM_PER_THREAD the calling thread's) waits from now on, as
+// behind a long kernel, until fake_cuda_stream_release (or a synchronizing
+// call) lets it run in order. 0 on success.
+int fake_cuda_stream_block(struct CUstream_st* stream);
+int fake_cuda_stream_release(struct CUstream_st* stream);
+// Test control: runs the held work of a blocked `stream` in order up to (not
+// including) the first item named `what` (a kernel's name, "memcpy",
+// "event-record", "event-wait"), or to its end or a wait not over; the
+// stream stays blocked. Lets a test stop a stream between the shim's staging
+// copies and the kernel, or between the kernel and its write-back. Returns
+// how many items ran.
+long fake_cuda_stream_run_until(struct CUstream_st* stream, const char* what);
+// Completes every stream's held work (what cuCtxSynchronize waits for),
+// without counting as a driver call; the fake runtime's cudaDeviceSynchronize
+// and cudaFree use it.
+void fake_cuda_synchronize_all(void);
+// Work held on `stream`, not yet run.
+long fake_cuda_stream_pending(struct CUstream_st* stream);
+// Work recorded into a graph by stream capture (cuStreamEndCapture's graph).
+long fake_cuda_graph_node_count(struct CUgraph_st* graph);
+// Modules loaded by cuModuleLoadData and not yet unloaded.
+int fake_cuda_live_modules(void);
+// The fake's own function for `name` as its cuGetProcAddress gives it
+// (CUDA 13.0; the _ptsz version when per_thread), out of an interposer's
+// reach; NULL when unknown.
+void* fake_cuda_entry_point(const char* name, int per_thread);
+
 // ---- fake libcudart.so.13 ----
 // Allocations the runtime made itself (cudaMalloc, cudaMallocManaged,
 // cudaMallocPitch, cudaMallocAsync) and not yet freed; with

@@ -21,8 +21,8 @@
 // cuMemAllocManaged memory only (device memory, VMM mappings, unknown or
 // partly-covered ranges: CUDA_ERROR_INVALID_VALUE). Pointer queries answer
 // cuMemAlloc-family memory as device (or managed) memory and VMM mappings as
-// host memory, as the real driver does for host-placed VMM memory. Events
-// (cuEvent*) are complete when recorded.
+// host memory, as the real driver does for host-placed VMM memory. Streams,
+// events, launches and modules are fake_launch.cc's (stream-ordered).
 //
 // Settings (read on every call): FAKE_CUDA_GRANULARITY (bytes, default
 // 2 MiB), FAKE_CUDA_NUMA_NODES (default 1), FAKE_CUDA_HOST_NUMA_ID (default
@@ -53,6 +53,7 @@
 
 #include "tests/doubles/fail_injection.h"
 #include "tests/doubles/fake_control.h"
+#include "tests/doubles/fake_driver_internal.h"
 #include "tests/doubles/fake_env.h"
 #include "tests/doubles/host_record.h"
 
@@ -360,6 +361,10 @@ constexpr ErrorText kErrors[] = {
      "peer access is already enabled"},
     {CUDA_ERROR_PEER_ACCESS_NOT_ENABLED, "CUDA_ERROR_PEER_ACCESS_NOT_ENABLED",
      "peer access has not been enabled"},
+    {CUDA_ERROR_NOT_READY, "CUDA_ERROR_NOT_READY", "device not ready"},
+    {CUDA_ERROR_ILLEGAL_STATE, "CUDA_ERROR_ILLEGAL_STATE", "the operation cannot be performed in the present state"},
+    {CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, "CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED",
+     "operation not permitted when stream is capturing"},
     {CUDA_ERROR_UNKNOWN, "CUDA_ERROR_UNKNOWN", "unknown error"},
 };
 
@@ -488,7 +493,6 @@ const std::vector<ProcEntry>& proc_entries() {
       {"cuMemRangeGetAttributes", 9020, address_of(&cuMemRangeGetAttributes)},
       {"cuMemFreeAsync", 11020, address_of(&cuMemFreeAsync)},
       {"cuEventCreate", 2000, address_of(&cuEventCreate)},
-      {"cuEventRecord", 2000, address_of(&cuEventRecord)},
       {"cuEventQuery", 2000, address_of(&cuEventQuery)},
       {"cuEventDestroy", 4000, address_of(&cuEventDestroy_v2)},
       {"cuMemExportToShareableHandle", 10020, address_of(&cuMemExportToShareableHandle)},
@@ -515,12 +519,25 @@ CUresult find_proc(const char* symbol, void** function, int cuda_version, cuuint
     return CUDA_ERROR_INVALID_VALUE;
   }
   const ProcEntry* best = nullptr;
+  ProcEntry per_thread_entry{};
   bool known = false;
   for (const ProcEntry& entry : proc_entries()) {
     if (std::strcmp(entry.name, symbol) != 0) continue;
     known = true;
     if (entry.since <= cuda_version && (best == nullptr || entry.since > best->since)) {
       best = &entry;
+    }
+  }
+  // The stream-ordered entry points (fake_launch.cc) have _ptsz versions.
+  for (const fake::StreamProcEntry& entry : fake::stream_proc_entries()) {
+    if (std::strcmp(entry.name, symbol) != 0) continue;
+    known = true;
+    if (entry.since <= cuda_version && (best == nullptr || entry.since > best->since)) {
+      per_thread_entry = {entry.name, entry.since,
+                          flags == CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM && entry.per_thread
+                              ? entry.per_thread
+                              : entry.function};
+      best = &per_thread_entry;
     }
   }
   *function = best ? best->function : nullptr;
@@ -833,7 +850,8 @@ CUresult cuPointerGetAttribute(void* data, CUpointer_attribute attribute, CUdevi
 
 CUresult cuCtxSynchronize(void) {
   if (CUresult failure = injected_failure("cuCtxSynchronize")) return failure;
-  return CUDA_SUCCESS;  // the fake device runs nothing asynchronously
+  fake::synchronize_all_streams();
+  return CUDA_SUCCESS;
 }
 
 CUresult cuMemAlloc_v2(CUdeviceptr* pointer, size_t size) {
@@ -861,9 +879,11 @@ CUresult cuMemAllocPitch_v2(CUdeviceptr* pointer, size_t* pitch, size_t width, s
   return result;
 }
 
+// Waits for the device first, as the real cuMemFree does: queued work may use the memory.
 CUresult cuMemFree_v2(CUdeviceptr pointer) {
   if (CUresult failure = injected_failure("cuMemFree_v2")) return failure;
   if (pointer == 0) return CUDA_SUCCESS;
+  fake::synchronize_all_streams();
   return free_plain(pointer);
 }
 
@@ -1229,30 +1249,6 @@ CUresult cuMemFreeAsync_ptsz(CUdeviceptr pointer, CUstream stream) {
   return cuMemFreeAsync(pointer, stream);
 }
 
-// Events: the fake device is done with everything at once.
-CUresult cuEventCreate(CUevent* event, unsigned int) {
-  if (CUresult failure = injected_failure("cuEventCreate")) return failure;
-  if (event == nullptr) return CUDA_ERROR_INVALID_VALUE;
-  *event = reinterpret_cast<CUevent>(new char);
-  return CUDA_SUCCESS;
-}
-
-CUresult cuEventRecord(CUevent event, CUstream) {
-  if (CUresult failure = injected_failure("cuEventRecord")) return failure;
-  return event ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
-}
-
-CUresult cuEventQuery(CUevent event) {
-  if (CUresult failure = injected_failure("cuEventQuery")) return failure;
-  return event ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
-}
-
-CUresult cuEventDestroy_v2(CUevent event) {
-  if (CUresult failure = injected_failure("cuEventDestroy_v2")) return failure;
-  delete reinterpret_cast<char*>(event);
-  return CUDA_SUCCESS;
-}
-
 // ---- inspection (fake_control.h) ----
 
 int fake_cuda_live_handles(void) {
@@ -1415,3 +1411,26 @@ CUresult cuIpcCloseMemHandle(CUdeviceptr pointer) {
 
 }  // extern "C"
 #pragma GCC visibility pop
+
+// ---- shared with fake_launch.cc (fake_driver_internal.h) ----
+namespace fake {
+
+CUresult driver_injected_failure(std::string_view function) { return injected_failure(function); }
+
+bool is_driver_memory(uintptr_t start, size_t size) {
+  DriverState& driver = state();
+  std::lock_guard<std::mutex> lock(driver.mutex);
+  for (uintptr_t next = start; next < start + size;) {
+    auto plain = plain_holding(driver, next);
+    if (plain != driver.allocations.end()) {
+      next = plain->first + plain->second.size;  // the bytes asked for
+      continue;
+    }
+    auto mapped = mapping_holding(driver, next);
+    if (mapped == driver.mappings.end()) return false;
+    next = mapped->first + mapped->second.size;
+  }
+  return true;
+}
+
+}  // namespace fake

@@ -437,4 +437,27 @@ TEST_F(FakeCudaTest, ViaDriverTheRuntimeAllocatesWithTheDriversFunctions) {
   cudaGetLastError();
 }
 
+// The runtime launches the fake driver's kernels through the driver's
+// cuLaunchKernel, as the real runtime does.
+TEST_F(FakeCudaTest, RuntimeLaunchesGoThroughTheDriver) {
+  void* in = nullptr;
+  void* out = nullptr;
+  ASSERT_EQ(cudaMalloc(&in, 64), cudaSuccess);
+  ASSERT_EQ(cudaMalloc(&out, 8), cudaSuccess);
+  auto* words = static_cast<uint64_t*>(in);
+  for (int i = 0; i < 8; ++i) words[i] = i + 1;
+  uint64_t count = 8;
+  void* params[] = {&in, &count, &out};
+  long before = fake_cuda_call_count("cuLaunchKernel");
+  ASSERT_EQ(cudaLaunchKernel(fake_cuda_library_kernel("read_sum"), dim3(1), dim3(32), params, 0,
+                             nullptr),
+            cudaSuccess);
+  EXPECT_EQ(*static_cast<uint64_t*>(out), 36u);
+  EXPECT_EQ(fake_cuda_call_count("cuLaunchKernel"), before + 1);
+  EXPECT_EQ(cudaLaunchKernel(&count, dim3(1), dim3(32), params, 0, nullptr),
+            cudaErrorInvalidResourceHandle);
+  EXPECT_EQ(cudaFree(in), cudaSuccess);
+  EXPECT_EQ(cudaFree(out), cudaSuccess);
+}
+
 }  // namespace

@@ -13,14 +13,18 @@
 // Managed-memory calls and cudaPointerGetAttributes go to the fake driver
 // (through cuGetProcAddress, as the real runtime's do), so they know the
 // runtime's allocations only with FAKE_CUDART_VIA_DRIVER=1 (which also
-// routes cudaMallocManaged). cudaStreamBeginCapture/EndCapture only switch
+// routes cudaMallocManaged). cudaLaunchKernel(_ptsz) launches the fake
+// driver's kernels through its cuLaunchKernel(_ptsz), found by
+// cuGetProcAddress. cudaStreamBeginCapture/EndCapture only switch
 // what cudaStreamIsCapturing reports.
 //
 // Streams and events: work queued on a stream is done at once, unless a test
 // blocks the stream (fake_cudart_stream_block); an event recorded on a
 // blocked stream is not ready (cudaEventQuery: cudaErrorNotReady) until the
-// stream is released. cudaDeviceSynchronize never waits (a blocked stream
-// would hang the test).
+// stream is released. cudaDeviceSynchronize never waits for those (a blocked
+// stream would hang the test); it and cudaFree complete the fake driver's
+// held kernels and copies (fake_cuda_synchronize_all), as a real device
+// synchronization does.
 //
 // Several devices (FAKE_CUDA_DEVICE_COUNT): the current device is per thread
 // (cudaSetDevice), every pair of distinct devices can access each other
@@ -217,13 +221,18 @@ struct DriverFunctions {
   // IPC handles are opened and closed by the driver, as in the real runtime.
   decltype(&cuIpcOpenMemHandle_v2) ipc_open = nullptr;
   decltype(&cuIpcCloseMemHandle) ipc_close = nullptr;
+  // Kernel launches go to the driver's cuLaunchKernel, the per-thread
+  // default stream's version for cudaLaunchKernel_ptsz, as in the real runtime.
+  decltype(&cuLaunchKernel) launch_kernel = nullptr;
+  decltype(&cuLaunchKernel) launch_kernel_ptsz = nullptr;
 };
 
 template <typename Fn>
-void look_up(decltype(&cuGetProcAddress_v2) get_proc_address, const char* name, Fn& function) {
+void look_up(decltype(&cuGetProcAddress_v2) get_proc_address, const char* name, Fn& function,
+             cuuint64_t flags = CU_GET_PROC_ADDRESS_DEFAULT) {
   void* found = nullptr;
   CUdriverProcAddressQueryResult status = CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND;
-  if (get_proc_address(name, &found, kRuntimeCudaVersion, CU_GET_PROC_ADDRESS_DEFAULT, &status) ==
+  if (get_proc_address(name, &found, kRuntimeCudaVersion, flags, &status) ==
           CUDA_SUCCESS &&
       status == CU_GET_PROC_ADDRESS_SUCCESS) {
     function = reinterpret_cast<Fn>(found);
@@ -251,6 +260,9 @@ DriverFunctions load_driver_functions() {
   look_up(get_proc_address, "cuPointerGetAttributes", functions.pointer_attributes);
   look_up(get_proc_address, "cuIpcOpenMemHandle", functions.ipc_open);
   look_up(get_proc_address, "cuIpcCloseMemHandle", functions.ipc_close);
+  look_up(get_proc_address, "cuLaunchKernel", functions.launch_kernel);
+  look_up(get_proc_address, "cuLaunchKernel", functions.launch_kernel_ptsz,
+          CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM);
   return functions;
 }
 
@@ -271,6 +283,18 @@ cudaError_t allocate_through_driver(void** pointer, size_t size) {
   }
   if (driver().mem_alloc == nullptr) return cudaErrorInitializationError;
   return runtime_error_of(driver().mem_alloc(reinterpret_cast<CUdeviceptr*>(pointer), size));
+}
+
+// The fake driver's held stream work completed, when the driver is loaded:
+// what the real cudaDeviceSynchronize and cudaFree wait for.
+void complete_driver_work() {
+  using Synchronize = void (*)();
+  static Synchronize synchronize = [] {
+    void* library = dlopen("libcuda.so.1", RTLD_NOLOAD | RTLD_LAZY);
+    return library ? reinterpret_cast<Synchronize>(dlsym(library, "fake_cuda_synchronize_all"))
+                   : nullptr;
+  }();
+  if (synchronize != nullptr) synchronize();
 }
 
 cudaError_t free_through_driver(void* pointer) {
@@ -413,7 +437,9 @@ cudaError_t cudaMallocAsync_ptsz(void** pointer, size_t size, cudaStream_t strea
 
 cudaError_t cudaFree(void* pointer) {
   if (cudaError_t failure = injected_failure("cudaFree")) return record(failure);
-  if (pointer == nullptr || free_own(pointer)) return cudaSuccess;
+  if (pointer == nullptr) return cudaSuccess;
+  complete_driver_work();
+  if (free_own(pointer)) return cudaSuccess;
   return record(via_driver() ? free_through_driver(pointer) : cudaErrorInvalidValue);
 }
 
@@ -531,6 +557,27 @@ cudaError_t cudaPointerGetAttributes(cudaPointerAttributes* attributes, const vo
   attributes->devicePointer = device_pointer;
   attributes->hostPointer = host_pointer;
   return cudaSuccess;
+}
+
+// Kernel launches: `func` is the fake driver's kernel handle
+// (fake_cuda_library_kernel, as the real runtime launches CUkernel handles),
+// launched by the driver's cuLaunchKernel found through cuGetProcAddress.
+cudaError_t cudaLaunchKernel(const void* func, dim3 grid, dim3 block, void** args, size_t shared,
+                             cudaStream_t stream) {
+  if (cudaError_t failure = injected_failure("cudaLaunchKernel")) return record(failure);
+  return through_driver(driver().launch_kernel, reinterpret_cast<CUfunction>(const_cast<void*>(func)),
+                        grid.x, grid.y, grid.z, block.x, block.y, block.z,
+                        static_cast<unsigned>(shared), reinterpret_cast<CUstream>(stream), args,
+                        static_cast<void**>(nullptr));
+}
+
+cudaError_t cudaLaunchKernel_ptsz(const void* func, dim3 grid, dim3 block, void** args,
+                                  size_t shared, cudaStream_t stream) {
+  if (cudaError_t failure = injected_failure("cudaLaunchKernel_ptsz")) return record(failure);
+  return through_driver(driver().launch_kernel_ptsz,
+                        reinterpret_cast<CUfunction>(const_cast<void*>(func)), grid.x, grid.y,
+                        grid.z, block.x, block.y, block.z, static_cast<unsigned>(shared),
+                        reinterpret_cast<CUstream>(stream), args, static_cast<void**>(nullptr));
 }
 
 // Stream capture: the fake records nothing, it only reports the state.
@@ -734,10 +781,13 @@ cudaError_t cudaMemcpyPeer(void* destination, int destination_device, const void
 
 cudaError_t cudaDeviceSynchronize(void) {
   if (cudaError_t failure = injected_failure("cudaDeviceSynchronize")) return record(failure);
-  RuntimeState& runtime = state();
-  std::lock_guard<std::mutex> lock(runtime.mutex);
-  ++runtime.synchronizations[current_device];
-  return cudaSuccess;  // the fake device runs nothing asynchronously
+  {
+    RuntimeState& runtime = state();
+    std::lock_guard<std::mutex> lock(runtime.mutex);
+    ++runtime.synchronizations[current_device];
+  }
+  complete_driver_work();  // kernels and copies the driver holds (its blocked streams)
+  return cudaSuccess;
 }
 
 cudaError_t cudaMemcpy(void* destination, const void* source, size_t count, cudaMemcpyKind kind) {

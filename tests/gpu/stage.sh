@@ -57,6 +57,8 @@ COVERAGE_SCRIPTS+=(run_metrics.sh metrics_check.py torch_metrics.py)
 TARGETS+=(//tests/gpu:ledger_steps)
 COVERAGE_PROGRAMS+=(ledger_steps)
 COVERAGE_SCRIPTS+=(run_ledger.sh)
+# run_staging.sh: EGM_STAGING under PyTorch, staging on vs off (issue 13; 240 s).
+COVERAGE_SCRIPTS+=(run_staging.sh torch_staging.py cupy_staging.py)
 # run_frameworks_session.sh: all of the above issue-14/16 checks in one command of < 10 min.
 COVERAGE_SCRIPTS+=(run_frameworks_session.sh)
 

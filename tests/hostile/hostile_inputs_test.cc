@@ -391,7 +391,9 @@ std::vector<Case> shim_value_cases() {
                                                         {"EGM_NODE_LIMIT", ":"},
                                                         {"EGM_NODE_LIMIT", "0:"},
                                                         {"EGM_NODE_LIMIT", "0:1G,"},
-                                                        {"EGM_MAX_SIZE", "K"}}) {
+                                                        {"EGM_MAX_SIZE", "K"},
+                                                        {"EGM_STAGING", "enable"},
+                                                        {"EGM_STAGING_WINDOW", "18446744073709551616"}}) {
     bad("value_" + variable.substr(4) + "_" + std::to_string(cases.size()), variable, value);
   }
   // Control bytes and huge values: one line, escaped and cut.

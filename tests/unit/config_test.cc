@@ -46,7 +46,7 @@ TEST(ConfigTest, SummaryKeepsTheStartLinesKeysAndValues) {
             "max_size=unlimited devices=all node_limit=none fallback=device device_reserve=auto "
             "spill_min_size=auto host_access=1 meminfo=device pointer_attributes=requested "
             "hook_driver=1 pool_limit=1073741824 pool_prealloc=0 suballoc=1 peer_access=enabled "
-            "granularity=minimum log_level=info");
+            "granularity=minimum log_level=info staging=0 staging_window=2147483648");
   ParsedConfig parsed = parse({{"EGM_MODE", "spill"},
                                {"EGM_NUMA_POLICY", "weighted:0=3,1=1"},
                                {"EGM_APIS", "cudaMalloc,cuMemAlloc"},
@@ -66,14 +66,17 @@ TEST(ConfigTest, SummaryKeepsTheStartLinesKeysAndValues) {
                                {"EGM_SUBALLOC", "0"},
                                {"EGM_PEER_ACCESS", "all"},
                                {"EGM_GRANULARITY", "recommended"},
-                               {"EGM_LOG_LEVEL", "warning"}});
+                               {"EGM_LOG_LEVEL", "warning"},
+                               {"EGM_STAGING", "1"},
+                               {"EGM_STAGING_WINDOW", "512M"}});
   EXPECT_TRUE(parsed.errors.empty());
   EXPECT_EQ(parsed.summary(),
             "mode=spill numa_policy=weighted:0=3,1=1 apis=cudaMalloc,cuMemAlloc min_size=4096 "
             "max_size=1073741824 devices=0-1,3 node_limit=0:64G,1:32G fallback=next-node "
             "device_reserve=268435456 spill_min_size=0 host_access=0 meminfo=device+host "
             "pointer_attributes=physical hook_driver=0 pool_limit=0 pool_prealloc=2097152 "
-            "suballoc=0 peer_access=all granularity=recommended log_level=warn");
+            "suballoc=0 peer_access=all granularity=recommended log_level=warn staging=1 "
+            "staging_window=536870912");
 }
 
 // Config's fields have no initializers: the table's rows set them. A field
@@ -207,7 +210,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadValue{"EGM_METRICS_INTERVAL", "1.2345"}, BadValue{"EGM_METRICS_INTERVAL", "1."},
         BadValue{"EGM_METRICS_INTERVAL", ".5"},
         BadValue{"EGM_METRICS_INTERVAL", "99999999999999999999"},
-        BadValue{"EGM_STRICT", "2"}, BadValue{"EGM_CONFIG", "/nonexistent/egm.conf", "cannot open"},
+        BadValue{"EGM_STRICT", "2"}, BadValue{"EGM_STAGING", "yes please"},
+        BadValue{"EGM_STAGING", ""}, BadValue{"EGM_STAGING_WINDOW", "2X"},
+        BadValue{"EGM_STAGING_WINDOW", "-1G"},
+        BadValue{"EGM_STAGING_WINDOW", "0", "below the smallest window, 1M"},
+        BadValue{"EGM_STAGING_WINDOW", "1023K", "below the smallest window, 1M"}, BadValue{"EGM_CONFIG", "/nonexistent/egm.conf", "cannot open"},
         BadValue{"EGM_CONFIG", "/dev/zero", "not a regular file"},
         BadValue{"EGM_CONFIG", "/dev/null", "not a regular file"},
         BadValue{"EGM_CONFIG", "/", "is a directory"}));

@@ -111,6 +111,31 @@ TEST(EventsTest, PeerAccessIsAnErrorOnlyWhenTheGrantFailed) {
   EXPECT_EQ(failed.fields, "device=0 peer=1 result=CUDA_ERROR_INVALID_VALUE");
 }
 
+TEST(EventsTest, StagingLines) {
+  Event window = events::stage_window(1, 2147483648, 0x7f1000000000);
+  EXPECT_EQ(window.level, LogLevel::kInfo);
+  EXPECT_STREQ(window.name, "stage-window");
+  EXPECT_EQ(window.fields, "device=1 bytes=2147483648 address=0x7f1000000000");
+  Event stage = events::stage(sample_mapping());
+  EXPECT_STREQ(stage.name, "stage");
+  EXPECT_EQ(stage.fields, "id=7 address=0x7f0000200000 bytes=100 device=1 launches=1");
+  Event unstage = events::unstage(sample_mapping(), 3, 312);
+  EXPECT_STREQ(unstage.name, "unstage");
+  EXPECT_EQ(unstage.fields,
+            "id=7 address=0x7f0000200000 bytes=100 device=1 stagings=3 staged_bytes=312");
+  Event refused = events::staging_decision(sample_mapping(), "capturing");
+  EXPECT_STREQ(refused.name, "decision");
+  EXPECT_EQ(refused.level, LogLevel::kInfo);
+  EXPECT_EQ(refused.fields,
+            "staging=no id=7 address=0x7f0000200000 bytes=100 device=1 reason=capturing");
+  EXPECT_EQ(events::staging_function_decision(0xabc, "layout-unknown").fields,
+            "staging=no function=0xabc reason=layout-unknown");
+  Event summary = events::staging_summary(4, 400, 2, " refused_capturing=2");
+  EXPECT_STREQ(summary.name, "staging-summary");
+  EXPECT_EQ(summary.fields,
+            "staged_launches=4 staged_bytes=400 refused_launches=2 refused_capturing=2");
+}
+
 TEST(EventsTest, StartAndNoticeLines) {
   EXPECT_EQ(events::notice("two words").fields, "message=\"two words\"");
   Event start = events::start("1.2.3", "4", "gpu-01", "mode=spill log_level=info");
