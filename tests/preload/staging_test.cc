@@ -75,6 +75,17 @@ Runs run_three(const std::string& scenario, const std::map<std::string, std::str
   // Staging off stages nothing and takes no window.
   EXPECT_TRUE(events(runs.off.log, "stage-window").empty()) << runs.off.describe();
   EXPECT_TRUE(events(runs.off.log, "stage").empty()) << runs.off.describe();
+  // Staging on says once that it is a preview that can change results.
+  auto preview_notices = [](const auto& log) {
+    size_t count = 0;
+    for (const auto& line : events(log, "notice")) {
+      auto message = line.find("message");
+      count += message != line.end() && contains(message->second, "EGM_STAGING=1 is a preview");
+    }
+    return count;
+  };
+  EXPECT_EQ(preview_notices(runs.on.log), 1u) << runs.on.describe();
+  EXPECT_EQ(preview_notices(runs.off.log), 0u) << runs.off.describe();
   return runs;
 }
 
