@@ -385,6 +385,14 @@ CUresult Stager::launch(const KernelLaunch& launch, const LaunchWith& launch_wit
 CUresult Stager::launch_in_place(CUstream stream, Window* window,
                                  const std::vector<Allocation>& allocations, void** kernel_params,
                                  const LaunchWith& launch_with, const DriverApi& driver) {
+  std::shared_lock<std::shared_mutex> order(order_mutex_);
+  return launch_in_place_ordered(stream, window, allocations, kernel_params, launch_with, driver);
+}
+
+CUresult Stager::launch_in_place_ordered(CUstream stream, Window* window,
+                                         const std::vector<Allocation>& allocations,
+                                         void** kernel_params, const LaunchWith& launch_with,
+                                         const DriverApi& driver) {
   wait_for_uses(stream, allocations, false, driver);
   CUresult result = launch_with(kernel_params);
   if (result == CUDA_SUCCESS && window != nullptr) {
@@ -398,12 +406,14 @@ CUresult Stager::stage(const KernelLaunch& launch, CUstream stream, Window& wind
                        const std::vector<Allocation>& staged,
                        const std::vector<Allocation>& in_place, const LaunchWith& launch_with,
                        const DriverApi& driver, bool* staged_it) {
+  std::unique_lock<std::shared_mutex> order(order_mutex_);
   std::lock_guard<std::mutex> lock(window.mutex);
   std::vector<Allocation> referenced = staged;
   referenced.insert(referenced.end(), in_place.begin(), in_place.end());
   if (window.gone.load(std::memory_order_acquire)) {  // reset since it was looked up
     refuse(StagingRefusal::kNoWindow, staged);
-    return launch_in_place(stream, nullptr, referenced, launch.kernel_params, launch_with, driver);
+    return launch_in_place_ordered(stream, nullptr, referenced, launch.kernel_params, launch_with,
+                                   driver);
   }
   size_t total = 0;
   for (const Allocation& allocation : staged) {
@@ -412,7 +422,8 @@ CUresult Stager::stage(const KernelLaunch& launch, CUstream stream, Window& wind
   std::optional<StagingWindow::Reservation> reservation = window.ring->reserve(total);
   if (!reservation) {
     refuse(StagingRefusal::kDriverError, staged);  // no event could be made
-    return launch_in_place(stream, &window, referenced, launch.kernel_params, launch_with, driver);
+    return launch_in_place_ordered(stream, &window, referenced, launch.kernel_params, launch_with,
+                                   driver);
   }
   // From here on the region is ours until its event is recorded; whatever
   // happens, it is recorded after the last of our work that uses it.
@@ -443,7 +454,8 @@ CUresult Stager::stage(const KernelLaunch& launch, CUstream stream, Window& wind
   if (!ready) {
     finish();
     refuse(StagingRefusal::kDriverError, staged);
-    return launch_in_place(stream, &window, referenced, launch.kernel_params, launch_with, driver);
+    return launch_in_place_ordered(stream, &window, referenced, launch.kernel_params, launch_with,
+                                   driver);
   }
   auto copy_of = [&](uint64_t value) -> uint64_t {
     for (const Staged& copy : copies) {

@@ -19,6 +19,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <shared_mutex>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -137,6 +138,11 @@ class Stager {
   CUresult launch_in_place(CUstream stream, Window* window,
                            const std::vector<Allocation>& allocations, void** kernel_params,
                            const LaunchWith& launch_with, const DriverApi& driver);
+  // The same with order_mutex_ already held (by a staging).
+  CUresult launch_in_place_ordered(CUstream stream, Window* window,
+                                   const std::vector<Allocation>& allocations,
+                                   void** kernel_params, const LaunchWith& launch_with,
+                                   const DriverApi& driver);
   // Makes `stream` wait for the last staging of each allocation that has one
   // (its write-back included) and, with `in_place_too`, for the launches
   // that read it in place since on any stream. False if a wait failed or an
@@ -179,6 +185,11 @@ class Stager {
     bool untracked = false;  // read in place on more streams than followed: never staged again
   };
   static constexpr size_t kMaxInPlaceStreams = 16;
+  // An in-place launch's wait, launch and note (shared) and a staging's
+  // whole sequence (exclusive) do not interleave: otherwise a staging on
+  // another thread, made between an in-place launch and its note, would not
+  // wait for it (and the in-place launch not for the staging).
+  std::shared_mutex order_mutex_;
   std::mutex uses_mutex_;
   std::unordered_map<uintptr_t, Uses> uses_;
 };

@@ -76,6 +76,14 @@ long fake_cuda_stream_run_until(struct CUstream_st* stream, const char* what);
 // without counting as a driver call; the fake runtime's cudaDeviceSynchronize
 // and cudaFree use it.
 void fake_cuda_synchronize_all(void);
+// Test control: the next launch of kernel `kernel` stops its calling thread
+// right after the launch is enqueued (as a thread preempted inside the
+// driver), until fake_cuda_launch_resume or `timeout_ms` pass.
+// fake_cuda_launch_wait_paused waits up to `timeout_ms` for that stop: 1
+// when a launch is stopped.
+void fake_cuda_launch_pause(const char* kernel, int timeout_ms);
+int fake_cuda_launch_wait_paused(int timeout_ms);
+void fake_cuda_launch_resume(void);
 // Work held on `stream`, not yet run.
 long fake_cuda_stream_pending(struct CUstream_st* stream);
 // Work recorded into a graph by stream capture (cuStreamEndCapture's graph).

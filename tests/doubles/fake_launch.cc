@@ -44,6 +44,8 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
 #include <deque>
@@ -378,6 +380,36 @@ CUresult block_from_extra(void** extra, const Kernel& kernel, std::vector<unsign
   return CUDA_SUCCESS;
 }
 
+// fake_cuda_launch_pause: the calling thread of one chosen launch stops
+// after enqueueing it, as a thread preempted inside the driver's launch.
+struct LaunchPause {
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::string kernel;  // empty: no pause armed
+  int timeout_ms = 0;
+  bool paused = false;
+  bool resumed = false;
+};
+
+LaunchPause& launch_pause() {
+  static auto* pause = new LaunchPause();
+  return *pause;
+}
+
+void pause_after_launch(const char* name) {
+  LaunchPause& pause = launch_pause();
+  std::unique_lock<std::mutex> lock(pause.mutex);
+  if (pause.kernel.empty() || pause.kernel != name) return;
+  pause.kernel.clear();
+  pause.paused = true;
+  pause.resumed = false;
+  pause.changed.notify_all();
+  pause.changed.wait_for(lock, std::chrono::milliseconds(pause.timeout_ms),
+                         [&] { return pause.resumed; });
+  pause.paused = false;
+  pause.changed.notify_all();
+}
+
 struct LaunchShape {
   unsigned grid[3];
   unsigned block[3];
@@ -406,19 +438,22 @@ CUresult launch(const char* api, CUfunction function, const LaunchShape& shape,
     }
   }
   LaunchState& launch = state();
-  std::lock_guard<std::mutex> lock(launch.mutex);
-  if (std::strcmp(kernel.name, kWriteBack) != 0) {
-    launch.last_pointers.fill(0);
-    for (size_t i = 0; i < kernel.sizes.size() && i < kRecordedParameters; ++i) {
-      std::memcpy(&launch.last_pointers[i], block.data() + kernel.offsets[i],
-                  std::min<size_t>(kernel.sizes[i], sizeof(uintptr_t)));
+  {
+    std::lock_guard<std::mutex> lock(launch.mutex);
+    if (std::strcmp(kernel.name, kWriteBack) != 0) {
+      launch.last_pointers.fill(0);
+      for (size_t i = 0; i < kernel.sizes.size() && i < kRecordedParameters; ++i) {
+        std::memcpy(&launch.last_pointers[i], block.data() + kernel.offsets[i],
+                    std::min<size_t>(kernel.sizes[i], sizeof(uintptr_t)));
+      }
     }
+    enqueue(launch, queue_key(shape.stream, per_thread_entry),
+            Work{kernel.name, [&launch, &kernel, block = std::move(block)] {
+                   kernel.body(Arguments{block.data(), kernel.offsets});
+                   ++launch.kernel_runs[kernel.name];
+                 }});
   }
-  enqueue(launch, queue_key(shape.stream, per_thread_entry),
-          Work{kernel.name, [&launch, &kernel, block = std::move(block)] {
-                 kernel.body(Arguments{block.data(), kernel.offsets});
-                 ++launch.kernel_runs[kernel.name];
-               }});
+  pause_after_launch(kernel.name);
   return CUDA_SUCCESS;
 }
 
@@ -779,6 +814,29 @@ long fake_cuda_stream_run_until(CUstream stream, const char* what) {
     run_ready_work(launch);  // what waited for this work
   }
   return ran;
+}
+
+void fake_cuda_launch_pause(const char* kernel, int timeout_ms) {
+  LaunchPause& pause = launch_pause();
+  std::lock_guard<std::mutex> lock(pause.mutex);
+  pause.kernel = kernel != nullptr ? kernel : "";
+  pause.timeout_ms = timeout_ms;
+}
+
+int fake_cuda_launch_wait_paused(int timeout_ms) {
+  LaunchPause& pause = launch_pause();
+  std::unique_lock<std::mutex> lock(pause.mutex);
+  return pause.changed.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+                                [&] { return pause.paused; })
+             ? 1
+             : 0;
+}
+
+void fake_cuda_launch_resume(void) {
+  LaunchPause& pause = launch_pause();
+  std::lock_guard<std::mutex> lock(pause.mutex);
+  pause.resumed = true;
+  pause.changed.notify_all();
 }
 
 long fake_cuda_stream_pending(CUstream stream) {

@@ -779,6 +779,56 @@ int scenario_free_pending() {
   return 0;
 }
 
+// Two threads update one host-placed counter on two unordered streams: one
+// launch read in place (a parameter buffer), one staged. The in-place
+// launch's thread stops inside the driver right after enqueueing it (the
+// fake's launch pause), before the shim can note that launch: a staging
+// made meanwhile must still be ordered after it, or the staged kernel works
+// on a copy taken before the in-place update and its write-back loses it.
+int scenario_thread_order() {
+  CUcontext context = nullptr;
+  cuCtxGetCurrent(&context);
+  CUdeviceptr counter = allocate("thread_order.counter", kOutBytes);
+  if (!counter) return 1;
+  write_words(counter, {100});
+  CUstream in_place = nullptr, staged = nullptr;
+  cuStreamCreate(&in_place, CU_STREAM_NON_BLOCKING);
+  cuStreamCreate(&staged, CU_STREAM_NON_BLOCKING);
+  fake_cuda_stream_block(in_place);
+  fake_cuda_stream_block(staged);
+  fake_cuda_launch_pause("add", 1000);
+  CUresult first = CUDA_ERROR_UNKNOWN;
+  std::thread other([&] {
+    cuCtxSetCurrent(context);
+    struct {
+      CUdeviceptr counter;
+      uint64_t value;
+    } buffer{counter, 1};
+    size_t size = sizeof buffer;
+    void* extra[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, &buffer, CU_LAUNCH_PARAM_BUFFER_SIZE, &size,
+                     CU_LAUNCH_PARAM_END};
+    first = cuLaunchKernel(kernel("add"), 1, 1, 1, 32, 1, 1, 0, in_place, nullptr, extra);
+  });
+  std::printf("thread_order paused=%d\n", fake_cuda_launch_wait_paused(5000));
+  uint64_t two = 2;
+  void* second[] = {&counter, &two};
+  print_launch("thread_order_staged", launch(kernel("add"), second, staged));
+  fake_cuda_launch_resume();
+  other.join();
+  print_launch("thread_order_in_place", first);
+  // The staged stream runs up to its kernel (its copies included, unless
+  // they wait for the in-place launch), then the in-place one, then the rest.
+  fake_cuda_stream_run_until(staged, "add");
+  fake_cuda_stream_release(in_place);
+  fake_cuda_stream_release(staged);
+  cuCtxSynchronize();
+  print_word("thread_order.counter", counter);
+  cuStreamDestroy(in_place);
+  cuStreamDestroy(staged);
+  release("thread_order.counter", counter);
+  return 0;
+}
+
 // An allocation read in place (parameter buffers are never staged) on many
 // streams, then launched normally: every sum right whichever way it goes.
 int scenario_many_streams() {
@@ -890,7 +940,8 @@ int main(int argc, char** argv) {
                                            {"runtime_launch", scenario_runtime_launch},
                                            {"shared_buffer", scenario_shared_buffer},
                                            {"free_pending", scenario_free_pending},
-                                           {"many_streams", scenario_many_streams}},
+                                           {"many_streams", scenario_many_streams},
+                                           {"thread_order", scenario_thread_order}},
                                           argc, argv);
   cuDevicePrimaryCtxRelease(0);
   return status;

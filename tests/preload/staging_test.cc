@@ -451,6 +451,16 @@ TEST(StagingTest, UnorderedStreamsUpdatingOneAllocationLoseNothing) {
   expect_summary(runs.on, {{"staged_launches", "2"}});
 }
 
+// The same from two threads, the in-place launch's thread stopped inside the
+// driver's launch before the shim noted it: the staging is still ordered
+// after it (no update lost), and nothing hangs.
+TEST(StagingTest, AStagingIsOrderedAfterAnInPlaceLaunchStillBeingMadeOnAnotherThread) {
+  Runs runs = run_three("thread_order");
+  EXPECT_TRUE(contains(runs.bare.out, "thread_order paused=1\n")) << runs.bare.describe();
+  EXPECT_TRUE(contains(runs.bare.out, "thread_order.counter=103\n")) << runs.bare.describe();
+  expect_summary(runs.on, {{"staged_launches", "1"}, {"refused_extra_params", "1"}});
+}
+
 // cuMemFree and cudaFree of memory a held launch uses wait for it, with the shim too.
 TEST(StagingTest, FreesWaitForTheLaunchesThatUseTheMemory) {
   Runs runs = run_three("free_pending");
