@@ -133,8 +133,12 @@ void Stager::prepare_device(int device, const DriverApi& driver) {
   }
   Window* window = make_window(device, driver);
   if (window != nullptr) {
+    // A reset device's window is never used again: its slot takes the new
+    // one (the old object stays, a launch may still hold it), so programs
+    // that reset more often than there are slots keep staging.
     for (std::atomic<Window*>& slot : windows_) {
-      if (slot.load(std::memory_order_relaxed) == nullptr) {
+      Window* old = slot.load(std::memory_order_relaxed);
+      if (old == nullptr || old->gone.load(std::memory_order_acquire)) {
         slot.store(window, std::memory_order_release);
         break;
       }

@@ -906,6 +906,39 @@ int scenario_runtime_launch() {
   return 0;
 }
 
+// A program that resets the device between rounds (as test suites do):
+// every round's launch is staged again in the new context's window, sums right.
+int scenario_resets() {
+  constexpr int kRounds = 70;  // more than the shim has window slots (64)
+  for (int round = 0; round < kRounds; ++round) {
+    void* in = nullptr;
+    void* out = nullptr;
+    cudaError_t made[2] = {cudaMalloc(&in, kBigBytes), cudaMalloc(&out, kOutBytes)};
+    if (made[0] != cudaSuccess || made[1] != cudaSuccess) {
+      std::printf("resets round=%d alloc=%s,%s\n", round, cudaGetErrorName(made[0]),
+                  cudaGetErrorName(made[1]));
+      return 1;
+    }
+    std::vector<uint64_t> values = pattern(kBigWords, 89 + round);
+    cudaMemcpy(in, values.data(), kBigWords * 8, cudaMemcpyHostToDevice);
+    CUdeviceptr in_address = reinterpret_cast<CUdeviceptr>(in);
+    CUdeviceptr out_address = reinterpret_cast<CUdeviceptr>(out);
+    uint64_t words = kBigWords, sum = 0;
+    void* params[] = {&in_address, &words, &out_address};
+    cudaError_t launched = cudaLaunchKernel(fake_cuda_library_kernel("read_sum"), dim3(1),
+                                            dim3(32), params, 0, nullptr);
+    cudaDeviceSynchronize();
+    cudaMemcpy(&sum, out, 8, cudaMemcpyDeviceToHost);
+    std::printf("resets round=%d launch=%s sum=%" PRIu64 "\n", round, cudaGetErrorName(launched),
+                sum);
+    report("resets.kernel.0." + std::to_string(round), hex(fake_cuda_last_kernel_pointer(0)));
+    cudaFree(in);
+    cudaFree(out);
+    cudaDeviceReset();
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -941,7 +974,8 @@ int main(int argc, char** argv) {
                                            {"shared_buffer", scenario_shared_buffer},
                                            {"free_pending", scenario_free_pending},
                                            {"many_streams", scenario_many_streams},
-                                           {"thread_order", scenario_thread_order}},
+                                           {"thread_order", scenario_thread_order},
+                                           {"resets", scenario_resets}},
                                           argc, argv);
   cuDevicePrimaryCtxRelease(0);
   return status;

@@ -461,6 +461,15 @@ TEST(StagingTest, AStagingIsOrderedAfterAnInPlaceLaunchStillBeingMadeOnAnotherTh
   expect_summary(runs.on, {{"staged_launches", "1"}, {"refused_extra_params", "1"}});
 }
 
+// cudaDeviceReset between rounds, more rounds than the shim has window
+// slots: each reset context gets its own window and every round is staged.
+TEST(StagingTest, EveryRoundAfterADeviceResetIsStagedInANewWindow) {
+  Runs runs = run_three("resets");
+  EXPECT_TRUE(contains(runs.bare.out, "resets round=69 launch=cudaSuccess")) << runs.bare.describe();
+  EXPECT_EQ(events(runs.on.log, "stage-window").size(), 70u) << runs.on.describe();
+  expect_summary(runs.on, {{"staged_launches", "70"}, {"refused_launches", "0"}});
+}
+
 // cuMemFree and cudaFree of memory a held launch uses wait for it, with the shim too.
 TEST(StagingTest, FreesWaitForTheLaunchesThatUseTheMemory) {
   Runs runs = run_three("free_pending");
