@@ -524,6 +524,10 @@ bool Stager::wait_for_uses(CUstream stream, const std::vector<Allocation>& alloc
   return waited;
 }
 
+Stager::StreamKey Stager::stream_key(CUstream stream) {
+  return {stream, stream == CU_STREAM_PER_THREAD ? std::this_thread::get_id() : std::thread::id()};
+}
+
 void Stager::note_in_place(CUstream stream, const Window& window,
                            const std::vector<Allocation>& allocations, const DriverApi& driver) {
   std::lock_guard<std::mutex> lock(uses_mutex_);
@@ -540,8 +544,9 @@ void Stager::note_in_place(CUstream stream, const Window& window,
     if (uses.allocation_id != allocation.id) uses = Uses{allocation.id};
     if (uses.untracked) continue;
     CUevent event = nullptr;
+    StreamKey key = stream_key(stream);
     for (const auto& [used_on, known] : uses.in_place) {
-      if (used_on == stream) event = known;
+      if (used_on == key) event = known;
     }
     if (event == nullptr) {
       event = static_cast<CUevent>(uses.in_place.size() < kMaxInPlaceStreams
@@ -551,7 +556,7 @@ void Stager::note_in_place(CUstream stream, const Window& window,
         uses.untracked = true;  // cannot be followed: never staged again
         continue;
       }
-      uses.in_place.emplace_back(stream, event);
+      uses.in_place.emplace_back(key, event);
     }
     if (driver.event_record(event, stream) != CUDA_SUCCESS) uses.untracked = true;
   }

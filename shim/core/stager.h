@@ -21,6 +21,7 @@
 #include <set>
 #include <shared_mutex>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -170,6 +171,11 @@ class Stager {
   std::unordered_set<void*> functions_logged_;          // layout-unknown handles
   std::unordered_set<uint64_t> exported_chunks_;
 
+  // A stream as the in-place events follow it: CU_STREAM_PER_THREAD is a
+  // different stream in each thread.
+  using StreamKey = std::pair<CUstream, std::thread::id>;
+  static StreamKey stream_key(CUstream stream);
+
   // The uses of each allocation that order the others: its last staging
   // (the region's event, recorded after the write-back) and the launches
   // that read it in place since, one event per stream. A launch that reads
@@ -181,7 +187,7 @@ class Stager {
   struct Uses {
     uint64_t allocation_id = 0;
     CUevent staging = nullptr;
-    std::vector<std::pair<CUstream, CUevent>> in_place;
+    std::vector<std::pair<StreamKey, CUevent>> in_place;
     bool untracked = false;  // read in place on more streams than followed: never staged again
   };
   static constexpr size_t kMaxInPlaceStreams = 16;

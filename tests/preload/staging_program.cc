@@ -16,7 +16,9 @@
 
 #include <cinttypes>
 #include <cstdint>
+#include <condition_variable>
 #include <cstdio>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -906,6 +908,74 @@ int scenario_runtime_launch() {
   return 0;
 }
 
+// An in-place launch (a parameter buffer) on CU_STREAM_PER_THREAD in each of
+// two threads: two different streams behind one handle. The first thread's
+// is held; a staging on a third stream must still wait for it, not only for
+// the second thread's, or the staged kernel's write-back loses its update.
+int scenario_per_thread_in_place() {
+  CUcontext context = nullptr;
+  cuCtxGetCurrent(&context);
+  CUdeviceptr counter = allocate("per_thread.counter", kOutBytes);
+  if (!counter) return 1;
+  write_words(counter, {100});
+  auto add_in_place = [&](uint64_t value) {
+    struct {
+      CUdeviceptr counter;
+      uint64_t value;
+    } buffer{counter, value};
+    size_t size = sizeof buffer;
+    void* extra[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, &buffer, CU_LAUNCH_PARAM_BUFFER_SIZE, &size,
+                     CU_LAUNCH_PARAM_END};
+    return cuLaunchKernel(kernel("add"), 1, 1, 1, 32, 1, 1, 0, CU_STREAM_PER_THREAD, nullptr,
+                          extra);
+  };
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool launched = false, release_it = false;
+  CUresult results[2] = {CUDA_ERROR_UNKNOWN, CUDA_ERROR_UNKNOWN};
+  std::thread held([&] {
+    cuCtxSetCurrent(context);
+    fake_cuda_stream_block(CU_STREAM_PER_THREAD);
+    results[0] = add_in_place(1);
+    std::unique_lock<std::mutex> lock(mutex);
+    launched = true;
+    changed.notify_all();
+    changed.wait(lock, [&] { return release_it; });
+    fake_cuda_stream_release(CU_STREAM_PER_THREAD);
+  });
+  {
+    std::unique_lock<std::mutex> lock(mutex);
+    changed.wait(lock, [&] { return launched; });
+  }
+  std::thread other([&] {
+    cuCtxSetCurrent(context);
+    results[1] = add_in_place(4);
+    cuStreamSynchronize(CU_STREAM_PER_THREAD);
+  });
+  other.join();
+  CUstream staged = nullptr;
+  cuStreamCreate(&staged, CU_STREAM_NON_BLOCKING);
+  fake_cuda_stream_block(staged);
+  uint64_t two = 2;
+  void* params[] = {&counter, &two};
+  print_launch("per_thread_staged", launch(kernel("add"), params, staged));
+  fake_cuda_stream_run_until(staged, "add");
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    release_it = true;
+    changed.notify_all();
+  }
+  held.join();
+  fake_cuda_stream_release(staged);
+  cuCtxSynchronize();
+  print_launch("per_thread_held", results[0]);
+  print_launch("per_thread_other", results[1]);
+  print_word("per_thread.counter", counter);
+  cuStreamDestroy(staged);
+  release("per_thread.counter", counter);
+  return 0;
+}
+
 // A program that resets the device between rounds (as test suites do):
 // every round's launch is staged again in the new context's window, sums right.
 int scenario_resets() {
@@ -975,7 +1045,8 @@ int main(int argc, char** argv) {
                                            {"free_pending", scenario_free_pending},
                                            {"many_streams", scenario_many_streams},
                                            {"thread_order", scenario_thread_order},
-                                           {"resets", scenario_resets}},
+                                           {"resets", scenario_resets},
+                                           {"per_thread_in_place", scenario_per_thread_in_place}},
                                           argc, argv);
   cuDevicePrimaryCtxRelease(0);
   return status;

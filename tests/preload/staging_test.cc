@@ -461,6 +461,14 @@ TEST(StagingTest, AStagingIsOrderedAfterAnInPlaceLaunchStillBeingMadeOnAnotherTh
   expect_summary(runs.on, {{"staged_launches", "1"}, {"refused_extra_params", "1"}});
 }
 
+// In-place launches on CU_STREAM_PER_THREAD from two threads are two
+// streams: a staging waits for both (no update lost).
+TEST(StagingTest, AStagingWaitsForInPlaceLaunchesOnEveryThreadsPerThreadStream) {
+  Runs runs = run_three("per_thread_in_place");
+  EXPECT_TRUE(contains(runs.bare.out, "per_thread.counter=107\n")) << runs.bare.describe();
+  expect_summary(runs.on, {{"staged_launches", "1"}, {"refused_extra_params", "2"}});
+}
+
 // cudaDeviceReset between rounds, more rounds than the shim has window
 // slots: each reset context gets its own window and every round is staged.
 TEST(StagingTest, EveryRoundAfterADeviceResetIsStagedInANewWindow) {
