@@ -976,6 +976,39 @@ int scenario_per_thread_in_place() {
   return 0;
 }
 
+// Launches a user with unusual programs makes: interior and last-word
+// pointers, one allocation read and written through two pointers, no
+// parameter array, Ex launches with a missing or unknown attribute list.
+int scenario_odd_launches() {
+  Pair pair("odd", 97);
+  if (!pair.ok()) return 1;
+  CUdeviceptr last = pair.in + 8 * (kBigWords - 1);
+  print_launch("odd_last_word", read_sum(last, 1, pair.out));
+  report_kernel_saw("odd_last_word", 3);
+  print_word("odd_last_word.sum", pair.out);
+  print_launch("odd_middle", read_sum(pair.in + 8 * 1000, 5000, pair.out));
+  print_word("odd_middle.sum", pair.out);
+  // The sum of words 0..99 lands at word 200 of the same allocation.
+  print_launch("odd_same", read_sum(pair.in, 100, pair.in + 8 * 200));
+  print_contents("odd_same.in", pair.in, kBigWords);
+  print_launch("odd_no_params", cuLaunchKernel(kernel("read_sum"), 1, 1, 1, 32, 1, 1, 0, nullptr,
+                                               nullptr, nullptr));
+  CUdeviceptr in = pair.in, out = pair.out;
+  uint64_t words = kBigWords;
+  void* params[] = {&in, &words, &out};
+  CUlaunchConfig missing = config_on(nullptr, nullptr, 2);
+  print_launch("odd_attrs_missing", cuLaunchKernelEx(&missing, kernel("read_sum"), params, nullptr));
+  CUlaunchAttribute unknown = {};
+  unknown.id = static_cast<CUlaunchAttributeID>(999);
+  CUlaunchConfig with_unknown = config_on(nullptr, &unknown, 1);
+  words = kBigWords - 3;
+  print_launch("odd_attr_unknown",
+               cuLaunchKernelEx(&with_unknown, kernel("read_sum"), params, nullptr));
+  report_kernel_saw("odd_attr_unknown", 3);
+  print_word("odd_attr_unknown.sum", pair.out);
+  return 0;
+}
+
 // A program that resets the device between rounds (as test suites do):
 // every round's launch is staged again in the new context's window, sums right.
 int scenario_resets() {
@@ -1046,7 +1079,8 @@ int main(int argc, char** argv) {
                                            {"many_streams", scenario_many_streams},
                                            {"thread_order", scenario_thread_order},
                                            {"resets", scenario_resets},
-                                           {"per_thread_in_place", scenario_per_thread_in_place}},
+                                           {"per_thread_in_place", scenario_per_thread_in_place},
+                                           {"odd_launches", scenario_odd_launches}},
                                           argc, argv);
   cuDevicePrimaryCtxRelease(0);
   return status;

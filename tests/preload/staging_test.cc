@@ -478,6 +478,21 @@ TEST(StagingTest, EveryRoundAfterADeviceResetIsStagedInANewWindow) {
   expect_summary(runs.on, {{"staged_launches", "70"}, {"refused_launches", "0"}});
 }
 
+// Unusual launches: interior and last-word pointers staged with the right
+// result, no parameter array and a missing attribute list fail as without
+// the shim, an unknown attribute is read in place.
+TEST(StagingTest, UnusualLaunchesComputeWhatTheyComputeWithoutTheShim) {
+  Runs runs = run_three("odd_launches");
+  const RunResult& on = runs.on;
+  EXPECT_TRUE(contains(runs.bare.out, "odd_no_params launch=CUDA_ERROR_INVALID_VALUE\n"))
+      << runs.bare.describe();
+  EXPECT_TRUE(contains(runs.bare.out, "odd_attr_unknown launch=CUDA_SUCCESS\n"))
+      << runs.bare.describe();
+  expect_staged(on, "odd_last_word.kernel.0");
+  expect_not_staged(on, "odd_attr_unknown.kernel.0", "odd.in.addr");
+  expect_summary(on, {{"staged_launches", "3"}, {"refused_launch_attribute", "2"}});
+}
+
 // cuMemFree and cudaFree of memory a held launch uses wait for it, with the shim too.
 TEST(StagingTest, FreesWaitForTheLaunchesThatUseTheMemory) {
   Runs runs = run_three("free_pending");
