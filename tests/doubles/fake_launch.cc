@@ -219,6 +219,9 @@ struct Graph {
 struct EventState {
   uint64_t recorded = 0;      // records so far
   uint64_t completed = 0;     // the last record whose earlier work is done
+  // Each record that completed: a wait is for the record current when it was
+  // enqueued, which a later record on another stream does not complete.
+  std::set<uint64_t> done;
   CUstream stream = nullptr;  // the queue of the last record
 };
 
@@ -269,7 +272,9 @@ CUstream queue_key(CUstream stream, bool per_thread_entry) {
   return stream;
 }
 
-bool wait_is_over(const Work& work) { return work.wait_event->completed >= work.wait_generation; }
+bool wait_is_over(const Work& work) {
+  return work.wait_generation == 0 || work.wait_event->done.count(work.wait_generation) > 0;
+}
 
 // Runs whatever may run now, in each stream's order. Lock held.
 void run_ready_work(LaunchState& launch) {
@@ -327,6 +332,7 @@ CUresult record_event(CUevent event, CUstream stream, bool per_thread_entry, con
   recorded->stream = key;
   enqueue(launch, key, Work{"event-record", [recorded, generation] {
                               recorded->completed = std::max(recorded->completed, generation);
+                              recorded->done.insert(generation);
                             }});
   return CUDA_SUCCESS;
 }
