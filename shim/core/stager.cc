@@ -139,6 +139,7 @@ void Stager::prepare_device(int device, const DriverApi& driver) {
     for (std::atomic<Window*>& slot : windows_) {
       Window* old = slot.load(std::memory_order_relaxed);
       if (old == nullptr || old->gone.load(std::memory_order_acquire)) {
+        if (old != nullptr) retired_windows_.push_back(old);
         slot.store(window, std::memory_order_release);
         break;
       }

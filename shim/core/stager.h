@@ -163,6 +163,7 @@ class Stager {
   std::mutex windows_mutex_;                 // window creation only
   std::atomic<uint64_t> devices_tried_{0};
   std::array<std::atomic<Window*>, kMaxWindows> windows_{};
+  std::vector<Window*> retired_windows_;  // reset ones whose slot was reused; a launch may hold one
 
   mutable std::mutex stats_mutex_;
   StagingCounts counts_;
