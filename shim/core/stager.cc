@@ -484,6 +484,7 @@ CUresult Stager::stage(const KernelLaunch& launch, CUstream stream, Window& wind
   for (const Staged& copy : copies) write_back(window, stream, copy, driver);
   finish();
   note_in_place(stream, window, in_place, driver);
+  bool recorded = true;
   {
     // Later launches order themselves after this staging. The in-place
     // events stay (another thread may have recorded one again since the
@@ -491,16 +492,24 @@ CUresult Stager::stage(const KernelLaunch& launch, CUstream stream, Window& wind
     std::lock_guard<std::mutex> lock(uses_mutex_);
     for (const Allocation& allocation : staged) {
       Uses& uses = uses_[allocation.address];
-      if (uses.allocation_id != allocation.id) uses = Uses{allocation.id};
-      uses.staging = static_cast<CUevent>(reservation->event);
+      if (uses.allocation_id != allocation.id) {
+        destroy_events(uses);
+        uses = Uses{allocation.id};
+      }
+      if (uses.staging == nullptr) uses.staging = static_cast<CUevent>(create_event(nullptr));
+      recorded = uses.staging != nullptr &&
+                 driver.event_record(uses.staging, stream) == CUDA_SUCCESS && recorded;
     }
   }
+  // Nothing to order later launches by: the staging completes here instead.
+  if (!recorded && driver.ctx_synchronize != nullptr) driver.ctx_synchronize();
   *staged_it = true;
   return result;
 }
 
-// The staging event may have been recorded again since (the ring reuses
-// retired regions' events): the wait is then for later work, never less.
+// An allocation's staging event is recorded again only by a later staging
+// of it, which waited for the earlier: the wait is then for later work,
+// never less.
 bool Stager::wait_for_uses(CUstream stream, const std::vector<Allocation>& allocations,
                            bool in_place_too, const DriverApi& driver) {
   std::vector<CUevent> events;
@@ -542,7 +551,10 @@ void Stager::note_in_place(CUstream stream, const Window& window,
       continue;
     }
     Uses& uses = uses_[allocation.address];
-    if (uses.allocation_id != allocation.id) uses = Uses{allocation.id};
+    if (uses.allocation_id != allocation.id) {
+      destroy_events(uses);
+      uses = Uses{allocation.id};
+    }
     if (uses.untracked) continue;
     CUevent event = nullptr;
     StreamKey key = stream_key(stream);
@@ -608,13 +620,18 @@ void Stager::note_staged(const std::vector<Allocation>& staged) {
   for (const Event& line : lines) hooks_.emit(line);
 }
 
+void Stager::destroy_events(const Uses& uses) {
+  for (const auto& [used_on, event] : uses.in_place) destroy_event(nullptr, event);
+  if (uses.staging != nullptr) destroy_event(nullptr, uses.staging);
+}
+
 void Stager::forget(const Allocation& allocation) {
   {
     std::lock_guard<std::mutex> lock(uses_mutex_);
     auto found = uses_.find(allocation.address);
     if (found != uses_.end() && found->second.allocation_id == allocation.id) {
       // Pending waits on an event outlive its destruction.
-      for (auto& [used_on, event] : found->second.in_place) destroy_event(nullptr, event);
+      destroy_events(found->second);
       uses_.erase(found);
     }
   }

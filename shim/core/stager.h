@@ -187,11 +187,15 @@ class Stager {
   // updates. Launches that read in place never wait for each other.
   struct Uses {
     uint64_t allocation_id = 0;
+    // Its own event (the ring's may serve an unrelated stream next),
+    // recorded after each staging's write-back.
     CUevent staging = nullptr;
     std::vector<std::pair<StreamKey, CUevent>> in_place;
     bool untracked = false;  // read in place on more streams than followed: never staged again
   };
   static constexpr size_t kMaxInPlaceStreams = 16;
+  // For an entry about to be dropped or replaced (a new allocation at its address).
+  static void destroy_events(const Uses& uses);
   // An in-place launch's wait, launch and note (shared) and a staging's
   // whole sequence (exclusive) do not interleave: otherwise a staging on
   // another thread, made between an in-place launch and its note, would not

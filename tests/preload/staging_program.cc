@@ -1009,6 +1009,55 @@ int scenario_odd_launches() {
   return 0;
 }
 
+// An allocation's last staging is still held on its stream while the ring
+// laps (EGM_STAGING_WINDOW=16M): its region is reused, and its region's
+// event serves a staging on another, unrelated stream. A launch reading the
+// allocation in place must still wait for the held staging's write-back,
+// not for whatever that event was recorded for last.
+int scenario_ring_lap() {
+  CUdeviceptr counter = allocate("ring_lap.counter", kOutBytes);
+  CUdeviceptr big = allocate("ring_lap.big", kBigBytes);
+  CUdeviceptr fillers[2] = {allocate("ring_lap.filler0", kOutBytes),
+                            allocate("ring_lap.filler1", kOutBytes)};
+  if (!counter || !big || !fillers[0] || !fillers[1]) return 1;
+  write_words(counter, {100});
+  CUstream held = nullptr, laps = nullptr, other = nullptr, reader = nullptr;
+  for (CUstream* stream : {&held, &laps, &other, &reader}) {
+    cuStreamCreate(stream, CU_STREAM_NON_BLOCKING);
+  }
+  fake_cuda_stream_block(held);
+  uint64_t two = 2;
+  void* add_two[] = {&counter, &two};
+  print_launch("ring_lap_held", launch(kernel("add"), add_two, held));  // region [0, 2M)
+  fake_cuda_stream_run_until(held, "add");  // its copies are taken
+  for (int i = 0; i < 3; ++i) {  // three regions of 4M + 512
+    print_launch("ring_lap_big", fill(big, kBigWords, 7 + i, laps));
+  }
+  // Wraps to [0, 2M): waits for the held staging, frees its event...
+  print_launch("ring_lap_filler0", fill(fillers[0], 8, 5, laps));
+  // ...which this one, on a stream of its own, takes and records.
+  print_launch("ring_lap_filler1", fill(fillers[1], 8, 6, other));
+  struct {
+    CUdeviceptr counter;
+    uint64_t value;
+  } buffer{counter, 1};
+  size_t size = sizeof buffer;
+  void* extra[] = {CU_LAUNCH_PARAM_BUFFER_POINTER, &buffer, CU_LAUNCH_PARAM_BUFFER_SIZE, &size,
+                   CU_LAUNCH_PARAM_END};
+  print_launch("ring_lap_in_place",
+               cuLaunchKernel(kernel("add"), 1, 1, 1, 32, 1, 1, 0, reader, nullptr, extra));
+  fake_cuda_stream_release(held);
+  cuCtxSynchronize();
+  print_word("ring_lap.counter", counter);
+  print_contents("ring_lap.big", big, kBigWords);
+  for (CUstream stream : {held, laps, other, reader}) cuStreamDestroy(stream);
+  release("ring_lap.counter", counter);
+  release("ring_lap.big", big);
+  release("ring_lap.filler0", fillers[0]);
+  release("ring_lap.filler1", fillers[1]);
+  return 0;
+}
+
 // A program that resets the device between rounds (as test suites do):
 // every round's launch is staged again in the new context's window, sums right.
 int scenario_resets() {
@@ -1080,7 +1129,8 @@ int main(int argc, char** argv) {
                                            {"thread_order", scenario_thread_order},
                                            {"resets", scenario_resets},
                                            {"per_thread_in_place", scenario_per_thread_in_place},
-                                           {"odd_launches", scenario_odd_launches}},
+                                           {"odd_launches", scenario_odd_launches},
+                                           {"ring_lap", scenario_ring_lap}},
                                           argc, argv);
   cuDevicePrimaryCtxRelease(0);
   return status;

@@ -493,6 +493,15 @@ TEST(StagingTest, UnusualLaunchesComputeWhatTheyComputeWithoutTheShim) {
   expect_summary(on, {{"staged_launches", "3"}, {"refused_launch_attribute", "2"}});
 }
 
+// A launch reading an allocation in place waits for its last staging even
+// after the ring lapped and the staging's region event was taken by a
+// staging on an unrelated stream (no update lost).
+TEST(StagingTest, AnInPlaceLaunchWaitsForTheLastStagingAfterTheRingLapped) {
+  Runs runs = run_three("ring_lap");
+  EXPECT_TRUE(contains(runs.bare.out, "ring_lap.counter=103\n")) << runs.bare.describe();
+  expect_summary(runs.on, {{"staged_launches", "6"}, {"refused_extra_params", "1"}});
+}
+
 // cuMemFree and cudaFree of memory a held launch uses wait for it, with the shim too.
 TEST(StagingTest, FreesWaitForTheLaunchesThatUseTheMemory) {
   Runs runs = run_three("free_pending");
