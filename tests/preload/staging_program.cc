@@ -997,7 +997,8 @@ int scenario_odd_launches() {
   uint64_t words = kBigWords;
   void* params[] = {&in, &words, &out};
   CUlaunchConfig missing = config_on(nullptr, nullptr, 2);
-  print_launch("odd_attrs_missing", cuLaunchKernelEx(&missing, kernel("read_sum"), params, nullptr));
+  print_launch("odd_attrs_missing",
+               cuLaunchKernelEx(&missing, kernel("read_sum"), params, nullptr));
   CUlaunchAttribute unknown = {};
   unknown.id = static_cast<CUlaunchAttributeID>(999);
   CUlaunchConfig with_unknown = config_on(nullptr, &unknown, 1);

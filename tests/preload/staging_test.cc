@@ -473,7 +473,8 @@ TEST(StagingTest, AStagingWaitsForInPlaceLaunchesOnEveryThreadsPerThreadStream) 
 // slots: each reset context gets its own window and every round is staged.
 TEST(StagingTest, EveryRoundAfterADeviceResetIsStagedInANewWindow) {
   Runs runs = run_three("resets");
-  EXPECT_TRUE(contains(runs.bare.out, "resets round=69 launch=cudaSuccess")) << runs.bare.describe();
+  EXPECT_TRUE(contains(runs.bare.out, "resets round=69 launch=cudaSuccess"))
+      << runs.bare.describe();
   EXPECT_EQ(events(runs.on.log, "stage-window").size(), 70u) << runs.on.describe();
   expect_summary(runs.on, {{"staged_launches", "70"}, {"refused_launches", "0"}});
 }
