@@ -14,6 +14,12 @@ std::string allocation_fields(const Allocation& mapping) {
                      mapping.node, mapping.device);
 }
 
+// What stage, unstage and staging decision lines say of the allocation first.
+std::string staged_fields(const Allocation& mapping) {
+  return fmt::format("id={} address={:#x} bytes={} device={}", mapping.id, mapping.address,
+                     mapping.requested, mapping.device);
+}
+
 std::string map_fields(const Allocation& mapping) {
   return fmt::format("{} handle={:#x} chunk={}", allocation_fields(mapping), mapping.handle,
                      mapping.chunk_id);
@@ -157,21 +163,18 @@ Event stage_window(int device, size_t bytes, uintptr_t address) {
 
 Event stage(const Allocation& mapping) {
   return {LogLevel::kInfo, "stage",
-          fmt::format("id={} address={:#x} bytes={} device={} launches=1", mapping.id,
-                      mapping.address, mapping.requested, mapping.device)};
+          fmt::format("{} launches=1", staged_fields(mapping))};
 }
 
 Event unstage(const Allocation& mapping, uint64_t stagings, uint64_t staged_bytes) {
   return {LogLevel::kInfo, "unstage",
-          fmt::format("id={} address={:#x} bytes={} device={} stagings={} staged_bytes={}",
-                      mapping.id, mapping.address, mapping.requested, mapping.device, stagings,
+          fmt::format("{} stagings={} staged_bytes={}", staged_fields(mapping), stagings,
                       staged_bytes)};
 }
 
 Event staging_decision(const Allocation& mapping, const char* reason) {
   return {LogLevel::kInfo, "decision",
-          fmt::format("staging=no id={} address={:#x} bytes={} device={} reason={}", mapping.id,
-                      mapping.address, mapping.requested, mapping.device, reason)};
+          fmt::format("staging=no {} reason={}", staged_fields(mapping), reason)};
 }
 
 Event staging_function_decision(uintptr_t function, const char* reason) {
