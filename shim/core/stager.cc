@@ -22,6 +22,15 @@ size_t round_up_to(size_t value, size_t alignment) {
   return (value + alignment - 1) / alignment * alignment;
 }
 
+// The bytes of an allocation a staging copies (whole 8-byte words: the
+// mapping is at least that long).
+size_t copied_bytes(const Allocation& allocation) { return round_up_to(allocation.requested, 8); }
+
+// The window space one staging of it takes: its copy and its snapshot.
+size_t region_bytes(const Allocation& allocation) {
+  return 2 * round_up_to(copied_bytes(allocation), kStagingAlignment);
+}
+
 // The driver's layout queries as launch_params.h takes them.
 int function_param_info(void* handle, size_t index, size_t* offset, size_t* size) {
   const DriverApi* driver = driver_api(nullptr);
@@ -94,6 +103,11 @@ struct Stager::Window {
   std::atomic<bool> gone{false};  // its context was reset: never used again
   std::mutex mutex;  // the ring, held through a staged launch's whole sequence
   std::unique_ptr<StagingWindow> ring;
+
+  // Twice its copy fits in half the window (launches may stage several).
+  bool holds(const Allocation& allocation) const {
+    return 2 * copied_bytes(allocation) <= bytes / 2;
+  }
 };
 
 struct Stager::Staged {
@@ -191,13 +205,12 @@ Stager::Window* Stager::make_window(int device, const DriverApi& driver) {
   return window.release();  // lives as long as the process
 }
 
-Stager::Window* Stager::window_for_context(CUcontext context) const {
+template <typename Match>
+Stager::Window* Stager::live_window(Match match) const {
   for (const std::atomic<Window*>& slot : windows_) {
     Window* window = slot.load(std::memory_order_acquire);
     if (window == nullptr) return nullptr;
-    if (window->context == context && !window->gone.load(std::memory_order_acquire)) {
-      return window;
-    }
+    if (match(*window) && !window->gone.load(std::memory_order_acquire)) return window;
   }
   return nullptr;
 }
@@ -302,7 +315,9 @@ CUresult Stager::launch(const KernelLaunch& launch, const LaunchWith& launch_wit
                                                                           : launch.stream;
   CUcontext context = nullptr;
   Window* window = nullptr;
-  if (driver->ctx_get_current(&context) == CUDA_SUCCESS) window = window_for_context(context);
+  if (driver->ctx_get_current(&context) == CUDA_SUCCESS) {
+    window = live_window([&](const Window& candidate) { return candidate.context == context; });
+  }
   std::optional<StagingRefusal> refusal = launch_refusal(launch, stream, *driver);
   if (refusal == StagingRefusal::kCapturing) {
     // A capturing stream can neither wait for work outside its graph nor
@@ -312,15 +327,11 @@ CUresult Stager::launch(const KernelLaunch& launch, const LaunchWith& launch_wit
   }
   if (!refusal && window == nullptr) {
     CUdevice device = -1;
-    bool has_window = false;
-    if (driver->ctx_get_device != nullptr && driver->ctx_get_device(&device) == CUDA_SUCCESS) {
-      for (const std::atomic<Window*>& slot : windows_) {
-        Window* other = slot.load(std::memory_order_acquire);
-        if (other == nullptr) break;
-        has_window = has_window || (other->device == static_cast<int>(device) &&
-                                    !other->gone.load(std::memory_order_acquire));
-      }
-    }
+    bool has_window = driver->ctx_get_device != nullptr &&
+                      driver->ctx_get_device(&device) == CUDA_SUCCESS &&
+                      live_window([&](const Window& other) {
+                        return other.device == static_cast<int>(device);
+                      }) != nullptr;
     refusal = has_window ? StagingRefusal::kOtherContext : StagingRefusal::kNoWindow;
   }
   if (refusal) {
@@ -333,7 +344,7 @@ CUresult Stager::launch(const KernelLaunch& launch, const LaunchWith& launch_wit
   std::map<StagingRefusal, std::vector<Allocation>> refused;  // one count per launch and reason
   size_t total = 0;
   for (const Allocation& allocation : referenced) {
-    size_t size8 = round_up_to(allocation.requested, 8);
+    size_t size8 = copied_bytes(allocation);
     bool exported = false;
     {
       std::lock_guard<std::mutex> lock(stats_mutex_);
@@ -347,10 +358,10 @@ CUresult Stager::launch(const KernelLaunch& launch, const LaunchWith& launch_wit
                   found->second.untracked;
     }
     std::optional<StagingRefusal> reason;
-    size_t needed = 2 * round_up_to(size8, kStagingAlignment);
+    size_t needed = region_bytes(allocation);
     if (allocation.device != window->device) {
       reason = StagingRefusal::kOtherDevice;
-    } else if (2 * size8 > window->bytes / 2) {
+    } else if (!window->holds(allocation)) {
       reason = StagingRefusal::kTooLarge;
     } else if (untracked) {
       reason = StagingRefusal::kManyStreams;
@@ -422,7 +433,7 @@ CUresult Stager::stage(const KernelLaunch& launch, CUstream stream, Window& wind
   }
   size_t total = 0;
   for (const Allocation& allocation : staged) {
-    total += 2 * round_up_to(round_up_to(allocation.requested, 8), kStagingAlignment);
+    total += region_bytes(allocation);
   }
   std::optional<StagingWindow::Reservation> reservation = window.ring->reserve(total);
   if (!reservation) {
@@ -447,7 +458,7 @@ CUresult Stager::stage(const KernelLaunch& launch, CUstream stream, Window& wind
   std::vector<Staged> copies;
   CUdeviceptr next = window.base + reservation->offset;
   for (const Allocation& allocation : staged) {
-    Staged copy{allocation, round_up_to(allocation.requested, 8), next, 0};
+    Staged copy{allocation, copied_bytes(allocation), next, 0};
     copy.snapshot = copy.copy + round_up_to(copy.size8, kStagingAlignment);
     next = copy.snapshot + round_up_to(copy.size8, kStagingAlignment);
     ready = ready &&
@@ -545,8 +556,7 @@ void Stager::note_in_place(CUstream stream, const Window& window,
     // Only allocations that may be staged some day need following: the
     // window's device's (in its context), small enough, neither managed
     // nor exported.
-    size_t size8 = round_up_to(allocation.requested, 8);
-    if (allocation.device != window.device || 2 * size8 > window.bytes / 2 ||
+    if (allocation.device != window.device || !window.holds(allocation) ||
         is_managed_allocation(allocation)) {
       continue;
     }
@@ -606,7 +616,7 @@ void Stager::note_staged(const std::vector<Allocation>& staged) {
     std::lock_guard<std::mutex> lock(stats_mutex_);
     ++counts_.staged_launches;
     for (const Allocation& allocation : staged) {
-      size_t size8 = round_up_to(allocation.requested, 8);
+      size_t size8 = copied_bytes(allocation);
       counts_.staged_bytes += size8;
       StagingStats& stats = staged_[allocation.address];
       if (stats.allocation_id != allocation.id) {  // first staging of this allocation

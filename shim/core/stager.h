@@ -122,7 +122,9 @@ class Stager {
     uint64_t staged_bytes = 0;
   };
 
-  Window* window_for_context(CUcontext context) const;
+  // The first window `match` accepts whose context was not reset.
+  template <typename Match>
+  Window* live_window(Match match) const;
   Window* make_window(int device, const DriverApi& driver);
   void refuse(StagingRefusal reason, const std::vector<Allocation>& allocations);
   void refuse_function(StagingRefusal reason, CUfunction function);
@@ -178,7 +180,7 @@ class Stager {
   static StreamKey stream_key(CUstream stream);
 
   // The uses of each allocation that order the others: its last staging
-  // (the region's event, recorded after the write-back) and the launches
+  // (recorded after the write-back) and the launches
   // that read it in place since, one event per stream. A launch that reads
   // it in place waits for the last staging; a staging waits for both.
   // Without this, kernels the program lets run concurrently on two streams
