@@ -71,6 +71,12 @@ ran_to_end() {
   return 1
 }
 
+# check_ran NAME STATUS LABEL: one check line, "LABEL ran", from ran_to_end.
+check_ran() {
+  ran_to_end "$1" "$2"
+  check "$3 ran" $? "exit=$2"
+}
+
 # field_of FILE KEY NAME: the value of KEY= on FILE's "time NAME" line.
 field_of() {
   sed -n "s/^time $3 .*$2=\([0-9.]*\).*/\1/p" "$1" | head -n 1
@@ -93,10 +99,8 @@ first_difference() {
 echo "=== (a) bf16 matmul, weights host-placed (egm-run --mode always), staging off vs on"
 rc_off=$(shim_run matmul-off 0 35 matmul)
 rc_on=$(shim_run matmul-on 1 35 matmul)
-ran_to_end matmul-off "$rc_off"
-check "matmul staging off ran" $? "exit=$rc_off"
-ran_to_end matmul-on "$rc_on"
-check "matmul staging on ran" $? "exit=$rc_on"
+check_ran matmul-off "$rc_off" "matmul staging off"
+check_ran matmul-on "$rc_on" "matmul staging on"
 for batch in 1 64 512; do
   name=matmul_batch$batch
   off=$(grep "^result $name " "$OUT/matmul-off.txt" 2>/dev/null)
@@ -115,10 +119,8 @@ echo "=== (b) writes to host-placed memory: without the shim vs staging on (and 
 rc_plain=$(plain_run write-plain 30 write)
 rc_won=$(shim_run write-on 1 35 write)
 rc_woff=$(shim_run write-off 0 30 write)
-ran_to_end write-plain "$rc_plain"
-check "write without the shim ran" $? "exit=$rc_plain"
-ran_to_end write-on "$rc_won"
-check "write staging on ran" $? "exit=$rc_won"
+check_ran write-plain "$rc_plain" "write without the shim"
+check_ran write-on "$rc_won" "write staging on"
 same_results write-plain write-on
 check "write results identical: no shim vs staging on" $? \
   "$(grep -c '^result ' "$OUT/write-plain.txt" 2>/dev/null) result lines; $(first_difference write-plain write-on)"
@@ -160,10 +162,8 @@ done
 echo "=== (d) 20000 tiny kernels on device memory (EGM_MIN_SIZE=1G), staging off vs on"
 rc_loff=$(shim_run launch-off 0 20 launch EGM_MIN_SIZE=1G)
 rc_lon=$(shim_run launch-on 1 20 launch EGM_MIN_SIZE=1G)
-ran_to_end launch-off "$rc_loff"
-check "launch staging off ran" $? "exit=$rc_loff"
-ran_to_end launch-on "$rc_lon"
-check "launch staging on ran" $? "exit=$rc_lon"
+check_ran launch-off "$rc_loff" "launch staging off"
+check_ran launch-on "$rc_lon" "launch staging on"
 same_results launch-off launch-on
 check "launch results identical" $? "$(first_difference launch-off launch-on)"
 us_off=$(field_of "$OUT/launch-off.txt" us_per_launch launch)
@@ -178,10 +178,8 @@ check "launch overhead of staging on device memory <= 2 us (target 1 us, noise a
 echo "=== (e) CuPy raw kernels: without the shim vs staging on"
 rc_cplain=$(plain_run cupy-plain 15 cupy)
 rc_con=$(shim_run cupy-on 1 15 cupy)
-ran_to_end cupy-plain "$rc_cplain"
-check "cupy without the shim ran" $? "exit=$rc_cplain"
-ran_to_end cupy-on "$rc_con"
-check "cupy staging on ran" $? "exit=$rc_con"
+check_ran cupy-plain "$rc_cplain" "cupy without the shim"
+check_ran cupy-on "$rc_con" "cupy staging on"
 for name in shared_counter stored_pointer; do
   plain=$(grep "^result $name " "$OUT/cupy-plain.txt" 2>/dev/null)
   on=$(grep "^result $name " "$OUT/cupy-on.txt" 2>/dev/null)
