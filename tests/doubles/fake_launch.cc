@@ -41,6 +41,7 @@
 // "egm_write_back" (copy, snapshot, original, words): every word where
 // copy != snapshot is stored to original, the shim's staging write-back.
 #include <cuda.h>
+#include <pthread.h>
 
 #include <algorithm>
 #include <array>
@@ -256,11 +257,24 @@ struct LaunchState {
   std::array<uintptr_t, kRecordedParameters> last_pointers{};
 };
 
-// Never destroyed: work may be enqueued while the process exits.
+void lock_before_fork();
+void unlock_after_fork();
+
+// Never destroyed: work may be enqueued while the process exits. Its lock
+// is held across fork(), like the fake runtime's (fake_cudart.cc): a forked
+// child's cudaFree completes held work here, whatever the parent's other
+// threads were doing.
 LaunchState& state() {
-  static LaunchState* launch = new LaunchState();
+  static LaunchState* launch = [] {
+    auto* created = new LaunchState();
+    pthread_atfork(lock_before_fork, unlock_after_fork, unlock_after_fork);
+    return created;
+  }();
   return *launch;
 }
+
+void lock_before_fork() { state().mutex.lock(); }
+void unlock_after_fork() { state().mutex.unlock(); }
 
 thread_local char per_thread_stream;  // its address names the thread's default stream
 
