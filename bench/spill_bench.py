@@ -909,6 +909,8 @@ def plan(args):
             Run("w2-accelerate", "w2", "accelerate",
                 dict(w2, budget_gib=args.w2_budget_gib, mode="accelerate"), None, 120,
                 "accelerate dispatch_model, no shim"),
+            Run("w2-staging", "w2", "staging", dict(w2, budget_gib=args.w2_budget_gib, mode="shim"),
+                {"EGM_STAGING": "1"}, 100, "shim spill + EGM_STAGING=1, model.to('cuda')"),
         ]
     if "w3" in selected:
         runs += [
@@ -1120,7 +1122,7 @@ def report_w1(runs, checks, args, prefix="w1"):
 
 def report_w2(runs, checks, args):
     got = {"shim": run_by(runs, "w2-shim"), "accelerate": run_by(runs, "w2-accelerate"),
-           "allgpu": run_by(runs, "w2-allgpu")}
+           "allgpu": run_by(runs, "w2-allgpu"), "staging": run_by(runs, "w2-staging")}
     if not any(got.values()):
         return {}
     spec = next((r.spec for r in got.values() if r is not None), {})
@@ -1143,16 +1145,18 @@ def report_w2(runs, checks, args):
     for batch in spec.get("batches", []):
         tps = {key: batch_value(run, batch, "tokens_per_s") for key, run in got.items()}
         r = {"shim/accelerate": ratio(tps["shim"], tps["accelerate"]),
-             "shim/allgpu": ratio(tps["shim"], tps["allgpu"])}
+             "shim/allgpu": ratio(tps["shim"], tps["allgpu"]),
+             "staging/shim": ratio(tps["staging"], tps["shim"])}
         data[str(batch)] = {"tokens_per_s": tps, "ratios": r}
-        rows.append([batch, fmt(tps["shim"]), fmt(tps["accelerate"]), fmt(tps["allgpu"]),
-                     fmt(r["shim/accelerate"]), fmt(r["shim/allgpu"])])
+        rows.append([batch, fmt(tps["shim"]), fmt(tps["staging"]), fmt(tps["accelerate"]),
+                     fmt(tps["allgpu"]), fmt(r["shim/accelerate"]), fmt(r["shim/allgpu"]),
+                     fmt(r["staging/shim"])])
     print_table("w2: LlamaForCausalLM, %s layers (7B shape, %s of bf16 weights), budget %s GiB, "
                 "%s new tokens (greedy), prompt %s; new tokens/s"
                 % (spec.get("layers"), gib(parameter_bytes), fmt(spec.get("budget_gib")),
                    spec.get("new_tokens"), spec.get("prompt")),
-                ["batch", "shim spill", "accelerate dispatch_model", "all-GPU (no filler)",
-                 "shim÷accelerate", "shim÷all-GPU"], rows)
+                ["batch", "shim spill", "shim + staging", "accelerate dispatch_model",
+                 "all-GPU (no filler)", "shim÷accelerate", "shim÷all-GPU", "staging÷shim"], rows)
     pct = lambda v: "-" if v is None else "%.1f%%" % (100 * v)
     print("  weights off the GPU: shim %s (log: host bytes mapped while placing ÷ parameter "
           "bytes), %s (driver, per parameter); accelerate %s (device map)"
@@ -1168,7 +1172,7 @@ def report_w2(runs, checks, args):
         reference_name = "w2-accelerate"
         if reference is None:
             reference, reference_name = batch_value(got["allgpu"], batch, "ids"), "w2-allgpu"
-        for key in ("shim", "allgpu"):
+        for key in ("shim", "staging", "allgpu"):
             ids = batch_value(got[key], batch, "ids")
             name = got[key].name if got[key] else key
             if ids is None or reference is None or name == reference_name:
@@ -1190,6 +1194,10 @@ def report_w2(runs, checks, args):
         if value is not None:
             checks.target(value > 1.0, "w2 batch %d: shim ÷ accelerate = %.3f (target > 1)"
                           % (batch, value))
+        value = data[str(batch)]["ratios"]["staging/shim"]
+        if value is not None:
+            checks.target(value >= 0.95, "w2 batch %d: shim + staging ÷ shim = %.3f (issue 13: "
+                          "no regression, >= 0.95 allowing noise)" % (batch, value))
     return {"spec": spec, "parameter_bytes": parameter_bytes, "batches": data,
             "off_gpu_share": {"shim_log": shim_share_log, "shim_pointer": shim_share_pointer,
                               "accelerate_device_map": accelerate_share}}

@@ -152,10 +152,11 @@ inline constexpr std::array<OptionSpec, 30> kOptions = {{
      "(spill mode's decisions are info).",
      {parse_log_level_field, print_log_level}},
     {"EGM_STAGING", "bool", "0", "0 or 1",
-     "1: before each kernel launch that reads host-placed allocations, copy them into an HBM "
-     "window on the launch's stream, give the kernel the copies and write its changes back "
-     "after it (cuLaunchKernel, cuLaunchKernelEx and the runtime's launches). 0 = kernels read "
-     "host memory over the link.",
+     "1 (experimental, unsafe: README, Limits): before each kernel launch that passes "
+     "host-placed allocations, copy them into an HBM window on the launch's stream, give the "
+     "kernel the copies and write its changes back after it. An integer argument equal to an "
+     "allocation's address is rewritten too (it faulted Hugging Face generation on the H200). "
+     "0 = kernels read host memory over the link.",
      bool_field<&Config::staging>()},
     {"EGM_STAGING_WINDOW", "size", "2G",
      "bytes from 1M, with an optional K, M, G, T or KiB, MiB, GiB, TiB suffix",

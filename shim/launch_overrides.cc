@@ -43,9 +43,9 @@ CUresult launch_kernel(DriverOverride which, bool per_thread_stream, CUfunction 
                 kernel_params, extra);
   }
   egm::KernelLaunch launch{function, stream, per_thread_stream, kernel_params, extra, nullptr};
-  return staging->launch(launch, [&](void** params) {
+  return staging->launch(launch, [&](void** params, void** packed) {
     return real(function, grid_x, grid_y, grid_z, block_x, block_y, block_z, shared_bytes, stream,
-                params, extra);
+                params, packed);
   });
 }
 
@@ -60,7 +60,7 @@ CUresult launch_kernel_ex(DriverOverride which, bool per_thread_stream,
   egm::KernelLaunch launch{function, config->hStream, per_thread_stream, kernel_params, extra,
                            config};
   return staging->launch(
-      launch, [&](void** params) { return real(config, function, params, extra); });
+      launch, [&](void** params, void** packed) { return real(config, function, params, packed); });
 }
 
 }  // namespace

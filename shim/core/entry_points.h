@@ -101,7 +101,8 @@
   X(stream_is_capturing, cuStreamIsCapturing)                                   \
   X(memcpy_dtod_async, cuMemcpyDtoDAsync_v2)                                    \
   X(stream_wait_event, cuStreamWaitEvent) X(module_load_data, cuModuleLoadData) \
-  X(module_get_function, cuModuleGetFunction) X(module_unload, cuModuleUnload)
+  X(module_get_function, cuModuleGetFunction) X(module_unload, cuModuleUnload)    \
+  X(func_get_name, cuFuncGetName)
 
 // The real versions of overridden functions the shim's core calls by name;
 // each must be in EGM_DRIVER_OVERRIDES (the resolver takes it from there).

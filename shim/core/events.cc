@@ -166,6 +166,11 @@ Event stage(const Allocation& mapping) {
           fmt::format("{} launches=1", staged_fields(mapping))};
 }
 
+Event staged_launch(uintptr_t function, std::string_view name, std::string_view rewritten) {
+  return {LogLevel::kDebug, "staged-launch",
+          fmt::format("function={:#x} name={} rewritten={}", function, name, rewritten)};
+}
+
 Event unstage(const Allocation& mapping, uint64_t stagings, uint64_t staged_bytes) {
   return {LogLevel::kInfo, "unstage",
           fmt::format("{} stagings={} staged_bytes={}", staged_fields(mapping), stagings,

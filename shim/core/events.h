@@ -74,6 +74,9 @@ Event stage_window(int device, size_t bytes, uintptr_t address);
 Event stage(const Allocation& mapping);
 // A staged allocation freed: how often it was staged and the bytes copied in.
 Event unstage(const Allocation& mapping, uint64_t stagings, uint64_t staged_bytes);
+// Debug: one staged launch, the kernel's name and each rewritten word as
+// p<param>+<offset>:<old>-><new>.
+Event staged_launch(uintptr_t function, std::string_view name, std::string_view rewritten);
 // A launch referencing `mapping` was not staged (once per allocation and reason).
 Event staging_decision(const Allocation& mapping, const char* reason);
 // A function whose parameter layout the driver does not give (once per handle).

@@ -115,6 +115,12 @@ bool packed_buffer_of(void** extra, const unsigned char** buffer, size_t* size) 
   return false;
 }
 
+bool param_values_of(void** kernel_params, void** extra, ParamValues* values) {
+  values->kernel_params = kernel_params;
+  if (kernel_params != nullptr) return extra == nullptr;  // both: the driver's error
+  return extra != nullptr && packed_buffer_of(extra, &values->buffer, &values->buffer_size);
+}
+
 uint64_t load_word(const unsigned char* at) {
   uint64_t value = 0;
   std::memcpy(&value, at, sizeof value);  // a parameter's bytes need not be aligned

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -93,19 +94,30 @@ std::vector<ParamWord> candidate_words(const ParamLayout& layout, const ParamVal
 // a well-formed CU_LAUNCH_PARAM_BUFFER_POINTER/_SIZE/_END list.
 bool packed_buffer_of(void** extra, const unsigned char** buffer, size_t* size);
 
-// A private copy of kernelParams with chosen words replaced: the launch gets
-// params(); the program's own array and values are never written.
+// Where the launch's values are: kernelParams, or else `extra`'s packed
+// buffer. False when neither can be read (the driver then answers alone).
+bool param_values_of(void** kernel_params, void** extra, ParamValues* values);
+
+// A private copy of the launch's parameters with chosen words replaced: the
+// launch gets params() and extra(); the program's own arrays, buffer and
+// values are never written.
 class RewrittenParams {
  public:
   // `replace(value)` returns the new value of a word (or the same value).
   template <typename Replace>
-  RewrittenParams(const ParamLayout& layout, void** kernel_params,
+  RewrittenParams(const ParamLayout& layout, const ParamValues& values,
                   const std::vector<ParamWord>& words, Replace replace);
-  void** params() { return pointers_.data(); }
+  // kernelParams for the launch (nullptr in the packed-buffer form).
+  void** params() { return pointers_.empty() ? nullptr : pointers_.data(); }
+  // `extra` for the launch (nullptr in the kernelParams form).
+  void** extra() { return buffer_.empty() ? nullptr : extra_.data(); }
 
  private:
   std::vector<void*> pointers_;
   std::vector<std::unique_ptr<unsigned char[]>> copies_;  // rewritten parameters' bytes
+  std::vector<unsigned char> buffer_;                     // the packed buffer's copy
+  size_t buffer_size_ = 0;
+  std::array<void*, 5> extra_{};
 };
 
 // ---- templates ----
@@ -129,9 +141,21 @@ std::vector<ParamWord> candidate_words(const ParamLayout& layout, const ParamVal
 }
 
 template <typename Replace>
-RewrittenParams::RewrittenParams(const ParamLayout& layout, void** kernel_params,
-                                 const std::vector<ParamWord>& words, Replace replace)
-    : pointers_(kernel_params, kernel_params + layout.params.size()) {
+RewrittenParams::RewrittenParams(const ParamLayout& layout, const ParamValues& values,
+                                 const std::vector<ParamWord>& words, Replace replace) {
+  if (values.kernel_params == nullptr) {
+    // CU_LAUNCH_PARAM_BUFFER_POINTER 0x01, _BUFFER_SIZE 0x02, _END 0x00 (cuda.h).
+    buffer_.assign(values.buffer, values.buffer + values.buffer_size);
+    buffer_size_ = values.buffer_size;
+    extra_ = {reinterpret_cast<void*>(uintptr_t{1}), buffer_.data(),
+              reinterpret_cast<void*>(uintptr_t{2}), &buffer_size_, nullptr};
+    for (const ParamWord& word : words) {
+      store_word(buffer_.data() + layout.params[word.param].offset + word.offset,
+                 replace(word.value));
+    }
+    return;
+  }
+  pointers_.assign(values.kernel_params, values.kernel_params + layout.params.size());
   size_t copied_param = SIZE_MAX;
   unsigned char* copy = nullptr;
   for (const ParamWord& word : words) {  // in parameter order
@@ -139,7 +163,7 @@ RewrittenParams::RewrittenParams(const ParamLayout& layout, void** kernel_params
       size_t size = layout.params[word.param].size;
       copies_.emplace_back(new unsigned char[size]);
       copy = copies_.back().get();
-      std::copy_n(static_cast<const unsigned char*>(kernel_params[word.param]), size, copy);
+      std::copy_n(static_cast<const unsigned char*>(values.kernel_params[word.param]), size, copy);
       pointers_[word.param] = copy;
       copied_param = word.param;
     }

@@ -142,12 +142,14 @@ Shim::Shim()
         StagingHooks{[this] { return table_.live_count() > 0; },
                      [this](uintptr_t address) { return table_.may_contain(address); },
                      [this](uintptr_t address) { return allocation_at(address); },
-                     [this](const Event& event) { emit(event); }});
+                     [this](const Event& event) { emit(event); },
+                     [this] { return log_.enabled(LogLevel::kDebug); }});
     // Opt-in, but it can change results (README "Limits"): say so once.
     emit(events::notice(
-        "EGM_STAGING=1 is a preview: a kernel that stores a pointer it was given, or that "
-        "communicates with other running kernels through host-placed memory, can compute a "
-        "wrong result or hang under it (README, Limits)"));
+        "EGM_STAGING=1 is a preview and unsafe: an integer argument equal to a host-placed "
+        "address is rewritten like a pointer (a fault or a wrong result), and a kernel that "
+        "stores a pointer it was given, or that communicates with other running kernels through "
+        "host-placed memory, can compute a wrong result or hang under it (README, Limits)"));
   }
   // Loaded by path, the shim exists because egm_malloc was called: its
   // memory needs the fork hook (and the fatal-signal line) all the same.

@@ -10,9 +10,9 @@ namespace egm {
 namespace {
 
 constexpr const char* kRefusalNames[] = {
-    "capturing",  "extra-params", "cooperative",  "launch-attribute", "end-pointer",   "too-large",
+    "capturing",   "cooperative",   "launch-attribute", "end-pointer", "too-large",
     "window-full", "other-context", "other-device", "no-window",       "layout-unknown",
-    "driver-error", "many-streams"};
+    "driver-error", "many-streams", "interior-pointer"};
 static_assert(std::size(kRefusalNames) == static_cast<size_t>(StagingRefusal::kCount));
 
 constexpr unsigned kWriteBackThreads = 256;
@@ -24,6 +24,18 @@ size_t round_up_to(size_t value, size_t alignment) {
 
 // The bytes of an allocation a staging copies (whole 8-byte words: the
 // mapping is at least that long).
+// Whether a word lies inside `allocation` but not at its start. The stager
+// cannot tell a pointer from an integer of the same value: PyTorch passes
+// pairs of 32-bit sizes such as {6, 4} = 0x400000006, which the driver's
+// low addresses for host-placed memory can contain (a rewrite of it faulted
+// with a misaligned address on the H200). Only a word equal to the start is
+// rewritten; an allocation with any other word inside it is read in place.
+bool points_inside(const std::vector<ParamWord>& words, const Allocation& allocation) {
+  return std::any_of(words.begin(), words.end(), [&](const ParamWord& word) {
+    return word.value > allocation.address && word.value < allocation.address + allocation.requested;
+  });
+}
+
 size_t copied_bytes(const Allocation& allocation) { return round_up_to(allocation.requested, 8); }
 
 // The window space one staging of it takes: its copy and its snapshot.
@@ -257,7 +269,6 @@ void Stager::refuse_function(StagingRefusal reason, CUfunction function) {
 
 std::optional<StagingRefusal> Stager::launch_refusal(const KernelLaunch& launch, CUstream stream,
                                                      const DriverApi& driver) const {
-  if (launch.extra != nullptr) return StagingRefusal::kExtraParams;
   if (launch.config != nullptr && launch.config->numAttrs > 0) {
     if (launch.config->attrs == nullptr) return StagingRefusal::kLaunchAttribute;
     for (unsigned i = 0; i < launch.config->numAttrs; ++i) {
@@ -282,25 +293,22 @@ CUresult Stager::launch(const KernelLaunch& launch, const LaunchWith& launch_wit
   const DriverApi* driver = driver_api(nullptr);
   if (driver == nullptr || launch.function == nullptr || windows_[0].load() == nullptr ||
       !hooks_.any_live()) {
-    return launch_with(launch.kernel_params);
+    return launch_with(launch.kernel_params, launch.extra);
   }
   std::shared_ptr<const ParamLayout> layout = layouts_->layout_of(launch.function);
   if (!layout->known) {
     refuse_function(StagingRefusal::kLayoutUnknown, launch.function);
-    return launch_with(launch.kernel_params);
+    return launch_with(launch.kernel_params, launch.extra);
   }
   ParamValues values;
-  values.kernel_params = launch.kernel_params;
-  if (launch.kernel_params == nullptr &&
-      (launch.extra == nullptr ||
-       !packed_buffer_of(launch.extra, &values.buffer, &values.buffer_size))) {
-    return launch_with(launch.kernel_params);  // nothing to read: the driver answers
+  if (!param_values_of(launch.kernel_params, launch.extra, &values)) {
+    return launch_with(launch.kernel_params, launch.extra);  // nothing to read: the driver answers
   }
   // Words inside a host-placed allocation, or just past one (an end pointer).
   std::vector<ParamWord> words = candidate_words(*layout, values, [&](uint64_t value) {
     return hooks_.may_contain(value) || (value > 0 && hooks_.may_contain(value - 1));
   });
-  if (words.empty()) return launch_with(launch.kernel_params);
+  if (words.empty()) return launch_with(launch.kernel_params, launch.extra);
   std::vector<Allocation> referenced;
   for (const ParamWord& word : words) {
     std::optional<Allocation> found = hooks_.allocation_at(word.value);
@@ -309,7 +317,7 @@ CUresult Stager::launch(const KernelLaunch& launch, const LaunchWith& launch_wit
                             [&](const Allocation& a) { return a.id == found->id; });
     if (!seen) referenced.push_back(*found);
   }
-  if (referenced.empty()) return launch_with(launch.kernel_params);
+  if (referenced.empty()) return launch_with(launch.kernel_params, launch.extra);
 
   CUstream stream = launch.per_thread_stream && launch.stream == nullptr ? CU_STREAM_PER_THREAD
                                                                           : launch.stream;
@@ -323,7 +331,7 @@ CUresult Stager::launch(const KernelLaunch& launch, const LaunchWith& launch_wit
     // A capturing stream can neither wait for work outside its graph nor
     // record for it: the graph's launches are not ordered with stagings.
     refuse(*refusal, referenced);
-    return launch_with(launch.kernel_params);
+    return launch_with(launch.kernel_params, launch.extra);
   }
   if (!refusal && window == nullptr) {
     CUdevice device = -1;
@@ -336,7 +344,7 @@ CUresult Stager::launch(const KernelLaunch& launch, const LaunchWith& launch_wit
   }
   if (refusal) {
     refuse(*refusal, referenced);
-    return launch_in_place(stream, window, referenced, launch.kernel_params, launch_with, *driver);
+    return launch_in_place(stream, window, referenced, launch, launch_with, *driver);
   }
 
   // Which of them are staged; the others are read in place.
@@ -359,7 +367,9 @@ CUresult Stager::launch(const KernelLaunch& launch, const LaunchWith& launch_wit
     }
     std::optional<StagingRefusal> reason;
     size_t needed = region_bytes(allocation);
-    if (allocation.device != window->device) {
+    if (points_inside(words, allocation)) {
+      reason = StagingRefusal::kInteriorPointer;
+    } else if (allocation.device != window->device) {
       reason = StagingRefusal::kOtherDevice;
     } else if (!window->holds(allocation)) {
       reason = StagingRefusal::kTooLarge;
@@ -380,13 +390,13 @@ CUresult Stager::launch(const KernelLaunch& launch, const LaunchWith& launch_wit
   }
   for (const auto& [reason, allocations] : refused) refuse(reason, allocations);
   if (staged.empty()) {
-    return launch_in_place(stream, window, in_place, launch.kernel_params, launch_with, *driver);
+    return launch_in_place(stream, window, in_place, launch, launch_with, *driver);
   }
   for (const ParamWord& word : words) {
     for (const Allocation& allocation : staged) {
       if (word.value == allocation.address + allocation.requested) {
         refuse(StagingRefusal::kEndPointer, staged);
-        return launch_in_place(stream, window, referenced, launch.kernel_params, launch_with,
+        return launch_in_place(stream, window, referenced, launch, launch_with,
                                *driver);
       }
     }
@@ -399,22 +409,42 @@ CUresult Stager::launch(const KernelLaunch& launch, const LaunchWith& launch_wit
 }
 
 CUresult Stager::launch_in_place(CUstream stream, Window* window,
-                                 const std::vector<Allocation>& allocations, void** kernel_params,
-                                 const LaunchWith& launch_with, const DriverApi& driver) {
+                                 const std::vector<Allocation>& allocations,
+                                 const KernelLaunch& launch, const LaunchWith& launch_with,
+                                 const DriverApi& driver) {
   std::shared_lock<std::shared_mutex> order(order_mutex_);
-  return launch_in_place_ordered(stream, window, allocations, kernel_params, launch_with, driver);
+  return launch_in_place_ordered(stream, window, allocations, launch, launch_with, driver);
 }
 
 CUresult Stager::launch_in_place_ordered(CUstream stream, Window* window,
                                          const std::vector<Allocation>& allocations,
-                                         void** kernel_params, const LaunchWith& launch_with,
+                                         const KernelLaunch& launch,
+                                         const LaunchWith& launch_with,
                                          const DriverApi& driver) {
   wait_for_uses(stream, allocations, false, driver);
-  CUresult result = launch_with(kernel_params);
+  CUresult result = launch_with(launch.kernel_params, launch.extra);
   if (result == CUDA_SUCCESS && window != nullptr) {
     note_in_place(stream, *window, allocations, driver);
   }
   return result;
+}
+
+// Debug only: which kernel got which window addresses (a wrong result or a
+// fault under staging starts here).
+template <typename CopyOf>
+void Stager::log_staged_launch(const KernelLaunch& launch, const std::vector<ParamWord>& rewritten,
+                               CopyOf copy_of, const DriverApi& driver) const {
+  const char* name = nullptr;
+  if (driver.func_get_name == nullptr || driver.func_get_name(&name, launch.function) != CUDA_SUCCESS ||
+      name == nullptr) {
+    name = "?";
+  }
+  std::string words;
+  for (const ParamWord& word : rewritten) {
+    words += fmt::format("{}p{}+{}:{:#x}->{:#x}", words.empty() ? "" : ",", word.param,
+                         word.offset, word.value, copy_of(word.value));
+  }
+  hooks_.emit(events::staged_launch(reinterpret_cast<uintptr_t>(launch.function), name, words));
 }
 
 CUresult Stager::stage(const KernelLaunch& launch, CUstream stream, Window& window,
@@ -428,7 +458,7 @@ CUresult Stager::stage(const KernelLaunch& launch, CUstream stream, Window& wind
   referenced.insert(referenced.end(), in_place.begin(), in_place.end());
   if (window.gone.load(std::memory_order_acquire)) {  // reset since it was looked up
     refuse(StagingRefusal::kNoWindow, staged);
-    return launch_in_place_ordered(stream, nullptr, referenced, launch.kernel_params, launch_with,
+    return launch_in_place_ordered(stream, nullptr, referenced, launch, launch_with,
                                    driver);
   }
   size_t total = 0;
@@ -438,7 +468,7 @@ CUresult Stager::stage(const KernelLaunch& launch, CUstream stream, Window& wind
   std::optional<StagingWindow::Reservation> reservation = window.ring->reserve(total);
   if (!reservation) {
     refuse(StagingRefusal::kDriverError, staged);  // no event could be made
-    return launch_in_place_ordered(stream, &window, referenced, launch.kernel_params, launch_with,
+    return launch_in_place_ordered(stream, &window, referenced, launch, launch_with,
                                    driver);
   }
   // From here on the region is ours until its event is recorded; whatever
@@ -470,7 +500,7 @@ CUresult Stager::stage(const KernelLaunch& launch, CUstream stream, Window& wind
   if (!ready) {
     finish();
     refuse(StagingRefusal::kDriverError, staged);
-    return launch_in_place_ordered(stream, &window, referenced, launch.kernel_params, launch_with,
+    return launch_in_place_ordered(stream, &window, referenced, launch, launch_with,
                                    driver);
   }
   auto copy_of = [&](uint64_t value) -> uint64_t {
@@ -486,8 +516,11 @@ CUresult Stager::stage(const KernelLaunch& launch, CUstream stream, Window& wind
   for (const ParamWord& word : words) {
     if (copy_of(word.value) != word.value) rewritten.push_back(word);
   }
-  RewrittenParams params(layout, launch.kernel_params, rewritten, copy_of);
-  CUresult result = launch_with(params.params());
+  ParamValues values;
+  param_values_of(launch.kernel_params, launch.extra, &values);  // read before: it holds
+  RewrittenParams params(layout, values, rewritten, copy_of);
+  CUresult result = launch_with(params.params(), params.extra());
+  if (hooks_.logs_debug && hooks_.logs_debug()) log_staged_launch(launch, rewritten, copy_of, driver);
   if (result != CUDA_SUCCESS) {
     finish();  // the kernel never ran: nothing to write back
     return result;

@@ -43,6 +43,8 @@ struct StagingHooks {
   // The host-placed allocation holding an address.
   std::function<std::optional<Allocation>(uintptr_t)> allocation_at;
   std::function<void(const Event&)> emit;
+  // Whether debug lines are written (a staged-launch line per staging).
+  std::function<bool()> logs_debug;
 };
 
 // One launch as the program made it.
@@ -55,14 +57,13 @@ struct KernelLaunch {
   const CUlaunchConfig* config = nullptr;  // cuLaunchKernelEx only
 };
 
-// Launches the kernel with `kernel_params` in place of the program's (every
-// other argument as the program gave it).
-using LaunchWith = std::function<CUresult(void** kernel_params)>;
+// Launches the kernel with `kernel_params` and `extra` in place of the
+// program's (every other argument as the program gave it).
+using LaunchWith = std::function<CUresult(void** kernel_params, void** extra)>;
 
 // Why a launch referencing host-placed memory was not staged.
 enum class StagingRefusal : int {
   kCapturing,        // the stream is capturing a graph (or cannot say)
-  kExtraParams,      // parameters in the `extra` form
   kCooperative,      // a cooperative launch (grid sync)
   kLaunchAttribute,  // an Ex attribute the stager does not know to be safe
   kEndPointer,       // a word is one past a staged allocation's end
@@ -74,6 +75,7 @@ enum class StagingRefusal : int {
   kLayoutUnknown,    // the driver does not give the function's parameter layout
   kDriverError,      // a wait, copy or event call failed before the launch
   kManyStreams,      // read in place on more streams than the stager follows
+  kInteriorPointer,  // a word points inside it, not at its start (may be no pointer)
   kCount
 };
 const char* refusal_name(StagingRefusal reason);
@@ -134,17 +136,20 @@ class Stager {
                  const ParamLayout& layout, const std::vector<ParamWord>& words,
                  const std::vector<Allocation>& staged, const std::vector<Allocation>& in_place,
                  const LaunchWith& launch_with, const DriverApi& driver, bool* staged_it);
+  template <typename CopyOf>
+  void log_staged_launch(const KernelLaunch& launch, const std::vector<ParamWord>& rewritten,
+                         CopyOf copy_of, const DriverApi& driver) const;
   bool write_back(Window& window, CUstream stream, const Staged& copy, const DriverApi& driver);
   void note_staged(const std::vector<Allocation>& staged);
   // The program's launch with the allocations read in place: after the
   // stagings of them that may still run, and noted for later stagings.
   CUresult launch_in_place(CUstream stream, Window* window,
-                           const std::vector<Allocation>& allocations, void** kernel_params,
+                           const std::vector<Allocation>& allocations, const KernelLaunch& launch,
                            const LaunchWith& launch_with, const DriverApi& driver);
   // The same with order_mutex_ already held (by a staging).
   CUresult launch_in_place_ordered(CUstream stream, Window* window,
                                    const std::vector<Allocation>& allocations,
-                                   void** kernel_params, const LaunchWith& launch_with,
+                                   const KernelLaunch& launch, const LaunchWith& launch_with,
                                    const DriverApi& driver);
   // Makes `stream` wait for the last staging of each allocation that has one
   // (its write-back included) and, with `in_place_too`, for the launches

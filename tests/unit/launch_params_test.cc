@@ -208,8 +208,9 @@ TEST_F(LaunchParamsTest, RewriteTouchesAPrivateCopyOnly) {
   std::vector<ParamWord> words = candidate_words(layout, values, in_data);
   ASSERT_EQ(words.size(), 3u);
   constexpr uint64_t kCopy = 0x900000;
-  RewrittenParams rewritten(layout, params, words,
+  RewrittenParams rewritten(layout, values, words,
                             [&](uint64_t v) { return kCopy + (v - low); });
+  EXPECT_EQ(rewritten.extra(), nullptr);
   void** out = rewritten.params();
   // The program's own array and values are untouched.
   EXPECT_EQ(params[0], &args);
@@ -224,6 +225,56 @@ TEST_F(LaunchParamsTest, RewriteTouchesAPrivateCopyOnly) {
   EXPECT_EQ(reinterpret_cast<uint64_t>(seen.out), kCopy + 24);
   EXPECT_EQ(load_word(static_cast<unsigned char*>(out[1])), kCopy + 8);
   EXPECT_EQ(out[2], params[2]);  // not rewritten: the program's own pointer
+}
+
+// The packed-buffer form (cuBLAS): the launch gets a copy of the buffer with
+// the words rewritten and an `extra` list naming it; the program's buffer
+// keeps its values.
+TEST_F(LaunchParamsTest, RewriteOfAPackedBufferTouchesAPrivateCopyOnly) {
+  uint64_t data[4] = {};
+  struct {
+    uint32_t count;
+    uint32_t pad;
+    uint64_t* in;
+    uint64_t* out;
+  } buffer{5, 0, data + 1, data};
+  size_t size = sizeof buffer;
+  void* extra[] = {reinterpret_cast<void*>(1), &buffer, reinterpret_cast<void*>(2), &size,
+                   reinterpret_cast<void*>(0)};
+  ParamLayout layout{true, false, {{0, 4}, {8, 8}, {16, 8}}};
+  ParamValues values;
+  ASSERT_TRUE(param_values_of(nullptr, extra, &values));
+  uintptr_t low = reinterpret_cast<uintptr_t>(data);
+  auto in_data = [&](uint64_t v) { return v >= low && v < low + sizeof data; };
+  std::vector<ParamWord> words = candidate_words(layout, values, in_data);
+  ASSERT_EQ(words.size(), 2u);
+  constexpr uint64_t kCopy = 0x900000;
+  RewrittenParams rewritten(layout, values, words, [&](uint64_t v) { return kCopy + (v - low); });
+  EXPECT_EQ(rewritten.params(), nullptr);
+  void** out = rewritten.extra();
+  ASSERT_NE(out, nullptr);
+  const unsigned char* seen = nullptr;
+  size_t seen_size = 0;
+  ASSERT_TRUE(packed_buffer_of(out, &seen, &seen_size));
+  ASSERT_EQ(seen_size, sizeof buffer);
+  EXPECT_NE(static_cast<const void*>(seen), static_cast<const void*>(&buffer));
+  EXPECT_EQ(load_word(seen + 8), kCopy + 8);
+  EXPECT_EQ(load_word(seen + 16), kCopy);
+  EXPECT_EQ(seen[0], 5);
+  EXPECT_EQ(buffer.in, data + 1);  // the program's buffer is untouched
+  EXPECT_EQ(buffer.out, data);
+}
+
+// kernelParams and extra together is the driver's error to return: nothing is read.
+TEST_F(LaunchParamsTest, ValuesAreReadFromOneFormOnly) {
+  uint64_t value = 0;
+  void* params[] = {&value};
+  void* extra[] = {reinterpret_cast<void*>(0)};
+  ParamValues values;
+  EXPECT_TRUE(param_values_of(params, nullptr, &values));
+  EXPECT_FALSE(param_values_of(params, extra, &values));
+  EXPECT_FALSE(param_values_of(nullptr, extra, &values));  // no buffer in it
+  EXPECT_FALSE(param_values_of(nullptr, nullptr, &values));
 }
 
 }  // namespace
