@@ -24,6 +24,13 @@ size_t round_up_to(size_t value, size_t alignment) {
 
 // The bytes of an allocation a staging copies (whole 8-byte words: the
 // mapping is at least that long).
+size_t copied_bytes(const Allocation& allocation) { return round_up_to(allocation.requested, 8); }
+
+// The window space one staging of it takes: its copy and its snapshot.
+size_t region_bytes(const Allocation& allocation) {
+  return 2 * round_up_to(copied_bytes(allocation), kStagingAlignment);
+}
+
 // Whether a word lies inside `allocation` but not at its start. The stager
 // cannot tell a pointer from an integer of the same value: PyTorch passes
 // pairs of 32-bit sizes such as {6, 4} = 0x400000006, which the driver's
@@ -34,13 +41,6 @@ bool points_inside(const std::vector<ParamWord>& words, const Allocation& alloca
   return std::any_of(words.begin(), words.end(), [&](const ParamWord& word) {
     return word.value > allocation.address && word.value < allocation.address + allocation.requested;
   });
-}
-
-size_t copied_bytes(const Allocation& allocation) { return round_up_to(allocation.requested, 8); }
-
-// The window space one staging of it takes: its copy and its snapshot.
-size_t region_bytes(const Allocation& allocation) {
-  return 2 * round_up_to(copied_bytes(allocation), kStagingAlignment);
 }
 
 // The driver's layout queries as launch_params.h takes them.
@@ -402,8 +402,8 @@ CUresult Stager::launch(const KernelLaunch& launch, const LaunchWith& launch_wit
     }
   }
   bool staged_it = false;
-  CUresult result = stage(launch, stream, *window, *layout, words, staged, in_place, launch_with,
-                          *driver, &staged_it);
+  CUresult result = stage(launch, stream, *window, *layout, values, words, staged, in_place,
+                          launch_with, *driver, &staged_it);
   if (staged_it) note_staged(staged);
   return result;
 }
@@ -448,7 +448,8 @@ void Stager::log_staged_launch(const KernelLaunch& launch, const std::vector<Par
 }
 
 CUresult Stager::stage(const KernelLaunch& launch, CUstream stream, Window& window,
-                       const ParamLayout& layout, const std::vector<ParamWord>& words,
+                       const ParamLayout& layout, const ParamValues& values,
+                       const std::vector<ParamWord>& words,
                        const std::vector<Allocation>& staged,
                        const std::vector<Allocation>& in_place, const LaunchWith& launch_with,
                        const DriverApi& driver, bool* staged_it) {
@@ -516,8 +517,6 @@ CUresult Stager::stage(const KernelLaunch& launch, CUstream stream, Window& wind
   for (const ParamWord& word : words) {
     if (copy_of(word.value) != word.value) rewritten.push_back(word);
   }
-  ParamValues values;
-  param_values_of(launch.kernel_params, launch.extra, &values);  // read before: it holds
   RewrittenParams params(layout, values, rewritten, copy_of);
   CUresult result = launch_with(params.params(), params.extra());
   if (hooks_.logs_debug && hooks_.logs_debug()) log_staged_launch(launch, rewritten, copy_of, driver);

@@ -133,7 +133,8 @@ class Stager {
   std::optional<StagingRefusal> launch_refusal(const KernelLaunch& launch, CUstream stream,
                                                const DriverApi& driver) const;
   CUresult stage(const KernelLaunch& launch, CUstream stream, Window& window,
-                 const ParamLayout& layout, const std::vector<ParamWord>& words,
+                 const ParamLayout& layout, const ParamValues& values,
+                 const std::vector<ParamWord>& words,
                  const std::vector<Allocation>& staged, const std::vector<Allocation>& in_place,
                  const LaunchWith& launch_with, const DriverApi& driver, bool* staged_it);
   template <typename CopyOf>
